@@ -1,0 +1,173 @@
+import type { Observable } from 'rxjs';
+import type { OverlapPolicy } from '../scheduling/distributed-job-options.interface';
+import type { JobTrigger } from '../scheduling/job-context.interface';
+import type { SharedJobDefinition } from '../scheduling/job-definition';
+import type { NextFire, ScheduleSpec } from '../scheduling/schedule';
+
+/** The part of a job's shared state a replica needs to schedule it. */
+export interface JobState {
+  name: string;
+  /** Revision of the schedule; bumped when `spec` changes, so a fire computed from an old one is refused. */
+  rev: number;
+  spec: ScheduleSpec | null;
+  overlap: OverlapPolicy;
+  paused: boolean;
+  /** The current fire without jitter; null while paused or for an on-demand job. */
+  base: number | null;
+  /** When the current fire is due (epoch ms); null while paused or for an on-demand job. */
+  due: number | null;
+}
+
+export type RunStatus = 'running' | 'success' | 'error' | 'timeout' | 'stopped';
+
+export interface RunLease {
+  fencingToken: number;
+  instanceId: string;
+  scheduledAt: number;
+  startedAt: number;
+  expiresAt: number;
+  trigger: JobTrigger;
+}
+
+export interface LastRun {
+  fencingToken: number;
+  instanceId: string;
+  trigger: JobTrigger;
+  scheduledAt: number;
+  startedAt: number;
+  finishedAt: number | null;
+  status: RunStatus;
+  error: string | null;
+}
+
+/** Everything the coordinator knows of a job, for `describe` and `list`. */
+export interface JobRecord extends JobState {
+  definition: SharedJobDefinition;
+  definedBy: string;
+  definedAt: number;
+  locked: { by: string; until: number | null } | null;
+  running: RunLease[];
+  queued: boolean;
+  pendingTriggers: number;
+  lastRun: LastRun | null;
+}
+
+export interface JobRegistration {
+  name: string;
+  definition: SharedJobDefinition;
+  definitionHash: string;
+  /** The first fire if the job is created now; null for an on-demand or paused job. */
+  first: NextFire | null;
+}
+
+/**
+ * `boot`: this replica's code is the newest, so a definition that differs from the stored one
+ * replaces it. `restore`: re-creating jobs that Redis lost; an existing definition is kept.
+ */
+export type RegistrationMode = 'boot' | 'restore';
+
+export type RegistrationOutcome =
+  | { name: string; outcome: 'created' | 'unchanged' }
+  | { name: string; outcome: 'replaced' | 'differs'; other: SharedJobDefinition; otherBy: string };
+
+export interface PendingTrigger {
+  name: string;
+  /** Opaque identity of the request in the coordinator. */
+  member: string;
+  trigger: JobTrigger;
+  requestedAt: number;
+}
+
+export interface ClaimRequest {
+  name: string;
+  /** The schedule revision `next` was computed from. */
+  rev: number;
+  /** The fire to run next if this claim wins; null for an on-demand job. */
+  next: NextFire | null;
+  /** A due fire (`expectedDue`) or a pending trigger (`member`). */
+  due?: number;
+  member?: string;
+}
+
+export type ClaimResult =
+  | { status: 'claimed'; fencingToken: number; scheduledAt: number; startedAt: number; trigger: JobTrigger }
+  /** Someone else took the fire, or the job changed: here is where it stands now. */
+  | { status: 'moved'; due: number | null; base: number | null; rev: number }
+  /** The schedule changed since `rev`: read it again. */
+  | { status: 'stale' }
+  /** Not due yet by the coordinator's clock. */
+  | { status: 'early'; waitMs: number }
+  /** The fire was consumed without a run: the job was locked or (overlap `skip`) still running. */
+  | { status: 'skipped'; reason: 'running' | 'locked'; holder: string; scheduledAt: number }
+  | { status: 'queued'; holder: string; scheduledAt: number }
+  /** The job is gone from the coordinator (Redis lost its data): register it again. */
+  | { status: 'missing' }
+  /** The trigger was taken by another replica. */
+  | { status: 'gone' };
+
+export interface RunReport {
+  name: string;
+  fencingToken: number;
+  status: Exclude<RunStatus, 'running'>;
+  error: string | null;
+}
+
+export interface RescheduleRequest {
+  rev: number;
+  /** A new schedule (`updateSchedule`); undefined keeps the current one. */
+  spec?: ScheduleSpec | null;
+  /** Clears `paused` (`resume`). */
+  resume?: boolean;
+  next: NextFire | null;
+}
+
+export type LockOutcome = { status: 'locked' } | { status: 'refused'; reason: 'running' | 'locked'; holder: string };
+
+export interface JobsSnapshot {
+  states: JobState[];
+  /** Names asked for that the coordinator does not have. */
+  missing: string[];
+  triggers: PendingTrigger[];
+}
+
+export type CoordinationEvent =
+  | { type: 'changed'; names: string[] }
+  | { type: 'trigger'; name: string; member: string; trigger: JobTrigger; requestedAt: number }
+  | { type: 'cancel'; name: string; fencingToken: number };
+
+/**
+ * Where replicas agree on what runs when. Every method is atomic on the coordinator's side, and
+ * every write that depends on what the caller saw carries it (a due time, a revision, a fencing
+ * token), so a late, repeated or raced call changes nothing it should not.
+ */
+export abstract class Coordinator {
+  abstract readonly kind: 'redis' | 'embedded';
+  /** Changes made by any replica, for this replica to follow. */
+  abstract readonly events$: Observable<CoordinationEvent>;
+  /** True while the coordinator answers; each false → true transition asks for a full resync. */
+  abstract readonly available$: Observable<boolean>;
+  abstract isAvailable(): boolean;
+  abstract describeTarget(): string;
+
+  abstract connect(): Promise<void>;
+  abstract close(): Promise<void>;
+  abstract ping(): Promise<void>;
+
+  abstract register(jobs: JobRegistration[], mode: RegistrationMode, instanceId: string): Promise<RegistrationOutcome[]>;
+  abstract snapshot(names: string[]): Promise<JobsSnapshot>;
+  /** Changes whenever a job's state changes other than by a claim; cheap to poll. */
+  abstract version(): Promise<string>;
+
+  abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
+  /** Renews leases; false for each one that was lost (expired and taken, or cancelled). */
+  abstract extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]>;
+  /** Releases a run's lease and records its result; false if the lease was already lost. */
+  abstract finish(report: RunReport): Promise<boolean>;
+
+  abstract requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean>;
+  abstract pause(name: string): Promise<boolean>;
+  abstract reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'>;
+  abstract lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'>;
+  abstract unlock(name: string): Promise<boolean>;
+  abstract describe(names?: string[]): Promise<JobRecord[]>;
+}

@@ -1,0 +1,319 @@
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import type { JobTrigger } from '../../scheduling/job-context.interface';
+import type { SharedJobDefinition } from '../../scheduling/job-definition';
+import {
+  ClaimRequest,
+  ClaimResult,
+  CoordinationEvent,
+  Coordinator,
+  JobRecord,
+  JobRegistration,
+  JobsSnapshot,
+  JobState,
+  LastRun,
+  LockOutcome,
+  RegistrationMode,
+  RegistrationOutcome,
+  RescheduleRequest,
+  RunLease,
+  RunReport,
+} from '../coordinator.interface';
+
+interface StoredJob extends JobState {
+  definition: SharedJobDefinition;
+  definitionHash: string;
+  definedBy: string;
+  definedAt: number;
+  fence: number;
+  locked: { by: string; until: number | null } | null;
+  queued: boolean;
+  lastRun: LastRun | null;
+  leases: Map<number, RunLease>;
+}
+
+interface StoredTrigger {
+  name: string;
+  trigger: JobTrigger;
+  requestedAt: number;
+}
+
+/**
+ * The coordinator of a single process: the same contract as `RedisCoordinator`, kept in memory.
+ * Each method runs to completion without awaiting, which makes it as atomic as a Lua script.
+ */
+export class EmbeddedCoordinator extends Coordinator {
+  readonly kind = 'embedded' as const;
+  private readonly jobs = new Map<string, StoredJob>();
+  private readonly triggers = new Map<string, StoredTrigger>();
+  private changeCount = 0;
+  private readonly events = new Subject<CoordinationEvent>();
+  private readonly available = new BehaviorSubject(false);
+
+  readonly events$: Observable<CoordinationEvent> = this.events.asObservable();
+  readonly available$: Observable<boolean> = this.available.asObservable();
+
+  describeTarget(): string {
+    return 'the embedded coordinator (this process only)';
+  }
+
+  isAvailable(): boolean {
+    return this.available.value;
+  }
+
+  async connect(): Promise<void> {
+    this.available.next(true);
+  }
+
+  async close(): Promise<void> {
+    this.available.next(false);
+    this.events.complete();
+    this.available.complete();
+  }
+
+  async ping(): Promise<void> {}
+
+  async register(jobs: JobRegistration[], mode: RegistrationMode, instanceId: string): Promise<RegistrationOutcome[]> {
+    const now = Date.now();
+    const changed: string[] = [];
+    const outcomes = jobs.map((registration): RegistrationOutcome => {
+      const { name, definition, definitionHash, first } = registration;
+      const existing = this.jobs.get(name);
+      const apply = (job: StoredJob) => {
+        Object.assign(job, {
+          definition,
+          definitionHash,
+          definedBy: instanceId,
+          definedAt: now,
+          spec: definition.spec,
+          overlap: definition.overlap,
+          paused: definition.paused,
+          base: !definition.paused && first ? first.base : null,
+          due: !definition.paused && first ? first.due : null,
+        });
+        changed.push(name);
+      };
+      if (!existing) {
+        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map() } as unknown as StoredJob;
+        apply(job);
+        this.jobs.set(name, job);
+        return { name, outcome: 'created' };
+      }
+      if (existing.definitionHash === definitionHash) return { name, outcome: 'unchanged' };
+      const other = existing.definition;
+      const otherBy = existing.definedBy;
+      if (mode === 'restore') return { name, outcome: 'differs', other, otherBy };
+      existing.rev += 1;
+      apply(existing);
+      return { name, outcome: 'replaced', other, otherBy };
+    });
+    this.announceChanged(changed);
+    return outcomes;
+  }
+
+  async snapshot(names: string[]): Promise<JobsSnapshot> {
+    const states: JobState[] = [];
+    const missing: string[] = [];
+    for (const name of names) {
+      const job = this.jobs.get(name);
+      if (job) states.push(toState(job));
+      else missing.push(name);
+    }
+    const triggers = [...this.triggers].map(([member, trigger]) => ({ member, ...trigger }));
+    return { states, missing, triggers };
+  }
+
+  async version(): Promise<string> {
+    return String(this.changeCount);
+  }
+
+  async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
+    const now = Date.now();
+    return requests.map((request) => this.claimOne(request, instanceId, lockTtl, now));
+  }
+
+  private claimOne(request: ClaimRequest, instanceId: string, lockTtl: number, now: number): ClaimResult {
+    const job = this.jobs.get(request.name);
+    if (!job) return { status: 'missing' };
+    let scheduledAt: number;
+    let trigger: JobTrigger;
+    if (request.member === undefined) {
+      if (job.due !== request.due) return { status: 'moved', due: job.due, base: job.base, rev: job.rev };
+      if (job.rev !== request.rev) return { status: 'stale' };
+      if (job.due! > now) return { status: 'early', waitMs: job.due! - now };
+      scheduledAt = job.due!;
+      trigger = 'SCHEDULE';
+    } else {
+      const pending = this.triggers.get(request.member);
+      if (!pending) return { status: 'gone' };
+      if (job.rev !== request.rev) return { status: 'stale' };
+      scheduledAt = pending.requestedAt;
+      trigger = pending.trigger;
+    }
+    const advance = () => {
+      if (request.member !== undefined) this.triggers.delete(request.member);
+      if (request.next && !job.paused) {
+        job.base = request.next.base;
+        job.due = request.next.due;
+      }
+    };
+    if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
+    if (job.locked) {
+      advance();
+      return { status: 'skipped', reason: 'locked', holder: job.locked.by, scheduledAt };
+    }
+    const live = liveLeases(job, now);
+    if (live.length > 0 && job.overlap !== 'allow') {
+      const holder = live[0].instanceId;
+      if (job.overlap === 'skip') {
+        advance();
+        return { status: 'skipped', reason: 'running', holder, scheduledAt };
+      }
+      if (job.overlap === 'queue-one') {
+        advance();
+        job.queued = true;
+        return { status: 'queued', holder, scheduledAt };
+      }
+      for (const lease of live) {
+        job.leases.delete(lease.fencingToken);
+        this.emit({ type: 'cancel', name: job.name, fencingToken: lease.fencingToken });
+      }
+    }
+    const fencingToken = Math.max(job.fence + 1, now);
+    job.fence = fencingToken;
+    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger });
+    job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null };
+    advance();
+    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger };
+  }
+
+  async extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]> {
+    const now = Date.now();
+    return leases.map(({ name, fencingToken }) => {
+      const lease = this.jobs.get(name)?.leases.get(fencingToken);
+      if (lease) lease.expiresAt = now + lockTtl;
+      return lease !== undefined;
+    });
+  }
+
+  async finish(report: RunReport): Promise<boolean> {
+    const job = this.jobs.get(report.name);
+    if (!job || !job.leases.delete(report.fencingToken)) return false;
+    const now = Date.now();
+    if (job.lastRun?.fencingToken === report.fencingToken) {
+      Object.assign(job.lastRun, { finishedAt: now, status: report.status, error: report.error });
+    }
+    if (job.queued) {
+      job.queued = false;
+      const member = `${job.name}\nSCHEDULE\nqueued`;
+      if (!this.triggers.has(member)) {
+        this.triggers.set(member, { name: job.name, trigger: 'SCHEDULE', requestedAt: now });
+        this.emit({ type: 'trigger', name: job.name, member, trigger: 'SCHEDULE', requestedAt: now });
+      }
+    }
+    return true;
+  }
+
+  async requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean> {
+    if (!this.jobs.has(name)) return false;
+    const member = `${name}\n${trigger}\n${id}`;
+    if (!this.triggers.has(member)) {
+      const requestedAt = Date.now();
+      this.triggers.set(member, { name, trigger, requestedAt });
+      this.changeCount++;
+      this.emit({ type: 'trigger', name, member, trigger, requestedAt });
+    }
+    return true;
+  }
+
+  async pause(name: string): Promise<boolean> {
+    const job = this.jobs.get(name);
+    if (!job) return false;
+    Object.assign(job, { paused: true, base: null, due: null });
+    this.announceChanged([name]);
+    return true;
+  }
+
+  async reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'> {
+    const job = this.jobs.get(name);
+    if (!job) return 'unknown';
+    if (job.rev !== request.rev) return 'stale';
+    if (request.spec !== undefined) {
+      job.spec = request.spec;
+      job.rev += 1;
+    }
+    if (request.resume) job.paused = false;
+    const next = !job.paused ? request.next : null;
+    job.base = next?.base ?? null;
+    job.due = next?.due ?? null;
+    this.announceChanged([name]);
+    return 'ok';
+  }
+
+  async lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'> {
+    const job = this.jobs.get(name);
+    if (!job) return 'unknown';
+    const now = Date.now();
+    const live = liveLeases(job, now);
+    if (live.length > 0) return { status: 'refused', reason: 'running', holder: live[0].instanceId };
+    if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
+    if (job.locked && job.locked.by !== holder) return { status: 'refused', reason: 'locked', holder: job.locked.by };
+    job.locked = { by: holder, until: ttl ? now + ttl : null };
+    this.announceChanged([name]);
+    return { status: 'locked' };
+  }
+
+  async unlock(name: string): Promise<boolean> {
+    const job = this.jobs.get(name);
+    if (!job) return false;
+    job.locked = null;
+    this.announceChanged([name]);
+    return true;
+  }
+
+  async describe(names?: string[]): Promise<JobRecord[]> {
+    const now = Date.now();
+    const wanted = names ?? [...this.jobs.keys()].sort();
+    const pending = [...this.triggers.values()].map((trigger) => trigger.name);
+    return wanted.flatMap((name) => {
+      const job = this.jobs.get(name);
+      if (!job) return [];
+      const locked = job.locked && (job.locked.until === null || job.locked.until > now) ? { ...job.locked } : null;
+      return [
+        {
+          ...toState(job),
+          definition: job.definition,
+          definedBy: job.definedBy,
+          definedAt: job.definedAt,
+          locked,
+          running: liveLeases(job, now).map((lease) => ({ ...lease })),
+          queued: job.queued,
+          pendingTriggers: pending.filter((n) => n === name).length,
+          lastRun: job.lastRun ? { ...job.lastRun } : null,
+        },
+      ];
+    });
+  }
+
+  private announceChanged(names: string[]): void {
+    if (names.length === 0) return;
+    this.changeCount++;
+    this.emit({ type: 'changed', names });
+  }
+
+  /** Delivered on a later tick, as a pub/sub message would be, never inside the caller's call. */
+  private emit(event: CoordinationEvent): void {
+    queueMicrotask(() => {
+      if (!this.events.closed) this.events.next(event);
+    });
+  }
+}
+
+function toState(job: StoredJob): JobState {
+  const { name, rev, spec, overlap, paused, base, due } = job;
+  return { name, rev, spec, overlap, paused, base, due };
+}
+
+function liveLeases(job: StoredJob, now: number): RunLease[] {
+  for (const [token, lease] of job.leases) if (lease.expiresAt <= now) job.leases.delete(token);
+  return [...job.leases.values()];
+}

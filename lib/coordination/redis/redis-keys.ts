@@ -1,0 +1,56 @@
+/**
+ * Every key and channel of one prefix. The prefix is wrapped in a hash tag, so all keys of one
+ * scheduler share a Redis Cluster slot and one Lua script may touch any of them.
+ */
+export class RedisKeys {
+  private readonly base: string;
+
+  constructor(prefix: string) {
+    this.base = `{${prefix}}`;
+  }
+
+  /** Hash of one job: definition, schedule, revision, fencing counter, manual lock, last run. */
+  job(name: string): string {
+    return `${this.base}:job:${name}`;
+  }
+
+  /** Hash of one job's live run leases: fencing token -> lease JSON. */
+  runs(name: string): string {
+    return `${this.base}:runs:${name}`;
+  }
+
+  /** Sorted set of every scheduled, unpaused job: name -> due time (epoch ms). */
+  get due(): string {
+    return `${this.base}:due`;
+  }
+
+  /** Sorted set of pending run requests: "name\ntrigger\nid" -> requested at (epoch ms). */
+  get triggers(): string {
+    return `${this.base}:triggers`;
+  }
+
+  /** Set of every job name ever registered under this prefix. */
+  get names(): string {
+    return `${this.base}:names`;
+  }
+
+  /** Counter bumped by every change other than a claim; replicas poll it to catch lost messages. */
+  get version(): string {
+    return `${this.base}:version`;
+  }
+
+  /** Pub/sub channel of changes, triggers and cancellations. */
+  get channel(): string {
+    return `${this.base}:events`;
+  }
+}
+
+/** A pending trigger's member in the triggers set: unique per request, parseable by Lua. */
+export function triggerMember(name: string, trigger: string, id: string): string {
+  return `${name}\n${trigger}\n${id}`;
+}
+
+export function parseTriggerMember(member: string): { name: string; trigger: string; id: string } {
+  const [name, trigger, id] = member.split('\n');
+  return { name, trigger, id };
+}

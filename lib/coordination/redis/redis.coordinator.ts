@@ -1,0 +1,415 @@
+import { Logger } from '@nestjs/common';
+import type { Cluster, Redis } from 'ioredis';
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import type { OverlapPolicy } from '../../scheduling/distributed-job-options.interface';
+import type { JobTrigger } from '../../scheduling/job-context.interface';
+import type { SharedJobDefinition } from '../../scheduling/job-definition';
+import {
+  ClaimRequest,
+  ClaimResult,
+  CoordinationEvent,
+  Coordinator,
+  JobRecord,
+  JobRegistration,
+  JobsSnapshot,
+  JobState,
+  LockOutcome,
+  PendingTrigger,
+  RegistrationMode,
+  RegistrationOutcome,
+  RescheduleRequest,
+  RunLease,
+  RunReport,
+  RunStatus,
+} from '../coordinator.interface';
+import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-connection';
+import { parseTriggerMember, RedisKeys, triggerMember } from './redis-keys';
+import { loadScripts } from './redis-script';
+import type { RedisConnection } from '../../scheduler-options.interface';
+
+type Reply = string | number | null | Reply[];
+
+/** Jobs per claim or register script call: large enough for one round trip, small enough not to stall Redis. */
+const BATCH = 500;
+
+/**
+ * Coordinates replicas on Redis: all shared state lives in the keys of `RedisKeys`, and every
+ * change is one Lua script, so concurrent replicas never see half a change.
+ */
+export class RedisCoordinator extends Coordinator {
+  readonly kind = 'redis' as const;
+  private readonly logger = new Logger('DistributedScheduler');
+  private readonly keys: RedisKeys;
+  private readonly scripts = loadScripts();
+  private readonly handle: RedisHandle;
+  private subscriber: Redis | Cluster | null = null;
+  private readonly outage: OutageLog;
+  private readonly events = new Subject<CoordinationEvent>();
+  private readonly available = new BehaviorSubject(false);
+  private readonly detach: (() => void)[] = [];
+  private closing = false;
+
+  readonly events$: Observable<CoordinationEvent> = this.events.asObservable();
+  readonly available$: Observable<boolean> = this.available.asObservable();
+
+  constructor(connection: RedisConnection, keyPrefix: string) {
+    super();
+    this.keys = new RedisKeys(keyPrefix);
+    this.handle = openRedis(connection);
+    this.outage = new OutageLog(this.logger, describeRedisTarget(this.handle.client));
+  }
+
+  get client(): Redis | Cluster {
+    return this.handle.client;
+  }
+
+  describeTarget(): string {
+    return describeRedisTarget(this.handle.client);
+  }
+
+  isAvailable(): boolean {
+    return this.available.value;
+  }
+
+  async connect(): Promise<void> {
+    const { client } = this.handle;
+    // The subscriber is our own connection (a client in subscriber mode cannot run scripts).
+    const subscriber = client.duplicate();
+    this.subscriber = subscriber;
+    // ioredis subscribes again by itself after a reconnection, but only to channels whose first
+    // subscription succeeded, and with no offline queue that one must wait for the connection.
+    let subscribed = false;
+    const update = () => {
+      const up = client.status === 'ready' && subscriber.status === 'ready' && subscribed;
+      if (up === this.available.value) return;
+      if (up) this.outage.recovered();
+      this.available.next(up);
+    };
+    const onError = (error: Error) => {
+      this.outage.failed(error);
+      update();
+    };
+    const onClose = () => {
+      if (this.closing) return;
+      this.outage.failed(new Error('connection closed'));
+      update();
+    };
+    const onSubscriberReady = () => {
+      if (subscribed) return update();
+      subscriber.subscribe(this.keys.channel).then(() => {
+        subscribed = true;
+        update();
+      }, onError);
+    };
+    subscriber.on('ready', onSubscriberReady);
+    subscriber.on('message', (_channel: string, message: string) => this.onMessage(message));
+    client.on('ready', update);
+    for (const connection of [client, subscriber]) {
+      connection.on('error', onError);
+      connection.on('close', onClose);
+      connection.on('end', onClose);
+    }
+    // The subscriber is ours and is closed with its listeners; the client may be the app's.
+    this.detach.push(() => {
+      client.off('ready', update);
+      client.off('error', onError);
+      client.off('close', onClose);
+      client.off('end', onClose);
+    });
+    if (subscriber.status === 'ready') onSubscriberReady();
+    update();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.detach.splice(0).forEach((off) => off());
+    this.available.next(false);
+    this.events.complete();
+    this.available.complete();
+    await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
+    if (this.handle.owned) await this.handle.client.quit().catch(() => this.handle.client.disconnect());
+  }
+
+  async ping(): Promise<void> {
+    await this.handle.client.ping();
+  }
+
+  async register(jobs: JobRegistration[], mode: RegistrationMode, instanceId: string): Promise<RegistrationOutcome[]> {
+    const outcomes: RegistrationOutcome[] = [];
+    for (let i = 0; i < jobs.length; i += BATCH) {
+      const batch = jobs.slice(i, i + BATCH);
+      const keys = [this.keys.names, this.keys.due, this.keys.version, ...batch.map((job) => this.keys.job(job.name))];
+      const args: (string | number)[] = [instanceId, mode, this.keys.channel];
+      for (const job of batch) {
+        const { definition, first } = job;
+        args.push(
+          job.name,
+          JSON.stringify(definition),
+          job.definitionHash,
+          JSON.stringify(definition.spec),
+          definition.overlap,
+          definition.paused ? '1' : '0',
+          first?.base ?? '',
+          first?.due ?? '',
+        );
+      }
+      const replies = await this.scripts.register.run<string[][]>(this.client, keys, args);
+      replies.forEach(([outcome, other, otherBy], index) => {
+        const name = batch[index].name;
+        outcomes.push(
+          outcome === 'created' || outcome === 'unchanged'
+            ? { name, outcome }
+            : { name, outcome: outcome as 'replaced' | 'differs', other: JSON.parse(other) as SharedJobDefinition, otherBy },
+        );
+      });
+    }
+    return outcomes;
+  }
+
+  async snapshot(names: string[]): Promise<JobsSnapshot> {
+    const keys = [this.keys.due, this.keys.triggers, ...names.map((name) => this.keys.job(name))];
+    const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], string[][]]>(this.client, keys, names);
+    const states: JobState[] = [];
+    const missing: string[] = [];
+    jobs.forEach((fields, index) => {
+      const name = names[index];
+      if (fields.length === 0) return void missing.push(name);
+      const [rev, spec, overlap, paused, base, due] = fields;
+      states.push({
+        name,
+        rev: Number(rev),
+        spec: JSON.parse(spec),
+        overlap: overlap as OverlapPolicy,
+        paused: paused === '1',
+        base: base === '' ? null : Number(base),
+        due: due === '' ? null : Number(due),
+      });
+    });
+    const triggers: PendingTrigger[] = [];
+    for (let i = 0; i < triggerReply.length; i += 2) {
+      const { name, trigger } = parseTriggerMember(triggerReply[i]);
+      triggers.push({ name, member: triggerReply[i], trigger: trigger as JobTrigger, requestedAt: Number(triggerReply[i + 1]) });
+    }
+    return { states, missing, triggers };
+  }
+
+  async version(): Promise<string> {
+    return (await this.client.get(this.keys.version)) ?? '0';
+  }
+
+  async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
+    const results: ClaimResult[] = [];
+    for (let i = 0; i < requests.length; i += BATCH) {
+      const batch = requests.slice(i, i + BATCH);
+      const keys = [this.keys.due, this.keys.triggers];
+      const args: (string | number)[] = [instanceId, lockTtl, this.keys.channel];
+      for (const request of batch) {
+        keys.push(this.keys.job(request.name), this.keys.runs(request.name));
+        args.push(
+          request.name,
+          request.member === undefined ? 'due' : 'trigger',
+          request.member ?? request.due!,
+          request.rev,
+          request.next?.base ?? '',
+          request.next?.due ?? '',
+        );
+      }
+      const replies = await this.scripts.claim.run<Reply[][]>(this.client, keys, args);
+      results.push(...replies.map(toClaimResult));
+    }
+    return results;
+  }
+
+  async extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]> {
+    if (leases.length === 0) return [];
+    const keys = leases.map((lease) => this.keys.runs(lease.name));
+    const replies = await this.scripts.extend.run<number[]>(this.client, keys, [lockTtl, ...leases.map((lease) => lease.fencingToken)]);
+    return replies.map((reply) => reply === 1);
+  }
+
+  async finish(report: RunReport): Promise<boolean> {
+    const reply = await this.scripts.finish.run<number>(
+      this.client,
+      [this.keys.job(report.name), this.keys.runs(report.name), this.keys.triggers],
+      [report.name, report.fencingToken, report.status, report.error ?? '', this.keys.channel],
+    );
+    return reply === 1;
+  }
+
+  async requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean> {
+    const reply = await this.scripts.trigger.run<number>(
+      this.client,
+      [this.keys.job(name), this.keys.triggers, this.keys.version],
+      [name, triggerMember(name, trigger, id), this.keys.channel],
+    );
+    return reply === 1;
+  }
+
+  async pause(name: string): Promise<boolean> {
+    const reply = await this.scripts.pause.run<number>(
+      this.client,
+      [this.keys.job(name), this.keys.due, this.keys.version],
+      [name, this.keys.channel],
+    );
+    return reply === 1;
+  }
+
+  async reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'> {
+    return this.scripts.reschedule.run(
+      this.client,
+      [this.keys.job(name), this.keys.due, this.keys.version],
+      [
+        name,
+        this.keys.channel,
+        request.rev,
+        request.spec === undefined ? '' : JSON.stringify(request.spec),
+        request.resume ? '1' : '0',
+        request.next?.base ?? '',
+        request.next?.due ?? '',
+      ],
+    );
+  }
+
+  async lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'> {
+    const [status, other] = await this.scripts.lock.run<string[]>(
+      this.client,
+      [this.keys.job(name), this.keys.runs(name), this.keys.version],
+      [name, holder, ttl ?? 0, this.keys.channel],
+    );
+    if (status === 'unknown') return 'unknown';
+    if (status === 'locked') return { status: 'locked' };
+    return { status: 'refused', reason: status === 'running' ? 'running' : 'locked', holder: other };
+  }
+
+  async unlock(name: string): Promise<boolean> {
+    const reply = await this.scripts.unlock.run<number>(this.client, [this.keys.job(name), this.keys.version], [name, this.keys.channel]);
+    return reply === 1;
+  }
+
+  async describe(names?: string[]): Promise<JobRecord[]> {
+    const wanted = names ?? (await this.client.smembers(this.keys.names)).sort();
+    if (wanted.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const name of wanted) {
+      pipeline.hgetall(this.keys.job(name));
+      pipeline.hgetall(this.keys.runs(name));
+      pipeline.zscore(this.keys.due, name);
+    }
+    pipeline.zrange(this.keys.triggers, 0, -1);
+    pipeline.time();
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+    const values = replies.map(([, value]) => value);
+    const [seconds, micros] = values.pop() as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const pending = (values.pop() as string[]).map((member) => parseTriggerMember(member).name);
+    const records: JobRecord[] = [];
+    wanted.forEach((name, index) => {
+      const job = values[index * 3] as Record<string, string>;
+      if (!job.rev) return;
+      const runs = values[index * 3 + 1] as Record<string, string>;
+      const due = values[index * 3 + 2] as string | null;
+      records.push(toJobRecord(name, job, runs, due, now, pending.filter((n) => n === name).length));
+    });
+    return records;
+  }
+
+  private onMessage(message: string): void {
+    let event: { t: string; name?: string; names?: string[]; member?: string; at?: number; token?: number };
+    try {
+      event = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (event.t === 'changed' && Array.isArray(event.names)) {
+      this.events.next({ type: 'changed', names: event.names });
+    } else if (event.t === 'trigger' && event.name && event.member) {
+      const { trigger } = parseTriggerMember(event.member);
+      this.events.next({ type: 'trigger', name: event.name, member: event.member, trigger: trigger as JobTrigger, requestedAt: Number(event.at) });
+    } else if (event.t === 'cancel' && event.name) {
+      this.events.next({ type: 'cancel', name: event.name, fencingToken: Number(event.token) });
+    }
+  }
+}
+
+function toClaimResult(reply: Reply[]): ClaimResult {
+  const [status, a, b, c, d] = reply;
+  switch (status) {
+    case 'claimed':
+      return { status, fencingToken: Number(a), scheduledAt: Number(b), startedAt: Number(c), trigger: d as JobTrigger };
+    case 'moved':
+      return { status, due: Number(a) < 0 ? null : Number(a), base: Number(b) < 0 ? null : Number(b), rev: Number(c) };
+    case 'early':
+      return { status, waitMs: Number(a) };
+    case 'skipped':
+      return { status, reason: a as 'running' | 'locked', holder: String(b), scheduledAt: Number(c) };
+    case 'queued':
+      return { status, holder: String(a), scheduledAt: Number(b) };
+    case 'stale':
+    case 'missing':
+    case 'gone':
+      return { status };
+    default:
+      throw new Error(`Unexpected claim reply ${JSON.stringify(reply)}`);
+  }
+}
+
+interface LeaseJson {
+  i: string;
+  e: number;
+  s: number;
+  t: number;
+  g: JobTrigger;
+}
+
+function toJobRecord(
+  name: string,
+  job: Record<string, string>,
+  runs: Record<string, string>,
+  due: string | null,
+  now: number,
+  pendingTriggers: number,
+): JobRecord {
+  const running: RunLease[] = Object.entries(runs)
+    .map(([token, raw]) => [token, JSON.parse(raw) as LeaseJson] as const)
+    .filter(([, lease]) => lease.e > now)
+    .map(([token, lease]) => ({
+      fencingToken: Number(token),
+      instanceId: lease.i,
+      scheduledAt: lease.s,
+      startedAt: lease.t,
+      expiresAt: lease.e,
+      trigger: lease.g,
+    }));
+  const lockedUntil = Number(job.lockedUntil ?? 0);
+  const locked = job.lockedBy && (lockedUntil === 0 || lockedUntil > now) ? { by: job.lockedBy, until: lockedUntil || null } : null;
+  return {
+    name,
+    rev: Number(job.rev),
+    spec: JSON.parse(job.spec),
+    overlap: job.overlap as OverlapPolicy,
+    paused: job.paused === '1',
+    base: job.base ? Number(job.base) : null,
+    due: due === null ? null : Number(due),
+    definition: JSON.parse(job.def),
+    definedBy: job.defBy,
+    definedAt: Number(job.defAt),
+    locked,
+    running,
+    queued: job.queued === '1',
+    pendingTriggers,
+    lastRun: job.lastToken
+      ? {
+          fencingToken: Number(job.lastToken),
+          instanceId: job.lastInstance,
+          trigger: job.lastTrigger as JobTrigger,
+          scheduledAt: Number(job.lastScheduledAt),
+          startedAt: Number(job.lastStartedAt),
+          finishedAt: job.lastFinishedAt ? Number(job.lastFinishedAt) : null,
+          status: job.lastStatus as RunStatus,
+          error: job.lastError || null,
+        }
+      : null,
+  };
+}

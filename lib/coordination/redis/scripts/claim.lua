@@ -1,0 +1,93 @@
+-- Claims due fires and pending triggers. The first replica whose claim arrives runs the fire;
+-- every other claim of it finds the due time moved on and gets the new one back.
+-- KEYS: due zset, triggers zset, then per request: job hash, runs hash.
+-- ARGV: instanceId, lockTtl (ms), channel, then per request 6 values:
+--       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
+--       next base ('' for none), next due ('' for none).
+-- Returns per request one of:
+--   { 'claimed', fencingToken, scheduledAt, startedAt, trigger }
+--   { 'moved', due or -1, base or -1, rev } | { 'stale' } | { 'early', waitMs }
+--   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
+--   { 'missing' } | { 'gone' }
+local due_key, triggers_key = KEYS[1], KEYS[2]
+local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now = now_ms()
+local FIELDS = 6
+
+local function claim(job_key, runs_key, name, kind, expected, rev, next_base, next_due)
+  if redis.call('EXISTS', job_key) == 0 then return { 'missing' } end
+  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'base')
+  local current_rev = tonumber(job[1])
+  local scheduled_at, trigger
+
+  if kind == 'due' then
+    local due = tonumber(redis.call('ZSCORE', due_key, name))
+    if due ~= tonumber(expected) then
+      return { 'moved', due or -1, tonumber(job[5]) or -1, current_rev }
+    end
+    if current_rev ~= rev then return { 'stale' } end
+    if due > now then return { 'early', due - now } end
+    scheduled_at, trigger = due, 'SCHEDULE'
+  else
+    local requested = tonumber(redis.call('ZSCORE', triggers_key, expected))
+    if not requested then return { 'gone' } end
+    if current_rev ~= rev then return { 'stale' } end
+    scheduled_at = requested
+    -- A trigger member is "name \n trigger \n id".
+    trigger = string.match(expected, '\n([^\n]*)\n')
+  end
+
+  -- The fire is consumed from here on, whether it runs or not.
+  local function advance()
+    if kind == 'trigger' then redis.call('ZREM', triggers_key, expected) end
+    if next_base ~= '' and job[2] ~= '1' then
+      redis.call('ZADD', due_key, next_due, name)
+      redis.call('HSET', job_key, 'base', next_base)
+    end
+  end
+
+  local locked_by = manual_lock_holder(job_key, now)
+  if locked_by then
+    advance()
+    return { 'skipped', 'locked', locked_by, scheduled_at }
+  end
+
+  local overlap = job[3]
+  local live = live_leases(runs_key, now)
+  if #live > 0 and overlap ~= 'allow' then
+    local holder = live[1][2].i
+    if overlap == 'skip' then
+      advance()
+      return { 'skipped', 'running', holder, scheduled_at }
+    elseif overlap == 'queue-one' then
+      advance()
+      redis.call('HSET', job_key, 'queued', '1')
+      return { 'queued', holder, scheduled_at }
+    end
+    -- cancel-previous: revoke the running leases; their replicas abort when told, or at the
+    -- latest when their next lease extension finds the lease gone.
+    for _, lease in ipairs(live) do
+      redis.call('HDEL', runs_key, lease[1])
+      redis.call('PUBLISH', channel, cjson.encode({ t = 'cancel', name = name, token = tonumber(lease[1]) }))
+    end
+  end
+
+  -- Never below the clock, so tokens keep increasing even if Redis loses the counter.
+  local token = math.max((tonumber(job[4]) or 0) + 1, now)
+  redis.call('HSET', job_key, 'fence', token, 'lastToken', token, 'lastInstance', instance,
+    'lastTrigger', trigger, 'lastScheduledAt', scheduled_at, 'lastStartedAt', now,
+    'lastFinishedAt', '', 'lastStatus', 'running', 'lastError', '')
+  redis.call('HSET', runs_key, token,
+    cjson.encode({ i = instance, e = now + ttl, s = scheduled_at, t = now, g = trigger }))
+  advance()
+  return { 'claimed', token, scheduled_at, now, trigger }
+end
+
+local results = {}
+local n = (#ARGV - 3) / FIELDS
+for i = 1, n do
+  local a = 3 + (i - 1) * FIELDS
+  results[i] = claim(KEYS[1 + i * 2], KEYS[2 + i * 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6])
+end
+return results

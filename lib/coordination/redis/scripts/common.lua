@@ -1,0 +1,44 @@
+-- Shared by every script: prepended to each one when it is loaded.
+
+-- The coordinator's clock. Every replica compares due times with Redis's clock, not its own, so
+-- clock skew between replicas can delay a fire but never run it early.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A running job's leases live in one hash per job: fencing token -> JSON
+-- {i = instanceId, e = expiresAt, s = scheduledAt, t = startedAt, g = trigger}.
+-- Leases are expired lazily: whoever reads them drops the dead ones.
+local function live_leases(runs_key, now)
+  local flat = redis.call('HGETALL', runs_key)
+  local live = {}
+  for i = 1, #flat, 2 do
+    local lease = cjson.decode(flat[i + 1])
+    if lease.e <= now then
+      redis.call('HDEL', runs_key, flat[i])
+    else
+      live[#live + 1] = { flat[i], lease }
+    end
+  end
+  return live
+end
+
+local function manual_lock_holder(job_key, now)
+  local lock = redis.call('HMGET', job_key, 'lockedBy', 'lockedUntil')
+  if not lock[1] then return nil end
+  local untilMs = tonumber(lock[2]) or 0
+  if untilMs ~= 0 and untilMs <= now then
+    redis.call('HDEL', job_key, 'lockedBy', 'lockedUntil')
+    return nil
+  end
+  return lock[1]
+end
+
+-- Tells every replica that these jobs changed, and bumps the version they poll in case a
+-- message is lost while their subscriber reconnects.
+local function announce_changed(version_key, channel, names)
+  if #names == 0 then return end
+  redis.call('INCR', version_key)
+  redis.call('PUBLISH', channel, cjson.encode({ t = 'changed', names = names }))
+end

@@ -1,0 +1,15 @@
+import { SchedulerError } from './scheduler.error';
+
+/** Why a run's `ctx.signal` aborted; `signal.reason` is one of these. */
+export type AbortCause = 'timeout' | 'cancelled' | 'lease-lost' | 'shutdown';
+
+/** The `signal.reason` of an aborted run. */
+export class JobAbortedError extends SchedulerError {
+  constructor(
+    readonly job: string,
+    readonly kind: AbortCause,
+    detail: string,
+  ) {
+    super(`Job "${job}" was aborted: ${detail}`);
+  }
+}

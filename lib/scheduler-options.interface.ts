@@ -1,0 +1,51 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+
+/** Where the scheduler coordinates: a URL, ioredis options, or a client the app already has. */
+export type RedisConnection = string | RedisOptions | Redis | Cluster;
+
+export interface SchedulerModuleOptions {
+  /**
+   * The Redis the replicas coordinate on: a URL (`redis://host:6379/0`), ioredis options, or an
+   * existing ioredis client (standalone or Cluster). The library never closes a client it did not
+   * create. Omitted: the embedded coordinator, for a single process.
+   * @default undefined (embedded)
+   */
+  redis?: RedisConnection;
+  /**
+   * Allows the embedded coordinator when `NODE_ENV` is `production`. Without it, such a start
+   * fails, because every replica of a production app would run every job.
+   * @default false
+   */
+  allowEmbedded?: boolean;
+  /**
+   * Prefix of every Redis key and channel. It is wrapped in a hash tag (`{dsched}:...`), so all
+   * keys of one prefix live in one Redis Cluster slot and the Lua scripts can touch them together.
+   * @default 'dsched'
+   */
+  keyPrefix?: string;
+  /**
+   * This replica's name in locks, job descriptions and logs.
+   * @default `${hostname}-${pid}-${random}`
+   */
+  instanceId?: string;
+  /**
+   * Lease of a running job's lock, in ms. It is extended every `lockTtl / 3` while the handler
+   * runs; a replica that dies holding it blocks the job for at most this long.
+   * @default 30000
+   */
+  lockTtl?: number | string;
+  /**
+   * How long shutdown waits for running handlers before aborting them through `ctx.signal`, in ms.
+   * @default 10000
+   */
+  shutdownTimeout?: number | string;
+  /**
+   * Starts the scheduling loop at application bootstrap. With `false`, call `JobScheduler.start()`.
+   * @default true
+   */
+  autoStart?: boolean;
+}
+
+export interface SchedulerOptionsFactory {
+  createSchedulerOptions(): Promise<SchedulerModuleOptions> | SchedulerModuleOptions;
+}

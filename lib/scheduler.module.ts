@@ -1,0 +1,33 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ConfigurableSchedulerModule } from './scheduler.module-definition';
+import { coordinatorProvider, resolvedOptionsProvider } from './scheduler.providers';
+import { JobExplorer } from './scheduling/job.explorer';
+import { JobMetadataAccessor } from './scheduling/job-metadata.accessor';
+import { JobRegistry } from './scheduling/job.registry';
+import { JobScheduler } from './scheduling/job-scheduler.service';
+import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
+
+/**
+ * Runs `@DistributedJob` methods once per due time across the app's replicas.
+ *
+ * ```ts
+ * SchedulerModule.forRoot({ redis: process.env.REDIS_URL })
+ * SchedulerModule.forRootAsync({ inject: [ConfigService], useFactory: (config) => ({ redis: config.get('REDIS_URL') }) })
+ * ```
+ * The module is global: `JobScheduler` can be injected anywhere.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    resolvedOptionsProvider,
+    coordinatorProvider,
+    JobMetadataAccessor,
+    JobRegistry,
+    JobExplorer,
+    SchedulerOrchestrator,
+    JobScheduler,
+  ],
+  exports: [JobScheduler],
+})
+export class SchedulerModule extends ConfigurableSchedulerModule {}

@@ -1,0 +1,35 @@
+import type { LoggerService } from '@nestjs/common';
+
+/** How a run came about. */
+export type JobTrigger = 'SCHEDULE' | 'MANUAL' | 'EVENT';
+
+export const JOB_TRIGGERS = {
+  SCHEDULE: 'SCHEDULE',
+  MANUAL: 'MANUAL',
+  EVENT: 'EVENT',
+} as const satisfies Record<JobTrigger, JobTrigger>;
+
+/** The one argument a `@DistributedJob` handler is called with. */
+export interface JobContext {
+  /** The job's name. */
+  readonly name: string;
+  /** The due time this run serves (for a manual run, when it was requested). */
+  readonly scheduledAt: Date;
+  /** When this replica started the handler. */
+  readonly startedAt: Date;
+  readonly trigger: JobTrigger;
+  /**
+   * Aborts when the run must stop: its `timeout`, a `cancel-previous` fire, the loss of its lock,
+   * or application shutdown. `signal.reason` says which.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Strictly increases with every run of this job across the cluster. Store it with what the run
+   * writes and reject writes that carry a smaller one: they come from a run that was replaced.
+   */
+  readonly fencingToken: number;
+  /** The replica running this run. */
+  readonly instanceId: string;
+  /** A logger whose context is the job's name. */
+  readonly logger: LoggerService;
+}

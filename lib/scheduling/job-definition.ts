@@ -1,0 +1,122 @@
+import { CronExpressionParser } from 'cron-parser';
+import { InvalidJobOptionError } from '../errors';
+import { DistributedJobOptions, OVERLAP_POLICIES, OverlapPolicy } from './distributed-job-options.interface';
+import { parseDuration } from './duration';
+import { ScheduleSpec } from './schedule';
+
+/** A job's options after validation, with defaults applied once. */
+export interface JobDefinition {
+  readonly name: string;
+  /** Null for an on-demand job, which runs only when triggered. */
+  readonly spec: ScheduleSpec | null;
+  readonly overlap: OverlapPolicy;
+  readonly paused: boolean;
+  readonly runOnStart: boolean;
+  readonly timeout: number | null;
+}
+
+/** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
+export interface SharedJobDefinition {
+  spec: ScheduleSpec | null;
+  overlap: OverlapPolicy;
+  paused: boolean;
+}
+
+const MAX_NAME_LENGTH = 200;
+
+/** Validates a job's options; every error names the job, the option and the value. */
+export function defineJob(options: DistributedJobOptions, defaultName: string): JobDefinition {
+  const name = options.name ?? defaultName;
+  if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /[\r\n]/.test(name)) {
+    throw new InvalidJobOptionError(String(defaultName), 'name', name, `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters on one line`);
+  }
+  const overlap = options.overlap ?? 'skip';
+  if (!OVERLAP_POLICIES.includes(overlap)) {
+    throw new InvalidJobOptionError(name, 'overlap', overlap, `expected one of ${OVERLAP_POLICIES.map((p) => `'${p}'`).join(', ')}`);
+  }
+  for (const flag of ['paused', 'runOnStart'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+      throw new InvalidJobOptionError(name, flag, options[flag], 'expected true or false');
+    }
+  }
+  let timeout: number | null = null;
+  if (options.timeout !== undefined) {
+    timeout = parseDuration(options.timeout) ?? null;
+    if (timeout === null) {
+      throw new InvalidJobOptionError(name, 'timeout', options.timeout, "expected a positive number of ms or a duration such as '30s'");
+    }
+  }
+  return {
+    name,
+    spec: defineSchedule(name, options),
+    overlap,
+    paused: options.paused ?? false,
+    runOnStart: options.runOnStart ?? false,
+    timeout,
+  };
+}
+
+/** Validates the schedule part of job options (also used by `JobScheduler.updateSchedule`). */
+export function defineSchedule(
+  job: string,
+  options: Pick<DistributedJobOptions, 'cron' | 'every' | 'timeZone' | 'jitter'>,
+): ScheduleSpec | null {
+  const { cron, every, timeZone, jitter = 0 } = options;
+  if (cron !== undefined && every !== undefined) {
+    throw new InvalidJobOptionError(job, 'cron', cron, `"cron" and "every" (${String(every)}) exclude each other; keep one`);
+  }
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new InvalidJobOptionError(job, 'jitter', jitter, 'expected a fraction of the period between 0 and 1');
+  }
+  if (timeZone !== undefined) {
+    if (cron === undefined) {
+      throw new InvalidJobOptionError(job, 'timeZone', timeZone, 'a time zone applies only to a "cron" schedule');
+    }
+    if (!isTimeZone(timeZone)) {
+      throw new InvalidJobOptionError(job, 'timeZone', timeZone, "unknown IANA time zone (for example 'Europe/Berlin' or 'UTC')");
+    }
+  }
+  if (cron !== undefined) {
+    validateCron(job, cron, timeZone);
+    return { cron: cron.trim(), ...(timeZone ? { timeZone } : {}), jitter };
+  }
+  if (every !== undefined) {
+    const period = parseDuration(every);
+    if (period === undefined) {
+      throw new InvalidJobOptionError(job, 'every', every, "expected a period above zero, in ms or as a duration such as '30s' or '5m'");
+    }
+    return { every: period, jitter };
+  }
+  if (jitter !== 0) {
+    throw new InvalidJobOptionError(job, 'jitter', jitter, 'jitter needs a "cron" or "every" schedule');
+  }
+  return null;
+}
+
+function validateCron(job: string, cron: unknown, timeZone: string | undefined): void {
+  if (typeof cron !== 'string') {
+    throw new InvalidJobOptionError(job, 'cron', cron, 'expected a cron expression string');
+  }
+  const fields = cron.trim().split(/\s+/).length;
+  if (!cron.trim().startsWith('@') && fields !== 5 && fields !== 6) {
+    throw new InvalidJobOptionError(job, 'cron', cron, `expected 5 fields (or 6 with seconds first), got ${fields}`);
+  }
+  try {
+    CronExpressionParser.parse(cron, { tz: timeZone, strict: false }).next();
+  } catch (error) {
+    throw new InvalidJobOptionError(job, 'cron', cron, (error as Error).message);
+  }
+}
+
+function isTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sharedDefinition(definition: JobDefinition): SharedJobDefinition {
+  return { spec: definition.spec, overlap: definition.overlap, paused: definition.paused };
+}

@@ -1,0 +1,53 @@
+import type { RunStatus } from '../coordination/coordinator.interface';
+import type { OverlapPolicy } from './distributed-job-options.interface';
+import type { JobTrigger } from './job-context.interface';
+
+/** A job's schedule as it is in force across the cluster. */
+export interface JobSchedule {
+  cron?: string;
+  timeZone?: string;
+  /** Period in ms. */
+  every?: number;
+  jitter: number;
+}
+
+export interface JobRunInfo {
+  fencingToken: number;
+  instanceId: string;
+  trigger: JobTrigger;
+  scheduledAt: Date;
+  startedAt: Date;
+}
+
+export interface JobLastRun extends JobRunInfo {
+  finishedAt: Date | null;
+  status: RunStatus;
+  error: string | null;
+}
+
+/** What `JobScheduler.describe` and `list` tell of a job, cluster-wide. */
+export interface JobDescription {
+  name: string;
+  /** Null for an on-demand job. */
+  schedule: JobSchedule | null;
+  /** True when `updateSchedule` replaced the schedule of the code definition. */
+  scheduleOverridden: boolean;
+  overlap: OverlapPolicy;
+  paused: boolean;
+  nextRunAt: Date | null;
+  running: JobRunInfo[];
+  locked: { by: string; until: Date | null } | null;
+  pendingTriggers: number;
+  lastRun: JobLastRun | null;
+  /** The replica whose code definition is in force, and when it registered it. */
+  definedBy: string;
+  definedAt: Date;
+}
+
+/** The schedule to put in force with `JobScheduler.updateSchedule`: `cron` or `every`. */
+export interface ScheduleUpdate {
+  cron?: string;
+  timeZone?: string;
+  every?: number | string;
+  jitter?: number;
+}

@@ -1,0 +1,196 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Observable } from 'rxjs';
+import { Coordinator, JobRecord, RescheduleRequest } from '../coordination/coordinator.interface';
+import { CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, UnknownJobError } from '../errors';
+import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
+import { parseDuration } from './duration';
+import type { JobDescription, ScheduleUpdate } from './job-description.interface';
+import { defineSchedule } from './job-definition';
+import { Schedule } from './schedule';
+import type { SchedulerErrorEvent } from './scheduler-error-event.interface';
+import { SchedulerOrchestrator } from './scheduler.orchestrator';
+
+/** How often a change computed from a schedule that changed meanwhile is tried again. */
+const MAX_STALE_RETRIES = 5;
+
+/**
+ * Runtime control of the jobs, from any replica and for the whole cluster: every call acts on
+ * the coordinator, and every replica follows.
+ */
+@Injectable()
+export class JobScheduler {
+  private readonly coordinator: Coordinator;
+
+  constructor(
+    @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
+    coordinator: Coordinator,
+    private readonly orchestrator: SchedulerOrchestrator,
+  ) {
+    this.coordinator = explainUnavailability(coordinator);
+  }
+
+  /** `redis` when replicas coordinate on Redis, `embedded` for a single process. */
+  get mode(): 'redis' | 'embedded' {
+    return this.coordinator.kind;
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  /** Errors of the background loop and of handlers; they are logged as well and never thrown. */
+  get errors$(): Observable<SchedulerErrorEvent> {
+    return this.orchestrator.errors$;
+  }
+
+  /** Starts the loop when `autoStart` is false. */
+  start(): Promise<void> {
+    return this.orchestrator.start();
+  }
+
+  /**
+   * Runs the job now on one replica. For a scheduled job the period restarts from this run.
+   * The run obeys the job's `overlap` policy and manual lock; it also runs a paused job.
+   */
+  async trigger(name: string): Promise<void> {
+    if (!(await this.coordinator.requestTrigger(name, 'MANUAL', randomUUID()))) throw new UnknownJobError(name);
+  }
+
+  /** Stops scheduling the job on every replica until `resume`. A running run goes on. */
+  async pause(name: string): Promise<void> {
+    if (!(await this.coordinator.pause(name))) throw new UnknownJobError(name);
+  }
+
+  /** Schedules the job again on every replica, its next fire computed from now. */
+  async resume(name: string): Promise<void> {
+    await this.reschedule(name, (record, schedule) => ({ rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null }));
+  }
+
+  /** Moves the next fire to now + period (for a cron job, its next time after now). */
+  async reset(name: string): Promise<void> {
+    await this.reschedule(name, (record, schedule) => ({ rev: record.rev, next: schedule?.next(null, Date.now()) ?? null }));
+  }
+
+  /**
+   * Puts a new schedule in force on every replica. It is kept in Redis, so it survives restarts
+   * of the replicas, until a replica starts with a changed definition of the job in code.
+   */
+  async updateSchedule(name: string, update: ScheduleUpdate): Promise<void> {
+    const spec = defineSchedule(name, update);
+    if (spec === null) {
+      throw new InvalidJobOptionError(name, 'schedule', update, 'updateSchedule needs "cron" or "every"');
+    }
+    const schedule = new Schedule(spec);
+    await this.reschedule(name, (record) => ({ rev: record.rev, spec, next: schedule.next(null, Date.now()) }));
+  }
+
+  /**
+   * Holds the job's lock so no replica runs it: fires due meanwhile are skipped. Fails with
+   * `JobLockedError` while a run holds it. Without `ttl`, it holds until `unlock`.
+   */
+  async lock(name: string, options: { ttl?: number | string; holder?: string } = {}): Promise<void> {
+    const ttl = options.ttl === undefined ? null : parseDuration(options.ttl);
+    if (ttl === undefined) throw new InvalidJobOptionError(name, 'ttl', options.ttl, 'expected a positive duration');
+    const outcome = await this.coordinator.lock(name, options.holder ?? this.options.instanceId, ttl);
+    if (outcome === 'unknown') throw new UnknownJobError(name);
+    if (outcome.status === 'refused') throw new JobLockedError(name, outcome.holder, outcome.reason);
+  }
+
+  async unlock(name: string): Promise<void> {
+    if (!(await this.coordinator.unlock(name))) throw new UnknownJobError(name);
+  }
+
+  async describe(name: string): Promise<JobDescription> {
+    return toDescription(await this.record(name));
+  }
+
+  /** Every job registered under this key prefix, by any replica. */
+  async list(): Promise<JobDescription[]> {
+    return (await this.coordinator.describe()).map(toDescription);
+  }
+
+  /** The next `count` due times (without jitter, which is drawn as each fire is claimed). */
+  async preview(name: string, count: number): Promise<Date[]> {
+    const record = await this.record(name);
+    if (!record.spec || count <= 0) return [];
+    const schedule = new Schedule(record.spec);
+    const start = record.base ?? schedule.nextBase(null, Date.now());
+    return [start, ...schedule.preview(count - 1, start)].map((at) => new Date(at));
+  }
+
+  /** Round trip to the coordinator, in ms. */
+  async ping(): Promise<number> {
+    const started = performance.now();
+    await this.coordinator.ping();
+    return performance.now() - started;
+  }
+
+  private async record(name: string): Promise<JobRecord> {
+    const [record] = await this.coordinator.describe([name]);
+    if (!record) throw new UnknownJobError(name);
+    return record;
+  }
+
+  private async reschedule(name: string, change: (record: JobRecord, schedule: Schedule | null) => RescheduleRequest): Promise<void> {
+    for (let attempt = 0; attempt < MAX_STALE_RETRIES; attempt++) {
+      const record = await this.record(name);
+      const outcome = await this.coordinator.reschedule(name, change(record, record.spec ? new Schedule(record.spec) : null));
+      if (outcome === 'ok') return;
+      if (outcome === 'unknown') throw new UnknownJobError(name);
+    }
+    throw new Error(`Job "${name}": its schedule kept changing while it was being updated; try again.`);
+  }
+}
+
+/**
+ * Wraps the coordinator so that a call failing while it is unreachable rejects with
+ * `CoordinatorUnavailableError`, which says where it tried, instead of a socket error.
+ */
+function explainUnavailability(coordinator: Coordinator): Coordinator {
+  return new Proxy(coordinator, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result = value.apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((error: unknown) => {
+          if (target.isAvailable()) throw error;
+          throw new CoordinatorUnavailableError(target.describeTarget(), error);
+        });
+      };
+    },
+  });
+}
+
+function toDescription(record: JobRecord): JobDescription {
+  const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+  return {
+    name: record.name,
+    schedule: record.spec,
+    scheduleOverridden: JSON.stringify(record.spec) !== JSON.stringify(record.definition.spec),
+    overlap: record.overlap,
+    paused: record.paused,
+    nextRunAt: date(record.due),
+    running: record.running.map((run) => ({
+      fencingToken: run.fencingToken,
+      instanceId: run.instanceId,
+      trigger: run.trigger,
+      scheduledAt: new Date(run.scheduledAt),
+      startedAt: new Date(run.startedAt),
+    })),
+    locked: record.locked && { by: record.locked.by, until: date(record.locked.until) },
+    pendingTriggers: record.pendingTriggers,
+    lastRun: record.lastRun && {
+      ...record.lastRun,
+      scheduledAt: new Date(record.lastRun.scheduledAt),
+      startedAt: new Date(record.lastRun.startedAt),
+      finishedAt: date(record.lastRun.finishedAt),
+    },
+    definedBy: record.definedBy,
+    definedAt: new Date(record.definedAt),
+  };
+}
+

@@ -1,0 +1,46 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { RequestScopedJobError } from '../errors';
+import type { JobContext } from './job-context.interface';
+import { defineJob } from './job-definition';
+import { JobMetadataAccessor } from './job-metadata.accessor';
+import { JobRegistry } from './job.registry';
+
+/**
+ * Finds every `@DistributedJob` method at module init and validates it, so that a bad option
+ * fails the app's bootstrap rather than the first fire. It only collects: nothing runs here.
+ */
+@Injectable()
+export class JobExplorer implements OnModuleInit {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly metadata: JobMetadataAccessor,
+    private readonly registry: JobRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);
+  }
+
+  private explore(wrapper: InstanceWrapper): void {
+    const { instance } = wrapper;
+    const prototype = instance && Object.getPrototypeOf(instance);
+    if (!prototype) return;
+    const className = instance.constructor?.name ?? String(wrapper.name);
+    for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+      const method = prototype[methodName];
+      const options = this.metadata.getJobOptions(method);
+      if (!options) continue;
+      const target = `${className}.${methodName}`;
+      const definition = defineJob(options, target);
+      if (!wrapper.isDependencyTreeStatic()) throw new RequestScopedJobError(definition.name, className);
+      this.registry.add({
+        definition,
+        target,
+        handler: (context: JobContext) => method.call(instance, context),
+      });
+    }
+  }
+}

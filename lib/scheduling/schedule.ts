@@ -1,0 +1,70 @@
+import { CronExpressionParser } from 'cron-parser';
+
+/** A job's schedule as stored in Redis and compared between replicas. */
+export interface ScheduleSpec {
+  cron?: string;
+  timeZone?: string;
+  every?: number;
+  jitter: number;
+}
+
+/** One computed fire: `base` follows the schedule exactly, `due` adds this fire's jitter. */
+export interface NextFire {
+  base: number;
+  due: number;
+}
+
+/**
+ * Schedule arithmetic, kept out of Redis: the replica that claims a fire computes the next one
+ * and hands it to the claim script, which only accepts it if the schedule revision it was
+ * computed from is still current.
+ *
+ * Jitter is added to `due` but never to `base`, so it does not accumulate: an `every: '1m'` job
+ * with jitter keeps its one-minute cadence.
+ */
+export class Schedule {
+  constructor(readonly spec: ScheduleSpec) {}
+
+  /** The first base strictly after `now` that follows `previousBase` (or starts from `now`). */
+  nextBase(previousBase: number | null, now: number): number {
+    const { every } = this.spec;
+    if (every !== undefined) {
+      if (previousBase === null || previousBase > now) return now + every;
+      // Keep the cadence of previousBase; when late by several periods, fire once, not once per missed period.
+      return previousBase + every * (Math.floor((now - previousBase) / every) + 1);
+    }
+    return this.cronAfter(Math.max(previousBase ?? now, now));
+  }
+
+  /** The length of the period that starts at `base`, which jitter is a fraction of. */
+  periodAt(base: number): number {
+    return this.spec.every ?? this.cronAfter(base) - base;
+  }
+
+  next(previousBase: number | null, now: number, random: () => number = Math.random): NextFire {
+    const base = this.nextBase(previousBase, now);
+    const jitter = this.spec.jitter > 0 ? Math.floor(random() * this.spec.jitter * this.periodAt(base)) : 0;
+    return { base, due: base + jitter };
+  }
+
+  /** The next `count` bases after `from`, without jitter (it is drawn when each fire is claimed). */
+  preview(count: number, from: number): number[] {
+    const bases: number[] = [];
+    let base: number | null = null;
+    let now = from;
+    for (let i = 0; i < count; i++) {
+      base = this.nextBase(base, now);
+      bases.push(base);
+      now = base;
+    }
+    return bases;
+  }
+
+  private cronAfter(after: number): number {
+    const expression = CronExpressionParser.parse(this.spec.cron!, {
+      currentDate: new Date(after),
+      tz: this.spec.timeZone,
+    });
+    return expression.next().getTime();
+  }
+}

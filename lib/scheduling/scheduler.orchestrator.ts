@@ -1,0 +1,488 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { Observable, Subject, Subscription, distinctUntilChanged } from 'rxjs';
+import {
+  ClaimRequest,
+  ClaimResult,
+  CoordinationEvent,
+  Coordinator,
+  JobState,
+  PendingTrigger,
+  RegistrationOutcome,
+  RunReport,
+} from '../coordination/coordinator.interface';
+import { AbortCause, JobAbortedError } from '../errors';
+import { DEFAULT_RESYNC_INTERVAL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
+import { DueEntry, DueQueue } from './due-queue';
+import type { JobContext } from './job-context.interface';
+import { sharedDefinition } from './job-definition';
+import { executeJob, RunOutcome } from './job.runner';
+import { JobRegistry, LocalJob } from './job.registry';
+import { Schedule } from './schedule';
+import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
+
+/** How long bootstrap waits for the first synchronization before going on without Redis. */
+const FIRST_SYNC_WAIT_MS = 3_000;
+/** A claim that failed while Redis still answers is tried again after this long. */
+const CLAIM_RETRY_MS = 1_000;
+/** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
+const MAX_TIMER_MS = 3_600_000;
+
+interface ActiveRun {
+  name: string;
+  fencingToken: number;
+  controller: AbortController;
+  /** Set when the lease is gone (expired and taken, or cancelled): nothing is left to release. */
+  leaseLost: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * The scheduling loop of one replica. It keeps a mirror of its jobs' due times, sleeps until the
+ * earliest, and claims the fires then due in one round trip; the coordinator decides which
+ * replica runs each. Changes made elsewhere arrive as events, so no job is polled.
+ */
+@Injectable()
+export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('DistributedScheduler');
+  private readonly queue = new DueQueue();
+  private readonly states = new Map<string, JobState>();
+  private readonly schedules = new Map<string, { rev: number; schedule: Schedule | null }>();
+  private readonly pending = new Map<string, PendingTrigger>();
+  private readonly claiming = new Set<string>();
+  private readonly runs = new Map<string, ActiveRun>();
+  private readonly unreported: RunReport[] = [];
+  private readonly jobLoggers = new Map<string, Logger>();
+  private readonly errors = new Subject<SchedulerErrorEvent>();
+  private readonly subscriptions: Subscription[] = [];
+  private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+  private extendTimer?: NodeJS.Timeout;
+  private versionTimer?: NodeJS.Timeout;
+  private started = false;
+  private stopping = false;
+  private registered = false;
+  private lastVersion: string | null = null;
+  private syncChain: Promise<void> = Promise.resolve();
+  private changedNames = new Set<string>();
+  private firstSync!: () => void;
+  private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
+
+  readonly errors$: Observable<SchedulerErrorEvent> = this.errors.asObservable();
+
+  constructor(
+    @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
+    private readonly coordinator: Coordinator,
+    private readonly registry: JobRegistry,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.autoStart) await this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.coordinator.close();
+    this.errors.complete();
+  }
+
+  get isRunning(): boolean {
+    return this.started && !this.stopping;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const count = this.registry.names().length;
+    this.logger.log(
+      this.coordinator.kind === 'redis'
+        ? `Coordinating ${count} job(s) on ${this.coordinator.describeTarget()} as instance "${this.options.instanceId}".`
+        : `Running ${count} job(s) on the embedded coordinator: this process only. Set the \`redis\` option to run jobs once across replicas.`,
+    );
+    this.subscriptions.push(
+      this.coordinator.events$.subscribe((event) => this.onEvent(event)),
+      this.coordinator.available$.pipe(distinctUntilChanged()).subscribe((up) => (up ? void this.resync() : this.disarm())),
+    );
+    await this.coordinator.connect();
+    this.versionTimer = setInterval(() => void this.checkVersion(), DEFAULT_RESYNC_INTERVAL_MS).unref();
+    // Hold bootstrap until the jobs are registered when Redis answers; never for long when it does not.
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([this.firstSynced, new Promise<void>((resolve) => (waited = setTimeout(resolve, FIRST_SYNC_WAIT_MS)))]);
+    clearTimeout(waited);
+  }
+
+  /** Stops claiming, waits up to `shutdownTimeout` for running handlers, then aborts the rest. */
+  async stop(): Promise<void> {
+    if (!this.started || this.stopping) return;
+    this.stopping = true;
+    this.disarm();
+    clearInterval(this.versionTimer);
+    this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
+    const active = [...this.runs.values()];
+    if (active.length > 0) {
+      this.logger.log(`Waiting up to ${this.options.shutdownTimeout} ms for ${active.length} running job(s): ${active.map((run) => run.name).join(', ')}.`);
+      const finished = Promise.all(active.map((run) => run.done));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        finished.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.options.shutdownTimeout))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        for (const run of this.runs.values()) this.abortRun(run, 'shutdown', 'the application is shutting down');
+        await finished;
+      }
+    }
+    clearInterval(this.extendTimer);
+    await this.syncChain;
+  }
+
+  /** Runs that this replica has started and not yet ended. */
+  runningHere(): { name: string; fencingToken: number }[] {
+    return [...this.runs.values()].map(({ name, fencingToken }) => ({ name, fencingToken }));
+  }
+
+  // --- synchronization -------------------------------------------------------------------------
+
+  /** Reads the shared state of some jobs (or all) and re-arms; calls never overlap. */
+  private resync(names?: string[]): Promise<void> {
+    const next = this.syncChain.then(() => this.synchronize(names)).catch((error) => this.report('sync', error));
+    this.syncChain = next;
+    return next;
+  }
+
+  private async synchronize(names?: string[]): Promise<void> {
+    if (!this.coordinator.isAvailable() || this.stopping) return;
+    const full = names === undefined;
+    if (!this.registered) {
+      const jobs = this.registry.all().map((job) => this.registration(job, undefined));
+      this.logRegistration(await this.coordinator.register(jobs, 'boot', this.options.instanceId));
+      this.registered = true;
+    }
+    if (full) await this.flushUnreported();
+    const version = full ? await this.coordinator.version() : null;
+    const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
+    let snapshot = await this.coordinator.snapshot(wanted);
+    if (snapshot.missing.length > 0) {
+      // Redis lost these jobs (restarted without persistence): create them again, keeping the
+      // due time this replica knew so that a fire that fell due during the outage still runs.
+      const restore = snapshot.missing.map((name) => this.registration(this.registry.get(name)!, this.states.get(name)));
+      this.logRegistration(await this.coordinator.register(restore, 'restore', this.options.instanceId));
+      const again = await this.coordinator.snapshot(snapshot.missing);
+      snapshot = { states: [...snapshot.states, ...again.states], missing: again.missing, triggers: again.triggers };
+    }
+    if (full) {
+      this.queue.clear();
+      this.pending.clear();
+    }
+    for (const state of snapshot.states) this.applyState(state);
+    for (const trigger of snapshot.triggers) this.addTrigger(trigger);
+    if (full) {
+      this.lastVersion = version;
+      this.firstSync();
+      if (!this.bootTriggersSent) await this.sendBootTriggers();
+    }
+    this.arm();
+  }
+
+  private bootTriggersSent = false;
+
+  private async sendBootTriggers(): Promise<void> {
+    this.bootTriggersSent = true;
+    for (const job of this.registry.all()) {
+      if (job.definition.runOnStart) await this.coordinator.requestTrigger(job.definition.name, 'EVENT', 'start');
+    }
+  }
+
+  private registration(job: LocalJob, known: JobState | undefined) {
+    const definition = sharedDefinition(job.definition);
+    const schedule = definition.spec ? new Schedule(definition.spec) : null;
+    let first = null;
+    if (schedule && !definition.paused) {
+      first = known?.due != null && known.base != null ? { base: known.base, due: known.due } : schedule.next(null, Date.now());
+    }
+    const definitionHash = createHash('sha1').update(JSON.stringify(definition)).digest('hex');
+    return { name: job.definition.name, definition, definitionHash, first };
+  }
+
+  private logRegistration(outcomes: RegistrationOutcome[]): void {
+    for (const outcome of outcomes) {
+      if (outcome.outcome !== 'replaced' && outcome.outcome !== 'differs') continue;
+      const mine = JSON.stringify(sharedDefinition(this.registry.get(outcome.name)!.definition));
+      const theirs = JSON.stringify(outcome.other);
+      this.logger.warn(
+        outcome.outcome === 'replaced'
+          ? `Job "${outcome.name}": this instance's definition ${mine} replaces ${theirs}, registered by "${outcome.otherBy}". ` +
+              'The most recently started replica wins; replicas running the older code follow the new schedule.'
+          : `Job "${outcome.name}": Redis holds ${theirs}, registered by "${outcome.otherBy}", which differs from this instance's ${mine}. Following Redis.`,
+      );
+    }
+  }
+
+  private applyState(state: JobState): void {
+    this.states.set(state.name, state);
+    if (state.due !== null) this.queue.push({ at: state.due, name: state.name, due: state.due });
+  }
+
+  private addTrigger(trigger: PendingTrigger): void {
+    if (!this.registry.has(trigger.name) || this.pending.has(trigger.member)) return;
+    this.pending.set(trigger.member, trigger);
+    this.queue.push({ at: trigger.requestedAt, name: trigger.name, member: trigger.member });
+  }
+
+  private scheduleOf(state: JobState): Schedule | null {
+    const cached = this.schedules.get(state.name);
+    if (cached?.rev === state.rev) return cached.schedule;
+    const schedule = state.spec ? new Schedule(state.spec) : null;
+    this.schedules.set(state.name, { rev: state.rev, schedule });
+    return schedule;
+  }
+
+  private async checkVersion(): Promise<void> {
+    if (!this.coordinator.isAvailable() || this.stopping) return;
+    try {
+      if ((await this.coordinator.version()) !== this.lastVersion) await this.resync();
+    } catch (error) {
+      this.report('sync', error);
+    }
+  }
+
+  private onEvent(event: CoordinationEvent): void {
+    if (this.stopping) return;
+    if (event.type === 'trigger') {
+      this.addTrigger(event);
+      this.arm();
+    } else if (event.type === 'cancel') {
+      const run = this.runs.get(runKey(event.name, event.fencingToken));
+      if (run) this.abortRun(run, 'cancelled', "a newer fire replaced it (overlap: 'cancel-previous')");
+    } else {
+      // Batch the changes of one tick into one read.
+      const first = this.changedNames.size === 0;
+      event.names.filter((name) => this.registry.has(name)).forEach((name) => this.changedNames.add(name));
+      if (first && this.changedNames.size > 0) {
+        setImmediate(() => {
+          const names = [...this.changedNames];
+          this.changedNames.clear();
+          void this.resync(names);
+        });
+      }
+    }
+  }
+
+  // --- the loop ------------------------------------------------------------------------------
+
+  private arm(): void {
+    if (this.stopping) return;
+    const next = this.queue.peek();
+    if (!next || (this.timer && this.timerAt <= next.at)) return;
+    clearTimeout(this.timer);
+    this.timerAt = next.at;
+    this.timer = setTimeout(() => this.wake(), Math.min(MAX_TIMER_MS, Math.max(0, next.at - Date.now())));
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private wake(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.stopping || !this.coordinator.isAvailable()) return;
+    // A timer may fire a little early: popDue only takes what is due by the clock.
+    const entries = this.queue.popDue(Date.now()).filter((entry) => this.takeForClaim(entry));
+    if (entries.length > 0) void this.claim(entries);
+    this.arm();
+  }
+
+  /** True if the entry still describes a fire to claim; marks it as being claimed. */
+  private takeForClaim(entry: DueEntry): boolean {
+    const key = claimKey(entry);
+    const current = entry.member !== undefined ? this.pending.has(entry.member) : this.states.get(entry.name)?.due === entry.due;
+    if (!current || this.claiming.has(key)) return false;
+    this.claiming.add(key);
+    return true;
+  }
+
+  private async claim(entries: DueEntry[]): Promise<void> {
+    const now = Date.now();
+    const requests: ClaimRequest[] = entries.map((entry) => {
+      const state = this.states.get(entry.name)!;
+      const schedule = this.scheduleOf(state);
+      // A manual run restarts the period; a scheduled one keeps the cadence of its base.
+      const next = schedule ? schedule.next(entry.member !== undefined ? null : state.base, now) : null;
+      return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member };
+    });
+    let results: ClaimResult[];
+    try {
+      results = await this.coordinator.claim(requests, this.options.instanceId, this.options.lockTtl);
+    } catch (error) {
+      entries.forEach((entry) => this.claiming.delete(claimKey(entry)));
+      this.report('claim', error);
+      // While Redis is away, the resync on its return re-arms everything.
+      if (this.coordinator.isAvailable()) {
+        entries.forEach((entry) => this.queue.push({ ...entry, at: Date.now() + CLAIM_RETRY_MS }));
+        this.arm();
+      }
+      return;
+    }
+    results.forEach((result, index) => this.settle(entries[index], requests[index], result));
+    this.arm();
+  }
+
+  private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
+    this.claiming.delete(claimKey(entry));
+    const { name } = entry;
+    const state = this.states.get(name);
+    const consume = () => {
+      if (entry.member !== undefined) this.pending.delete(entry.member);
+      if (request.next && state && !state.paused) {
+        Object.assign(state, request.next);
+        this.queue.push({ at: state.due!, name, due: state.due! });
+      }
+    };
+    switch (result.status) {
+      case 'claimed':
+        consume();
+        if (!this.stopping) this.startRun(name, result);
+        return;
+      case 'skipped':
+        consume();
+        this.logger.warn(
+          `Job "${name}": the fire due at ${iso(result.scheduledAt)} was skipped: ` +
+            (result.reason === 'running' ? `a run is still going on instance "${result.holder}" (overlap: 'skip').` : `the job is locked by "${result.holder}".`),
+        );
+        return;
+      case 'queued':
+        consume();
+        this.logger.log(`Job "${name}": the fire due at ${iso(result.scheduledAt)} will run when the run on instance "${result.holder}" ends (overlap: 'queue-one').`);
+        return;
+      case 'moved':
+        if (!state || result.rev !== state.rev) return void this.resync([name]);
+        state.due = result.due;
+        state.base = result.base;
+        if (result.due !== null) this.queue.push({ at: result.due, name, due: result.due });
+        return;
+      case 'early':
+        this.queue.push({ ...entry, at: Date.now() + result.waitMs });
+        return;
+      case 'gone':
+        if (entry.member !== undefined) this.pending.delete(entry.member);
+        return;
+      case 'stale':
+      case 'missing':
+        return void this.resync([name]);
+    }
+  }
+
+  // --- runs ----------------------------------------------------------------------------------
+
+  private startRun(name: string, claim: Extract<ClaimResult, { status: 'claimed' }>): void {
+    const job = this.registry.get(name)!;
+    const controller = new AbortController();
+    const context: JobContext = {
+      name,
+      scheduledAt: new Date(claim.scheduledAt),
+      startedAt: new Date(),
+      trigger: claim.trigger,
+      signal: controller.signal,
+      fencingToken: claim.fencingToken,
+      instanceId: this.options.instanceId,
+      logger: this.jobLogger(name),
+    };
+    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, done: Promise.resolve() };
+    this.runs.set(runKey(name, claim.fencingToken), run);
+    this.extendLeasesWhileRunning();
+    run.done = executeJob(job, context, controller).then((outcome) => this.endRun(run, outcome));
+  }
+
+  private async endRun(run: ActiveRun, outcome: RunOutcome): Promise<void> {
+    this.runs.delete(runKey(run.name, run.fencingToken));
+    if (this.runs.size === 0) {
+      clearInterval(this.extendTimer);
+      this.extendTimer = undefined;
+    }
+    if (outcome.status === 'error') {
+      this.logger.error(`Job "${run.name}" failed: ${outcome.error!.message}`, outcome.error!.stack);
+      this.report('run', outcome.error, run.name);
+    } else if (outcome.status === 'timeout') {
+      this.logger.warn(outcome.error!.message);
+    }
+    if (run.leaseLost) return;
+    await this.release({ name: run.name, fencingToken: run.fencingToken, status: outcome.status, error: outcome.error?.message ?? null });
+  }
+
+  private async release(report: RunReport): Promise<void> {
+    try {
+      if (!(await this.coordinator.finish(report))) {
+        this.logger.warn(`Job "${report.name}": its lock had expired before the run ended; raise lockTtl if handlers block the event loop.`);
+      }
+    } catch (error) {
+      // Kept and sent again after the coordinator returns; until then the lease expires by itself.
+      this.unreported.push(report);
+      this.report('finish', error, report.name);
+    }
+  }
+
+  private async flushUnreported(): Promise<void> {
+    for (const report of this.unreported.splice(0)) await this.release(report);
+  }
+
+  private extendLeasesWhileRunning(): void {
+    if (this.extendTimer) return;
+    this.extendTimer = setInterval(() => void this.extendLeases(), Math.floor(this.options.lockTtl / 3));
+    this.extendTimer.unref();
+  }
+
+  private async extendLeases(): Promise<void> {
+    const runs = [...this.runs.values()].filter((run) => !run.leaseLost);
+    if (runs.length === 0 || !this.coordinator.isAvailable()) return;
+    try {
+      const kept = await this.coordinator.extend(runs, this.options.lockTtl);
+      kept.forEach((ok, index) => {
+        if (!ok) this.abortRun(runs[index], 'lease-lost', 'its lock expired and may be held by another run now');
+      });
+    } catch (error) {
+      this.report('extend', error);
+    }
+  }
+
+  private abortRun(run: ActiveRun, cause: AbortCause, detail: string): void {
+    if (run.controller.signal.aborted) return;
+    if (cause === 'cancelled' || cause === 'lease-lost') run.leaseLost = true;
+    if (cause !== 'shutdown') this.logger.warn(`Job "${run.name}" (fencing token ${run.fencingToken}) is aborted: ${detail}.`);
+    run.controller.abort(new JobAbortedError(run.name, cause, detail));
+  }
+
+  private jobLogger(name: string): Logger {
+    let logger = this.jobLoggers.get(name);
+    if (!logger) this.jobLoggers.set(name, (logger = new Logger(name)));
+    return logger;
+  }
+
+  private report(phase: SchedulerErrorPhase, error: unknown, job?: string): void {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    this.errors.next({ phase, job, error: cause, at: new Date() });
+    // Connection errors are logged once per outage by the coordinator; handler errors by endRun.
+    if (phase !== 'run' && this.coordinator.isAvailable()) {
+      this.logger.error(`${phase}${job ? ` of job "${job}"` : ''} failed: ${cause.message}`, cause.stack);
+    }
+  }
+}
+
+function runKey(name: string, fencingToken: number): string {
+  return `${name}#${fencingToken}`;
+}
+
+function claimKey(entry: DueEntry): string {
+  return entry.member ?? `${entry.name}@${entry.due}`;
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}

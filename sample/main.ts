@@ -1,0 +1,14 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module';
+
+async function bootstrap() {
+  const app = await NestFactory.create(AppModule);
+  // Lets the scheduler drain running jobs on SIGTERM / Ctrl-C before the process exits.
+  app.enableShutdownHooks();
+  const port = Number(process.env.PORT ?? 3000);
+  await app.listen(port);
+  console.log(`Sample app on http://localhost:${port}/jobs`);
+}
+
+void bootstrap();
