@@ -1,0 +1,61 @@
+import { InvalidJobOptionError } from '../../lib';
+import { defineJob, defineSchedule } from '../../lib/scheduling/job-definition';
+
+describe('defineJob', () => {
+  it('applies the defaults once: the class and method name, overlap skip, not paused', () => {
+    expect(defineJob({ every: '30s' }, 'Reports.send')).toEqual({
+      name: 'Reports.send',
+      spec: { every: 30_000, jitter: 0 },
+      overlap: 'skip',
+      paused: false,
+      runOnStart: false,
+      timeout: null,
+    });
+  });
+
+  it('reads cron with its time zone, and a job with no schedule as on-demand', () => {
+    expect(defineJob({ name: 'n', cron: '0 3 * * *', timeZone: 'Europe/Paris', jitter: 0.2 }, 'x').spec).toEqual({
+      cron: '0 3 * * *',
+      timeZone: 'Europe/Paris',
+      jitter: 0.2,
+    });
+    expect(defineJob({ name: 'manual', timeout: '2m' }, 'x')).toMatchObject({ spec: null, timeout: 120_000 });
+  });
+
+  const invalid: [string, Parameters<typeof defineJob>[0], string, string][] = [
+    ['an invalid cron', { name: 'j', cron: '61 * * * *' }, 'cron', "'61 * * * *'"],
+    ['a cron with 7 fields', { name: 'j', cron: '* * * * * * *' }, 'cron', "'* * * * * * *'"],
+    ['an impossible day', { name: 'j', cron: '0 0 31 2 *' }, 'cron', "'0 0 31 2 *'"],
+    ['both cron and every', { name: 'j', cron: '* * * * *', every: 1000 }, 'cron', "'* * * * *'"],
+    ['a zero period', { name: 'j', every: 0 }, 'every', '0'],
+    ['a negative period', { name: 'j', every: -5 }, 'every', '-5'],
+    ['an unreadable period', { name: 'j', every: 'soon' }, 'every', "'soon'"],
+    ['jitter above 1', { name: 'j', every: 1000, jitter: 1.5 }, 'jitter', '1.5'],
+    ['negative jitter', { name: 'j', every: 1000, jitter: -0.1 }, 'jitter', '-0.1'],
+    ['an unknown time zone', { name: 'j', cron: '* * * * *', timeZone: 'Mars/Olympus' }, 'timeZone', "'Mars/Olympus'"],
+    ['a time zone without cron', { name: 'j', every: 1000, timeZone: 'UTC' }, 'timeZone', "'UTC'"],
+    ['an unknown overlap policy', { name: 'j', every: 1000, overlap: 'queue' as never }, 'overlap', "'queue'"],
+    ['a zero timeout', { name: 'j', every: 1000, timeout: 0 }, 'timeout', '0'],
+    ['an empty name', { name: ' ', every: 1000 }, 'name', "' '"],
+  ];
+
+  it.each(invalid)('rejects %s, naming the job, the option and the value', (_, options, option, value) => {
+    let error: unknown;
+    try {
+      defineJob(options, 'Owner.method');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(InvalidJobOptionError);
+    const message = (error as Error).message;
+    expect(message).toContain(`option "${option}"`);
+    expect(message).toContain(value);
+    expect(message).toMatch(/^Job "(j|Owner\.method)"/);
+    expect((error as InvalidJobOptionError).option).toBe(option);
+  });
+
+  it('validates updateSchedule input with the same rules', () => {
+    expect(defineSchedule('j', { every: '5m' })).toEqual({ every: 300_000, jitter: 0 });
+    expect(() => defineSchedule('j', { cron: 'nope' })).toThrow(/Job "j": option "cron" has an invalid value 'nope'/);
+  });
+});
