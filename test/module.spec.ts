@@ -270,6 +270,46 @@ describe('SchedulerModule', () => {
   });
 });
 
+describe('a rolling deploy', () => {
+  @Injectable()
+  class OldCode {
+    @DistributedJob({ name: 'report', every: '1h' })
+    report() {}
+  }
+
+  @Injectable()
+  class NewCode {
+    @DistributedJob({ name: 'report', every: '2h' })
+    report() {}
+  }
+
+  it('puts the newest replica’s definition in force, and both sides log both definitions', async () => {
+    const keyPrefix = uniquePrefix('deploy');
+    // Nest's Logger is process-wide, so both apps log into one capture.
+    const logger = new CapturingLogger();
+    const oldApp = await bootApp({ redis: SHARED_REDIS_URL, keyPrefix, instanceId: 'old' }, [OldCode], logger);
+    const newApp = await bootApp({ redis: SHARED_REDIS_URL, keyPrefix, instanceId: 'new' }, [NewCode], logger);
+    try {
+      const oldDefinition = '{"spec":{"every":3600000,"jitter":0},"overlap":"skip","paused":false}';
+      const newDefinition = '{"spec":{"every":7200000,"jitter":0},"overlap":"skip","paused":false}';
+      expect((await logger.until('warn', /replaces/)).message).toBe(
+        `Job "report": this instance's definition ${newDefinition} replaces ${oldDefinition}, registered by "old". ` +
+          'The most recently started replica wins; replicas on the older code follow the new one.',
+      );
+      const described = await oldApp.get(JobScheduler).describe('report');
+      expect(described).toMatchObject({ schedule: { every: 7_200_000 }, definedBy: 'new' });
+      // The old replica hears of the change and says what it follows now.
+      const followed = await logger.until('warn', /differs from this instance's/);
+      expect(followed.message).toBe(
+        `Job "report": the definition in force, ${newDefinition}, registered by "new", differs from this instance's ` +
+          `${oldDefinition}. Following it: the most recently started replica's definition wins.`,
+      );
+    } finally {
+      await Promise.all([oldApp.close(), newApp.close()]);
+    }
+  });
+});
+
 async function waitForLastRun(scheduler: JobScheduler, name: string) {
   for (;;) {
     const described = await scheduler.describe(name);

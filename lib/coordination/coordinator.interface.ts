@@ -16,6 +16,9 @@ export interface JobState {
   base: number | null;
   /** When the current fire is due (epoch ms); null while paused or for an on-demand job. */
   due: number | null;
+  /** The code definition in force, and the replica that registered it. */
+  definition: SharedJobDefinition;
+  definedBy: string;
 }
 
 export type RunStatus = 'running' | 'success' | 'error' | 'timeout' | 'stopped';
@@ -42,8 +45,6 @@ export interface LastRun {
 
 /** Everything the coordinator knows of a job, for `describe` and `list`. */
 export interface JobRecord extends JobState {
-  definition: SharedJobDefinition;
-  definedBy: string;
   definedAt: number;
   locked: { by: string; until: number | null } | null;
   running: RunLease[];

@@ -51,9 +51,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly schedules = new Map<string, { rev: number; schedule: Schedule | null }>();
   private readonly pending = new Map<string, PendingTrigger>();
   private readonly claiming = new Set<string>();
+  private readonly claimsInFlight = new Set<Promise<void>>();
   private readonly runs = new Map<string, ActiveRun>();
   private readonly unreported: RunReport[] = [];
   private readonly jobLoggers = new Map<string, Logger>();
+  private readonly definitionsWarned = new Map<string, string>();
   private readonly errors = new Subject<SchedulerErrorEvent>();
   private readonly subscriptions: Subscription[] = [];
   private timer?: NodeJS.Timeout;
@@ -122,6 +124,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.disarm();
     clearInterval(this.versionTimer);
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
+    await Promise.all(this.claimsInFlight);
     const active = [...this.runs.values()];
     if (active.length > 0) {
       this.logger.log(`Waiting up to ${this.options.shutdownTimeout} ms for ${active.length} running job(s): ${active.map((run) => run.name).join(', ')}.`);
@@ -211,21 +214,32 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private logRegistration(outcomes: RegistrationOutcome[]): void {
     for (const outcome of outcomes) {
-      if (outcome.outcome !== 'replaced' && outcome.outcome !== 'differs') continue;
+      // A definition this instance follows instead of its own is reported by applyState.
+      if (outcome.outcome !== 'replaced') continue;
       const mine = JSON.stringify(sharedDefinition(this.registry.get(outcome.name)!.definition));
-      const theirs = JSON.stringify(outcome.other);
       this.logger.warn(
-        outcome.outcome === 'replaced'
-          ? `Job "${outcome.name}": this instance's definition ${mine} replaces ${theirs}, registered by "${outcome.otherBy}". ` +
-              'The most recently started replica wins; replicas running the older code follow the new schedule.'
-          : `Job "${outcome.name}": Redis holds ${theirs}, registered by "${outcome.otherBy}", which differs from this instance's ${mine}. Following Redis.`,
+        `Job "${outcome.name}": this instance's definition ${mine} replaces ${JSON.stringify(outcome.other)}, registered by ` +
+          `"${outcome.otherBy}". The most recently started replica wins; replicas on the older code follow the new one.`,
       );
     }
   }
 
   private applyState(state: JobState): void {
+    this.warnIfDefinitionDiffers(state);
     this.states.set(state.name, state);
     if (state.due !== null) this.queue.push({ at: state.due, name: state.name, due: state.due });
+  }
+
+  /** During a rolling deploy, replicas on the older code say once what they now follow. */
+  private warnIfDefinitionDiffers(state: JobState): void {
+    const theirs = JSON.stringify(state.definition);
+    const mine = JSON.stringify(sharedDefinition(this.registry.get(state.name)!.definition));
+    if (theirs === mine || this.definitionsWarned.get(state.name) === theirs) return;
+    this.definitionsWarned.set(state.name, theirs);
+    this.logger.warn(
+      `Job "${state.name}": the definition in force, ${theirs}, registered by "${state.definedBy}", differs from this ` +
+        `instance's ${mine}. Following it: the most recently started replica's definition wins.`,
+    );
   }
 
   private addTrigger(trigger: PendingTrigger): void {
@@ -296,14 +310,19 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (this.stopping || !this.coordinator.isAvailable()) return;
     // A timer may fire a little early: popDue only takes what is due by the clock.
     const entries = this.queue.popDue(Date.now()).filter((entry) => this.takeForClaim(entry));
-    if (entries.length > 0) void this.claim(entries);
+    if (entries.length > 0) {
+      const claiming = this.claim(entries).catch((error) => this.report('claim', error));
+      this.claimsInFlight.add(claiming);
+      void claiming.finally(() => this.claimsInFlight.delete(claiming));
+    }
     this.arm();
   }
 
   /** True if the entry still describes a fire to claim; marks it as being claimed. */
   private takeForClaim(entry: DueEntry): boolean {
     const key = claimKey(entry);
-    const current = entry.member !== undefined ? this.pending.has(entry.member) : this.states.get(entry.name)?.due === entry.due;
+    const state = this.states.get(entry.name);
+    const current = state !== undefined && (entry.member !== undefined ? this.pending.has(entry.member) : state.due === entry.due);
     if (!current || this.claiming.has(key)) return false;
     this.claiming.add(key);
     return true;
@@ -349,7 +368,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     switch (result.status) {
       case 'claimed':
         consume();
-        if (!this.stopping) this.startRun(name, result);
+        // Even while stopping: the fire is ours now, and shutdown waits for the run.
+        this.startRun(name, result);
         return;
       case 'skipped':
         consume();

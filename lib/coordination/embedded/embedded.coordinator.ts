@@ -281,8 +281,6 @@ export class EmbeddedCoordinator extends Coordinator {
       return [
         {
           ...toState(job),
-          definition: job.definition,
-          definedBy: job.definedBy,
           definedAt: job.definedAt,
           locked,
           running: liveLeases(job, now).map((lease) => ({ ...lease })),
@@ -309,8 +307,8 @@ export class EmbeddedCoordinator extends Coordinator {
 }
 
 function toState(job: StoredJob): JobState {
-  const { name, rev, spec, overlap, paused, base, due } = job;
-  return { name, rev, spec, overlap, paused, base, due };
+  const { name, rev, spec, overlap, paused, base, due, definition, definedBy } = job;
+  return { name, rev, spec, overlap, paused, base, due, definition, definedBy };
 }
 
 function liveLeases(job: StoredJob, now: number): RunLease[] {

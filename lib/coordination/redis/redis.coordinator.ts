@@ -174,8 +174,10 @@ export class RedisCoordinator extends Coordinator {
     jobs.forEach((fields, index) => {
       const name = names[index];
       if (fields.length === 0) return void missing.push(name);
-      const [rev, spec, overlap, paused, base, due] = fields;
+      const [rev, spec, overlap, paused, base, due, definition, definedBy] = fields;
       states.push({
+        definition: JSON.parse(definition),
+        definedBy,
         name,
         rev: Number(rev),
         spec: JSON.parse(spec),
