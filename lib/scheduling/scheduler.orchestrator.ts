@@ -26,6 +26,8 @@ import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error
 const FIRST_SYNC_WAIT_MS = 3_000;
 /** A claim that failed while Redis still answers is tried again after this long. */
 const CLAIM_RETRY_MS = 1_000;
+/** After aborting runs at shutdown, how long to wait for their leases to be released. */
+const SHUTDOWN_RELEASE_MS = 2_000;
 /** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
 const MAX_TIMER_MS = 3_600_000;
 
@@ -117,31 +119,30 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     clearTimeout(waited);
   }
 
-  /** Stops claiming, waits up to `shutdownTimeout` for running handlers, then aborts the rest. */
+  /**
+   * Stops claiming, waits up to `shutdownTimeout` for claims in flight and running handlers, then
+   * aborts the runs still going so their leases are released before the app closes.
+   */
   async stop(): Promise<void> {
     if (!this.started || this.stopping) return;
     this.stopping = true;
     this.disarm();
     clearInterval(this.versionTimer);
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
-    await Promise.all(this.claimsInFlight);
+    const deadline = Date.now() + this.options.shutdownTimeout;
+    // A claim in flight may still start a run: wait for it (bounded: Redis may be away).
+    await withDeadline(Promise.all(this.claimsInFlight), deadline);
     const active = [...this.runs.values()];
     if (active.length > 0) {
-      this.logger.log(`Waiting up to ${this.options.shutdownTimeout} ms for ${active.length} running job(s): ${active.map((run) => run.name).join(', ')}.`);
+      this.logger.log(`Waiting up to ${Math.max(0, deadline - Date.now())} ms for ${active.length} running job(s): ${active.map((run) => run.name).join(', ')}.`);
       const finished = Promise.all(active.map((run) => run.done));
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        finished.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.options.shutdownTimeout))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
+      if (!(await withDeadline(finished, deadline))) {
         for (const run of this.runs.values()) this.abortRun(run, 'shutdown', 'the application is shutting down');
-        await finished;
+        await withDeadline(Promise.all([...this.runs.values()].map((run) => run.done)), Date.now() + SHUTDOWN_RELEASE_MS);
       }
     }
     clearInterval(this.extendTimer);
-    await this.syncChain;
+    await withDeadline(this.syncChain, Date.now() + SHUTDOWN_RELEASE_MS);
   }
 
   /** Runs that this replica has started and not yet ended. */
@@ -492,6 +493,17 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (phase !== 'run' && this.coordinator.isAvailable()) {
       this.logger.error(`${phase}${job ? ` of job "${job}"` : ''} failed: ${cause.message}`, cause.stack);
     }
+  }
+}
+
+/** Resolves true if `promise` settles before `deadline` (epoch ms), false otherwise. */
+async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
