@@ -1,0 +1,103 @@
+/**
+ * One replica of the bench app, run as its own Node process by run.ts: a NestJS application
+ * context with JOB_COUNT jobs `job-0 .. job-N-1`, each `every: EVERY_MS`. It imports the library
+ * only through its public entry, as an application would, and reports every run to the parent.
+ */
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { DistributedJob, JobContext, SchedulerModule } from 'nestjs-distributed-scheduler';
+import type { LoopDelay, RunRecord } from './stats';
+
+export type ReplicaMessage = { type: 'ready' } | { type: 'runs'; runs: RunRecord[] } | { type: 'loop'; loop: LoopDelay };
+export type ParentMessage = { type: 'measure' } | { type: 'report' };
+
+const jobCount = Number(process.env.JOB_COUNT ?? 0);
+const everyMs = Number(process.env.EVERY_MS ?? 1_000);
+const busyMs = Number(process.env.BUSY_MS ?? 0);
+
+/** Runs wait here and go to the parent every 100 ms: one IPC message per run would load 1,000-job runs. */
+const unsent: RunRecord[] = [];
+const FLUSH_MS = 100;
+
+function send(message: ReplicaMessage): void {
+  if (process.connected) process.send!(message);
+}
+
+function flush(): void {
+  if (unsent.length > 0) send({ type: 'runs', runs: unsent.splice(0) });
+}
+
+/**
+ * The histogram records the time between its timer's ticks, so an idle loop reads as the
+ * resolution itself: the delay is what exceeds it (as @fastify/under-pressure computes it).
+ */
+const LOOP_RESOLUTION_MS = 10;
+const delayMs = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
+
+/** Keeps the CPU (and so this replica's event loop) busy, like a handler doing synchronous work. */
+function burnCpu(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+@Injectable()
+class BenchJobs {}
+
+// The job count is only known at run time, so the decorated methods are added to the prototype
+// here, as `@DistributedJob` would on a written method (the pattern of test/fixtures/replica.main.ts).
+for (let i = 0; i < jobCount; i++) {
+  const key = `job${i}`;
+  const handler = (ctx: JobContext): void => {
+    const startedAt = Date.now(); // taken first: lag is measured to the handler's entry
+    unsent.push({
+      name: ctx.name,
+      scheduledAt: ctx.scheduledAt.getTime(),
+      startedAt,
+      claimedAt: ctx.startedAt.getTime(),
+      fencingToken: ctx.fencingToken,
+      instanceId: ctx.instanceId,
+    });
+    if (busyMs > 0) burnCpu(busyMs);
+  };
+  Object.defineProperty(BenchJobs.prototype, key, { value: handler, writable: true, configurable: true });
+  DistributedJob({ name: `job-${i}`, every: everyMs })(BenchJobs.prototype, key, Object.getOwnPropertyDescriptor(BenchJobs.prototype, key)!);
+}
+
+@Module({
+  imports: [
+    SchedulerModule.forRoot({
+      redis: process.env.REDIS_URL,
+      keyPrefix: process.env.KEY_PREFIX,
+      instanceId: process.env.INSTANCE_ID,
+      shutdownTimeout: 1_000,
+    }),
+  ],
+  providers: [BenchJobs],
+})
+class BenchModule {}
+
+async function main(): Promise<void> {
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  loop.enable();
+  setInterval(flush, FLUSH_MS).unref();
+  const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'measure') {
+      // The figures cover the measured window only, not bootstrap or warm-up.
+      loop.reset();
+    } else if (message.type === 'report') {
+      flush(); // IPC keeps order: the parent has every run before it gets the loop figures
+      send({ type: 'loop', loop: { p99Ms: delayMs(loop.percentile(99)), maxMs: delayMs(loop.max), meanMs: delayMs(loop.mean) } });
+    }
+  });
+  // The parent disconnects to stop a replica, or it died: either way, shut down.
+  process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
+  send({ type: 'ready' });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
