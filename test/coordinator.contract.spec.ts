@@ -131,7 +131,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       const first = (await claimDue('skip')) as Extract<ClaimResult, { status: 'claimed' }>;
       expect(first.status).toBe('claimed');
       expect(await claimDue('skip', await replica(), 'replica-b')).toMatchObject({ status: 'skipped', reason: 'running', holder: INSTANCE });
-      expect(await coordinator.finish({ name: 'skip', fencingToken: first.fencingToken, status: 'success', error: null })).toBe(true);
+      expect(await coordinator.finish([{ name: 'skip', fencingToken: first.fencingToken, status: 'success', error: null }])).toEqual([true]);
       expect((await claimDue('skip')).status).toBe('claimed');
     });
 
@@ -141,7 +141,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect((await claimDue('queue')).status).toBe('queued');
       expect((await claimDue('queue')).status).toBe('queued');
       const triggered = firstValueFrom(coordinator.events$.pipe(filter((e) => e.type === 'trigger')));
-      await coordinator.finish({ name: 'queue', fencingToken: first.fencingToken, status: 'success', error: null });
+      await coordinator.finish([{ name: 'queue', fencingToken: first.fencingToken, status: 'success', error: null }]);
       const event = (await triggered) as Extract<CoordinationEvent, { type: 'trigger' }>;
       expect(event).toMatchObject({ name: 'queue', trigger: 'SCHEDULE' });
       const { triggers } = await coordinator.snapshot(['queue']);
@@ -158,7 +158,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(second.status).toBe('claimed');
       expect(await cancelled).toEqual({ type: 'cancel', name: 'cancel', fencingToken: first.fencingToken });
       expect(await coordinator.extend([{ name: 'cancel', fencingToken: first.fencingToken }], TTL)).toEqual([false]);
-      expect(await coordinator.finish({ name: 'cancel', fencingToken: first.fencingToken, status: 'stopped', error: null })).toBe(false);
+      expect(await coordinator.finish([{ name: 'cancel', fencingToken: first.fencingToken, status: 'stopped', error: null }])).toEqual([false]);
     });
 
     it("'allow' runs fires side by side", async () => {
@@ -241,7 +241,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       { status: 'claimed' }
     >[];
     expect(await coordinator.lock('lockable', 'ops', null)).toEqual({ status: 'refused', reason: 'running', holder: INSTANCE });
-    await coordinator.finish({ name: 'lockable', fencingToken: run.fencingToken, status: 'success', error: null });
+    await coordinator.finish([{ name: 'lockable', fencingToken: run.fencingToken, status: 'success', error: null }]);
     expect(await coordinator.lock('lockable', 'ops', null)).toEqual({ status: 'locked' });
     expect(await coordinator.lock('lockable', 'someone-else', null)).toEqual({ status: 'refused', reason: 'locked', holder: 'ops' });
     const current = await state('lockable');
@@ -261,7 +261,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       ClaimResult,
       { status: 'claimed' }
     >[];
-    await coordinator.finish({ name: 'recorded', fencingToken: run.fencingToken, status: 'error', error: 'boom' });
+    await coordinator.finish([{ name: 'recorded', fencingToken: run.fencingToken, status: 'error', error: 'boom' }]);
     const [record] = await coordinator.describe(['recorded']);
     expect(record.lastRun).toMatchObject({ fencingToken: run.fencingToken, instanceId: INSTANCE, status: 'error', error: 'boom', scheduledAt: due, trigger: 'SCHEDULE' });
     expect(record.running).toEqual([]);

@@ -134,7 +134,9 @@ export interface JobsSnapshot {
 export type CoordinationEvent =
   | { type: 'changed'; names: string[] }
   | { type: 'trigger'; name: string; member: string; trigger: JobTrigger; requestedAt: number }
-  | { type: 'cancel'; name: string; fencingToken: number };
+  | { type: 'cancel'; name: string; fencingToken: number }
+  /** A replica joined or left. */
+  | { type: 'members' };
 
 /**
  * Where replicas agree on what runs when. Every method is atomic on the coordinator's side, and
@@ -156,14 +158,17 @@ export abstract class Coordinator {
 
   abstract register(jobs: JobRegistration[], mode: RegistrationMode, instanceId: string): Promise<RegistrationOutcome[]>;
   abstract snapshot(names: string[]): Promise<JobsSnapshot>;
-  /** Changes whenever a job's state changes other than by a claim; cheap to poll. */
-  abstract version(): Promise<string>;
+  /**
+   * Keeps this replica in the live set (or, with `leave`, takes it out), and returns that set
+   * with the change version, which moves whenever a job changes other than by a claim.
+   */
+  abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[] }>;
 
   abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
   /** Renews leases; false for each one that was lost (expired and taken, or cancelled). */
   abstract extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]>;
-  /** Releases a run's lease and records its result; false if the lease was already lost. */
-  abstract finish(report: RunReport): Promise<boolean>;
+  /** Releases runs' leases and records their results; false for each lease already lost. */
+  abstract finish(reports: RunReport[]): Promise<boolean[]>;
 
   abstract requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean>;
   abstract pause(name: string): Promise<boolean>;

@@ -12,14 +12,16 @@ import {
   RunReport,
 } from '../coordination/coordinator.interface';
 import { AbortCause, JobAbortedError } from '../errors';
-import { DEFAULT_RESYNC_INTERVAL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import { BACKUP_CLAIM_DELAY_MS, HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { DueEntry, DueQueue } from './due-queue';
 import type { JobContext } from './job-context.interface';
 import { sharedDefinition } from './job-definition';
 import { executeJob, RunOutcome } from './job.runner';
 import { JobRegistry, LocalJob } from './job.registry';
+import { preferredReplica } from './preferred-replica';
 import { Schedule } from './schedule';
+import { TickBatcher } from './tick-batcher';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
@@ -56,6 +58,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly claimsInFlight = new Set<Promise<void>>();
   private readonly runs = new Map<string, ActiveRun>();
   private readonly unreported: RunReport[] = [];
+  private readonly finishes = new TickBatcher<RunReport, boolean>((reports) => this.coordinator.finish(reports));
   private readonly jobLoggers = new Map<string, Logger>();
   private readonly definitionsWarned = new Map<string, string>();
   private readonly errors = new Subject<SchedulerErrorEvent>();
@@ -63,11 +66,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private extendTimer?: NodeJS.Timeout;
-  private versionTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
   private started = false;
   private stopping = false;
   private registered = false;
   private lastVersion: string | null = null;
+  /** Live replicas, from the last heartbeat; decides which fires this replica claims first. */
+  private members: string[] = [];
+  private readonly preferred = new Map<string, boolean>();
   private syncChain: Promise<void> = Promise.resolve();
   private changedNames = new Set<string>();
   private firstSync!: () => void;
@@ -112,7 +118,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.coordinator.available$.pipe(distinctUntilChanged()).subscribe((up) => (up ? void this.resync() : this.disarm())),
     );
     await this.coordinator.connect();
-    this.versionTimer = setInterval(() => void this.checkVersion(), DEFAULT_RESYNC_INTERVAL_MS).unref();
+    this.heartbeatTimer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS).unref();
     // Hold bootstrap until the jobs are registered when Redis answers; never for long when it does not.
     let waited: NodeJS.Timeout | undefined;
     await Promise.race([this.firstSynced, new Promise<void>((resolve) => (waited = setTimeout(resolve, FIRST_SYNC_WAIT_MS)))]);
@@ -127,7 +133,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (!this.started || this.stopping) return;
     this.stopping = true;
     this.disarm();
-    clearInterval(this.versionTimer);
+    clearInterval(this.heartbeatTimer);
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
     const deadline = Date.now() + this.options.shutdownTimeout;
     // A claim in flight may still start a run: wait for it (bounded: Redis may be away).
@@ -143,6 +149,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     clearInterval(this.extendTimer);
     await withDeadline(this.syncChain, Date.now() + SHUTDOWN_RELEASE_MS);
+    // Leave the live set now, so the others take this replica's jobs without waiting for it to expire.
+    if (this.coordinator.isAvailable()) {
+      await withDeadline(this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true), Date.now() + SHUTDOWN_RELEASE_MS);
+    }
   }
 
   /** Runs that this replica has started and not yet ended. */
@@ -168,7 +178,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.registered = true;
     }
     if (full) await this.flushUnreported();
-    const version = full ? await this.coordinator.version() : null;
+    const heartbeat = full ? await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS) : null;
+    if (heartbeat) {
+      this.members = heartbeat.members;
+      this.preferred.clear();
+    }
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
     let snapshot = await this.coordinator.snapshot(wanted);
     if (snapshot.missing.length > 0) {
@@ -186,7 +200,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     for (const state of snapshot.states) this.applyState(state);
     for (const trigger of snapshot.triggers) this.addTrigger(trigger);
     if (full) {
-      this.lastVersion = version;
+      this.lastVersion = heartbeat!.version;
       this.firstSync();
       if (!this.bootTriggersSent) await this.sendBootTriggers();
     }
@@ -228,7 +242,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private applyState(state: JobState): void {
     this.warnIfDefinitionDiffers(state);
     this.states.set(state.name, state);
-    if (state.due !== null) this.queue.push({ at: state.due, name: state.name, due: state.due });
+    if (state.due !== null) this.queueDue(state.name, state.due);
   }
 
   /** During a rolling deploy, replicas on the older code say once what they now follow. */
@@ -246,7 +260,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private addTrigger(trigger: PendingTrigger): void {
     if (!this.registry.has(trigger.name) || this.pending.has(trigger.member)) return;
     this.pending.set(trigger.member, trigger);
-    this.queue.push({ at: trigger.requestedAt, name: trigger.name, member: trigger.member });
+    this.queue.push({ at: this.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
   }
 
   private scheduleOf(state: JobState): Schedule | null {
@@ -257,13 +271,49 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     return schedule;
   }
 
-  private async checkVersion(): Promise<void> {
+  /** Renews membership; catches up with changes whose announcement this replica missed. */
+  private async beat(): Promise<void> {
     if (!this.coordinator.isAvailable() || this.stopping) return;
     try {
-      if ((await this.coordinator.version()) !== this.lastVersion) await this.resync();
+      const { version, members } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
+      this.setMembers(members);
+      if (version !== this.lastVersion) await this.resync();
     } catch (error) {
       this.report('sync', error);
     }
+  }
+
+  private setMembers(members: string[]): void {
+    if (members.join('\n') === this.members.join('\n')) return;
+    this.members = members;
+    this.preferred.clear();
+    // Claim times depend on who is preferred: queue every fire again under the new set.
+    this.queue.clear();
+    for (const state of this.states.values()) if (state.due !== null) this.queueDue(state.name, state.due);
+    for (const trigger of this.pending.values()) {
+      this.queue.push({ at: this.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
+    }
+    this.disarm();
+    this.arm();
+  }
+
+  private queueDue(name: string, due: number): void {
+    this.queue.push({ at: this.claimTime(name, due), name, due });
+  }
+
+  /**
+   * The preferred replica of a job claims its fires at their time; the others a moment later,
+   * when the preferred one has normally taken them, so they neither compete with it nor run it
+   * late unless it is gone.
+   */
+  private claimTime(name: string, due: number): number {
+    let preferred = this.preferred.get(name);
+    if (preferred === undefined) {
+      const candidates = this.members.includes(this.options.instanceId) ? this.members : [...this.members, this.options.instanceId];
+      preferred = preferredReplica(name, candidates) === this.options.instanceId;
+      this.preferred.set(name, preferred);
+    }
+    return preferred ? due : due + BACKUP_CLAIM_DELAY_MS;
   }
 
   private onEvent(event: CoordinationEvent): void {
@@ -271,6 +321,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (event.type === 'trigger') {
       this.addTrigger(event);
       this.arm();
+    } else if (event.type === 'members') {
+      void this.beat();
     } else if (event.type === 'cancel') {
       const run = this.runs.get(runKey(event.name, event.fencingToken));
       if (run) this.abortRun(run, 'cancelled', "a newer fire replaced it (overlap: 'cancel-previous')");
@@ -363,7 +415,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       if (entry.member !== undefined) this.pending.delete(entry.member);
       if (request.next && state && !state.paused) {
         Object.assign(state, request.next);
-        this.queue.push({ at: state.due!, name, due: state.due! });
+        this.queueDue(name, state.due!);
       }
     };
     switch (result.status) {
@@ -387,7 +439,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         if (!state || result.rev !== state.rev) return void this.resync([name]);
         state.due = result.due;
         state.base = result.base;
-        if (result.due !== null) this.queue.push({ at: result.due, name, due: result.due });
+        if (result.due !== null) this.queueDue(name, result.due);
         return;
       case 'early':
         this.queue.push({ ...entry, at: Date.now() + result.waitMs });
@@ -440,7 +492,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private async release(report: RunReport): Promise<void> {
     try {
-      if (!(await this.coordinator.finish(report))) {
+      if (!(await this.finishes.add(report))) {
         this.logger.warn(`Job "${report.name}": its lock had expired before the run ended; raise lockTtl if handlers block the event loop.`);
       }
     } catch (error) {
@@ -451,7 +503,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async flushUnreported(): Promise<void> {
-    for (const report of this.unreported.splice(0)) await this.release(report);
+    await Promise.all(this.unreported.splice(0).map((report) => this.release(report)));
   }
 
   private extendLeasesWhileRunning(): void {

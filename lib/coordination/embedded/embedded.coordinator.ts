@@ -122,8 +122,8 @@ export class EmbeddedCoordinator extends Coordinator {
     return { states, missing, triggers };
   }
 
-  async version(): Promise<string> {
-    return String(this.changeCount);
+  async heartbeat(instanceId: string): Promise<{ version: string; members: string[] }> {
+    return { version: String(this.changeCount), members: [instanceId] };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
@@ -195,7 +195,11 @@ export class EmbeddedCoordinator extends Coordinator {
     });
   }
 
-  async finish(report: RunReport): Promise<boolean> {
+  async finish(reports: RunReport[]): Promise<boolean[]> {
+    return reports.map((report) => this.finishOne(report));
+  }
+
+  private finishOne(report: RunReport): boolean {
     const job = this.jobs.get(report.name);
     if (!job || !job.leases.delete(report.fencingToken)) return false;
     const now = Date.now();

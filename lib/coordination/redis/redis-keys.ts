@@ -34,6 +34,11 @@ export class RedisKeys {
     return `${this.base}:names`;
   }
 
+  /** Sorted set of live replicas: instance id -> last heartbeat (ms). */
+  get replicas(): string {
+    return `${this.base}:replicas`;
+  }
+
   /** Counter bumped by every change other than a claim; replicas poll it to catch lost messages. */
   get version(): string {
     return `${this.base}:version`;

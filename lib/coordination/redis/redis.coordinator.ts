@@ -13,6 +13,7 @@ import {
   JobRegistration,
   JobsSnapshot,
   JobState,
+  LastRun,
   LockOutcome,
   PendingTrigger,
   RegistrationMode,
@@ -195,8 +196,13 @@ export class RedisCoordinator extends Coordinator {
     return { states, missing, triggers };
   }
 
-  async version(): Promise<string> {
-    return (await this.client.get(this.keys.version)) ?? '0';
+  async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[] }> {
+    const [version, members] = await this.scripts.heartbeat.run<[string, string[]]>(
+      this.client,
+      [this.keys.replicas, this.keys.version],
+      [instanceId, memberTtl, leave ? 'leave' : 'beat', this.keys.channel],
+    );
+    return { version, members };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
@@ -229,13 +235,20 @@ export class RedisCoordinator extends Coordinator {
     return replies.map((reply) => reply === 1);
   }
 
-  async finish(report: RunReport): Promise<boolean> {
-    const reply = await this.scripts.finish.run<number>(
-      this.client,
-      [this.keys.job(report.name), this.keys.runs(report.name), this.keys.triggers],
-      [report.name, report.fencingToken, report.status, report.error ?? '', this.keys.channel],
-    );
-    return reply === 1;
+  async finish(reports: RunReport[]): Promise<boolean[]> {
+    const results: boolean[] = [];
+    for (let i = 0; i < reports.length; i += BATCH) {
+      const batch = reports.slice(i, i + BATCH);
+      const keys = [this.keys.triggers];
+      const args: (string | number)[] = [this.keys.channel];
+      for (const report of batch) {
+        keys.push(this.keys.job(report.name), this.keys.runs(report.name));
+        args.push(report.name, report.fencingToken, report.status, report.error ?? '');
+      }
+      const replies = await this.scripts.finish.run<number[]>(this.client, keys, args);
+      results.push(...replies.map((reply) => reply === 1));
+    }
+    return results;
   }
 
   async requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean> {
@@ -331,6 +344,8 @@ export class RedisCoordinator extends Coordinator {
       this.events.next({ type: 'trigger', name: event.name, member: event.member, trigger: trigger as JobTrigger, requestedAt: Number(event.at) });
     } else if (event.t === 'cancel' && event.name) {
       this.events.next({ type: 'cancel', name: event.name, fencingToken: Number(event.token) });
+    } else if (event.t === 'members') {
+      this.events.next({ type: 'members' });
     }
   }
 }
@@ -355,6 +370,31 @@ function toClaimResult(reply: Reply[]): ClaimResult {
     default:
       throw new Error(`Unexpected claim reply ${JSON.stringify(reply)}`);
   }
+}
+
+/** The `last` field of a job hash, written by claim.lua and finish.lua. */
+interface LastRunJson {
+  k: number;
+  i: string;
+  g: JobTrigger;
+  s: number;
+  t: number;
+  f?: number;
+  st: RunStatus;
+  er?: string;
+}
+
+function toLastRun(last: LastRunJson): LastRun {
+  return {
+    fencingToken: last.k,
+    instanceId: last.i,
+    trigger: last.g,
+    scheduledAt: last.s,
+    startedAt: last.t,
+    finishedAt: last.f ?? null,
+    status: last.st,
+    error: last.er || null,
+  };
 }
 
 interface LeaseJson {
@@ -401,17 +441,6 @@ function toJobRecord(
     running,
     queued: job.queued === '1',
     pendingTriggers,
-    lastRun: job.lastToken
-      ? {
-          fencingToken: Number(job.lastToken),
-          instanceId: job.lastInstance,
-          trigger: job.lastTrigger as JobTrigger,
-          scheduledAt: Number(job.lastScheduledAt),
-          startedAt: Number(job.lastStartedAt),
-          finishedAt: job.lastFinishedAt ? Number(job.lastFinishedAt) : null,
-          status: job.lastStatus as RunStatus,
-          error: job.lastError || null,
-        }
-      : null,
+    lastRun: job.last ? toLastRun(JSON.parse(job.last) as LastRunJson) : null,
   };
 }

@@ -9,47 +9,53 @@
 --   { 'moved', due or -1, base or -1, rev } | { 'stale' } | { 'early', waitMs }
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
 --   { 'missing' } | { 'gone' }
+-- Every claim of a fire but the first takes two reads, so losing replicas cost Redis little.
 local due_key, triggers_key = KEYS[1], KEYS[2]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
 local FIELDS = 6
 
 local function claim(job_key, runs_key, name, kind, expected, rev, next_base, next_due)
-  if redis.call('EXISTS', job_key) == 0 then return { 'missing' } end
-  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'base')
-  local current_rev = tonumber(job[1])
   local scheduled_at, trigger
-
   if kind == 'due' then
     local due = tonumber(redis.call('ZSCORE', due_key, name))
     if due ~= tonumber(expected) then
-      return { 'moved', due or -1, tonumber(job[5]) or -1, current_rev }
+      local job = redis.call('HMGET', job_key, 'rev', 'base')
+      if not job[1] then return { 'missing' } end
+      return { 'moved', due or -1, tonumber(job[2]) or -1, tonumber(job[1]) }
     end
-    if current_rev ~= rev then return { 'stale' } end
-    if due > now then return { 'early', due - now } end
     scheduled_at, trigger = due, 'SCHEDULE'
   else
     local requested = tonumber(redis.call('ZSCORE', triggers_key, expected))
     if not requested then return { 'gone' } end
-    if current_rev ~= rev then return { 'stale' } end
-    scheduled_at = requested
     -- A trigger member is "name \n trigger \n id".
-    trigger = string.match(expected, '\n([^\n]*)\n')
+    scheduled_at, trigger = requested, string.match(expected, '\n([^\n]*)\n')
   end
 
+  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil')
+  if not job[1] then return { 'missing' } end
+  if tonumber(job[1]) ~= rev then return { 'stale' } end
+  if kind == 'due' and scheduled_at > now then return { 'early', scheduled_at - now } end
+
   -- The fire is consumed from here on, whether it runs or not.
-  local function advance()
+  local function advance(...)
     if kind == 'trigger' then redis.call('ZREM', triggers_key, expected) end
     if next_base ~= '' and job[2] ~= '1' then
       redis.call('ZADD', due_key, next_due, name)
-      redis.call('HSET', job_key, 'base', next_base)
+      redis.call('HSET', job_key, 'base', next_base, ...)
+    elseif select('#', ...) > 0 then
+      redis.call('HSET', job_key, ...)
     end
   end
 
-  local locked_by = manual_lock_holder(job_key, now)
+  local locked_by = job[5]
   if locked_by then
-    advance()
-    return { 'skipped', 'locked', locked_by, scheduled_at }
+    local locked_until = tonumber(job[6]) or 0
+    if locked_until == 0 or locked_until > now then
+      advance()
+      return { 'skipped', 'locked', locked_by, scheduled_at }
+    end
+    redis.call('HDEL', job_key, 'lockedBy', 'lockedUntil')
   end
 
   local overlap = job[3]
@@ -60,8 +66,7 @@ local function claim(job_key, runs_key, name, kind, expected, rev, next_base, ne
       advance()
       return { 'skipped', 'running', holder, scheduled_at }
     elseif overlap == 'queue-one' then
-      advance()
-      redis.call('HSET', job_key, 'queued', '1')
+      advance('queued', '1')
       return { 'queued', holder, scheduled_at }
     end
     -- cancel-previous: revoke the running leases; their replicas abort when told, or at the
@@ -74,12 +79,8 @@ local function claim(job_key, runs_key, name, kind, expected, rev, next_base, ne
 
   -- Never below the clock, so tokens keep increasing even if Redis loses the counter.
   local token = math.max((tonumber(job[4]) or 0) + 1, now)
-  redis.call('HSET', job_key, 'fence', token, 'lastToken', token, 'lastInstance', instance,
-    'lastTrigger', trigger, 'lastScheduledAt', scheduled_at, 'lastStartedAt', now,
-    'lastFinishedAt', '', 'lastStatus', 'running', 'lastError', '')
-  redis.call('HSET', runs_key, token,
-    cjson.encode({ i = instance, e = now + ttl, s = scheduled_at, t = now, g = trigger }))
-  advance()
+  redis.call('HSET', runs_key, token, cjson.encode({ i = instance, e = now + ttl, s = scheduled_at, t = now, g = trigger }))
+  advance('fence', token, 'last', cjson.encode({ k = token, i = instance, g = trigger, s = scheduled_at, t = now, st = 'running' }))
   return { 'claimed', token, scheduled_at, now, trigger }
 end
 
