@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { EmbeddedInProductionError, InvalidSchedulerOptionError } from './errors';
 import { DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './scheduler.constants';
 import type { RedisConnection, SchedulerModuleOptions } from './scheduler-options.interface';
-import { parseDuration } from './scheduling/duration';
+import { MAX_TIMER_DURATION_MS, parseDuration } from './scheduling/duration';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -34,8 +34,8 @@ export function resolveSchedulerOptions(
     throw new InvalidSchedulerOptionError('instanceId', instanceId, 'expected a non-empty string on one line');
   }
   const lockTtl = options.lockTtl === undefined ? DEFAULT_LOCK_TTL_MS : parseDuration(options.lockTtl);
-  if (lockTtl === undefined || lockTtl < MIN_LOCK_TTL_MS) {
-    throw new InvalidSchedulerOptionError('lockTtl', options.lockTtl, `expected a duration of at least ${MIN_LOCK_TTL_MS} ms`);
+  if (lockTtl === undefined || lockTtl < MIN_LOCK_TTL_MS || lockTtl > MAX_TIMER_DURATION_MS) {
+    throw new InvalidSchedulerOptionError('lockTtl', options.lockTtl, `expected a duration from ${MIN_LOCK_TTL_MS} ms to 24 days`);
   }
   const shutdownTimeout =
     options.shutdownTimeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : options.shutdownTimeout === 0 ? 0 : parseDuration(options.shutdownTimeout);

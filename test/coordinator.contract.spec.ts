@@ -56,7 +56,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
   });
 
   async function state(name: string) {
-    const { states } = await coordinator.snapshot([name]);
+    const { states } = await coordinator.snapshot([name], INSTANCE);
     return states[0];
   }
 
@@ -70,7 +70,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
     }
     const records = await coordinator.describe();
     expect(records.map((r) => r.name).sort()).toEqual(jobs.map((j) => j.name).sort());
-    const snapshot = await coordinator.snapshot(jobs.map((j) => j.name));
+    const snapshot = await coordinator.snapshot(jobs.map((j) => j.name), INSTANCE);
     expect(snapshot.states.map((s) => s.due)).toEqual(jobs.map((j) => j.first!.due));
   });
 
@@ -144,10 +144,21 @@ describe.each(factories)('$name', ({ create, shared }) => {
       await coordinator.finish([{ name: 'queue', fencingToken: first.fencingToken, status: 'success', error: null }]);
       const event = (await triggered) as Extract<CoordinationEvent, { type: 'trigger' }>;
       expect(event).toMatchObject({ name: 'queue', trigger: 'SCHEDULE' });
-      const { triggers } = await coordinator.snapshot(['queue']);
+      const { triggers } = await coordinator.snapshot(['queue'], INSTANCE);
       expect(triggers.filter((t) => t.name === 'queue')).toHaveLength(1);
       const [second] = await coordinator.claim([{ name: 'queue', rev: 1, member: event.member, next: null }], INSTANCE, TTL);
       expect(second.status).toBe('claimed');
+    });
+
+    it("'queue-one' drops the queued run of a holder that died instead of running it later", async () => {
+      await coordinator.register([registration('queue-dead', { overlap: 'queue-one' })], 'boot', INSTANCE);
+      const { due, rev } = await state('queue-dead');
+      const [first] = await coordinator.claim([{ name: 'queue-dead', rev, due: due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], 'dead', 300);
+      expect(first.status).toBe('claimed');
+      expect((await claimDue('queue-dead')).status).toBe('queued');
+      await new Promise((resolve) => setTimeout(resolve, 350)); // the dead holder's lease runs out
+      expect((await claimDue('queue-dead')).status).toBe('claimed');
+      expect((await coordinator.describe(['queue-dead']))[0].queued).toBe(false);
     });
 
     it("'cancel-previous' revokes the running lease, tells its holder, and starts the new run", async () => {
@@ -186,13 +197,46 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await coordinator.requestTrigger('manual', 'EVENT', 'start')).toBe(true);
     expect(await coordinator.requestTrigger('manual', 'MANUAL', 'a')).toBe(true);
     expect(await coordinator.requestTrigger('nobody', 'MANUAL', 'a')).toBe(false);
-    const { triggers } = await coordinator.snapshot(['manual']);
+    const { triggers } = await coordinator.snapshot(['manual'], INSTANCE);
     expect(triggers.map((t) => t.trigger).sort()).toEqual(['EVENT', 'MANUAL']);
     const member = triggers.find((t) => t.trigger === 'MANUAL')!.member;
     const other = await replica();
     const results = await Promise.all([coordinator, other].map((c) => c.claim([{ name: 'manual', rev: 1, member, next: null }], INSTANCE, TTL)));
     expect(results.flat().map((r) => r.status).sort()).toEqual(['claimed', 'gone']);
     expect(results.flat().find((r) => r.status === 'claimed')).toMatchObject({ trigger: 'MANUAL' });
+  });
+
+  it('runs a trigger sent twice with one id once, even when the first was already taken', async () => {
+    await coordinator.register([registration('once', { paused: true })], 'boot', INSTANCE);
+    expect(await coordinator.requestTrigger('once', 'MANUAL', 'request-1', 60_000)).toBe(true);
+    const [pending] = (await coordinator.snapshot(['once'], INSTANCE)).triggers;
+    const [claimed] = await coordinator.claim([{ name: 'once', rev: 1, member: pending.member, next: null }], INSTANCE, TTL);
+    expect(claimed.status).toBe('claimed');
+    // The same request again, as a client resending it after a reconnection would.
+    expect(await coordinator.requestTrigger('once', 'MANUAL', 'request-1', 60_000)).toBe(true);
+    expect((await coordinator.snapshot(['once'], INSTANCE)).triggers).toEqual([]);
+  });
+
+  it('tells a replica of its own live leases, so a run whose claim reply was lost is not lost', async () => {
+    await coordinator.register([registration('orphan')], 'boot', INSTANCE);
+    const { due, rev } = await state('orphan');
+    const [result] = await coordinator.claim([{ name: 'orphan', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } }], INSTANCE, TTL);
+    const { fencingToken } = result as Extract<ClaimResult, { status: 'claimed' }>;
+    expect((await coordinator.snapshot(['orphan'], INSTANCE)).ownLeases).toEqual([
+      { name: 'orphan', fencingToken, scheduledAt: due, startedAt: expect.any(Number), trigger: 'SCHEDULE' },
+    ]);
+    expect((await coordinator.snapshot(['orphan'], 'another-replica')).ownLeases).toEqual([]);
+  });
+
+  it('re-creates a lost job with the runtime state the replica knew, not only its code', async () => {
+    const job = registration('restored');
+    const [created] = await coordinator.register(
+      [{ ...job, runtime: { spec: { every: 7_000, jitter: 0 }, paused: true }, first: null }],
+      'restore',
+      INSTANCE,
+    );
+    expect(created.outcome).toBe('created');
+    expect(await state('restored')).toMatchObject({ spec: { every: 7_000 }, paused: true, due: null, definition: job.definition });
   });
 
   it('pauses and resumes a job for every replica, and announces each change', async () => {
@@ -247,7 +291,9 @@ describe.each(factories)('$name', ({ create, shared }) => {
     const current = await state('lockable');
     const [skipped] = await coordinator.claim([{ name: 'lockable', rev, due: current.due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], INSTANCE, TTL);
     expect(skipped).toMatchObject({ status: 'skipped', reason: 'locked', holder: 'ops' });
-    expect(await coordinator.unlock('lockable')).toBe(true);
+    expect(await coordinator.unlock('lockable', 'someone-else')).toBe(true);
+    expect((await coordinator.describe(['lockable']))[0].locked).toMatchObject({ by: 'ops' });
+    expect(await coordinator.unlock('lockable', 'ops')).toBe(true);
     const after = await state('lockable');
     const [claimed] = await coordinator.claim([{ name: 'lockable', rev, due: after.due!, next: null }], INSTANCE, TTL);
     expect(claimed.status).toBe('claimed');
@@ -265,7 +311,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
     const [record] = await coordinator.describe(['recorded']);
     expect(record.lastRun).toMatchObject({ fencingToken: run.fencingToken, instanceId: INSTANCE, status: 'error', error: 'boom', scheduledAt: due, trigger: 'SCHEDULE' });
     expect(record.running).toEqual([]);
-    expect(await coordinator.snapshot(['recorded', 'ghost'])).toMatchObject({ missing: ['ghost'] });
+    expect(await coordinator.snapshot(['recorded', 'ghost'], INSTANCE)).toMatchObject({ missing: ['ghost'] });
     const [missing] = await coordinator.claim([{ name: 'ghost', rev: 1, due: 1, next: null }], INSTANCE, TTL);
     expect(missing.status).toBe('missing');
   });

@@ -1,4 +1,4 @@
-import { Injectable, Module, Scope } from '@nestjs/common';
+import { Controller, Injectable, Module, Scope } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { firstValueFrom, filter } from 'rxjs';
 import {
@@ -200,6 +200,25 @@ describe('SchedulerModule', () => {
       await app.close();
       expect(endless.signal.aborted).toBe(true);
       expect(endless.signal.reason.kind).toBe('shutdown');
+    });
+  });
+
+  describe('discovery', () => {
+    it('finds jobs on controllers as well as on providers', async () => {
+      @Controller()
+      class StatusController {
+        @DistributedJob({ name: 'controller-job', every: '1h' })
+        refresh() {}
+      }
+      const moduleRef = await Test.createTestingModule({ imports: [SchedulerModule.forRoot({})], controllers: [StatusController] })
+        .setLogger(new CapturingLogger())
+        .compile();
+      await moduleRef.init();
+      try {
+        expect((await moduleRef.get(JobScheduler).list()).map((job) => job.name)).toEqual(['controller-job']);
+      } finally {
+        await moduleRef.close();
+      }
     });
   });
 

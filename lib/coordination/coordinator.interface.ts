@@ -57,6 +57,8 @@ export interface JobRegistration {
   name: string;
   definition: SharedJobDefinition;
   definitionHash: string;
+  /** The schedule and paused flag to create the job with, if not the definition's (a restore). */
+  runtime?: { spec: ScheduleSpec | null; paused: boolean };
   /** The first fire if the job is created now; null for an on-demand or paused job. */
   first: NextFire | null;
 }
@@ -124,11 +126,22 @@ export interface RescheduleRequest {
 
 export type LockOutcome = { status: 'locked' } | { status: 'refused'; reason: 'running' | 'locked'; holder: string };
 
+/** A live run lease, as the replica holding it needs to know it. */
+export interface OwnLease {
+  name: string;
+  fencingToken: number;
+  scheduledAt: number;
+  startedAt: number;
+  trigger: JobTrigger;
+}
+
 export interface JobsSnapshot {
   states: JobState[];
   /** Names asked for that the coordinator does not have. */
   missing: string[];
   triggers: PendingTrigger[];
+  /** The caller's own live leases: a run whose claim reply was lost shows up here. */
+  ownLeases: OwnLease[];
 }
 
 export type CoordinationEvent =
@@ -157,7 +170,7 @@ export abstract class Coordinator {
   abstract ping(): Promise<void>;
 
   abstract register(jobs: JobRegistration[], mode: RegistrationMode, instanceId: string): Promise<RegistrationOutcome[]>;
-  abstract snapshot(names: string[]): Promise<JobsSnapshot>;
+  abstract snapshot(names: string[], instanceId: string): Promise<JobsSnapshot>;
   /**
    * Keeps this replica in the live set (or, with `leave`, takes it out), and returns that set
    * with the change version, which moves whenever a job changes other than by a claim.
@@ -170,10 +183,15 @@ export abstract class Coordinator {
   /** Releases runs' leases and records their results; false for each lease already lost. */
   abstract finish(reports: RunReport[]): Promise<boolean[]>;
 
-  abstract requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean>;
+  /**
+   * Requests a run. With `idTtl`, the id is remembered that long and a second request with it is
+   * ignored (resent requests run once); without, requests with the same id coalesce while pending.
+   */
+  abstract requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl?: number): Promise<boolean>;
   abstract pause(name: string): Promise<boolean>;
   abstract reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'>;
   abstract lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'>;
-  abstract unlock(name: string): Promise<boolean>;
+  /** Releases the job's manual lock if `holder` still holds it. */
+  abstract unlock(name: string, holder: string): Promise<boolean>;
   abstract describe(names?: string[]): Promise<JobRecord[]>;
 }

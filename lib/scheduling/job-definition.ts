@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { InvalidJobOptionError } from '../errors';
 import { DistributedJobOptions, OVERLAP_POLICIES, OverlapPolicy } from './distributed-job-options.interface';
-import { parseDuration } from './duration';
+import { MAX_TIMER_DURATION_MS, parseDuration } from './duration';
 import { ScheduleSpec } from './schedule';
 
 /** A job's options after validation, with defaults applied once. */
@@ -42,8 +42,8 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
   let timeout: number | null = null;
   if (options.timeout !== undefined) {
     timeout = parseDuration(options.timeout) ?? null;
-    if (timeout === null) {
-      throw new InvalidJobOptionError(name, 'timeout', options.timeout, "expected a positive number of ms or a duration such as '30s'");
+    if (timeout === null || timeout > MAX_TIMER_DURATION_MS) {
+      throw new InvalidJobOptionError(name, 'timeout', options.timeout, "expected a duration from 1 ms to 24 days, in ms or such as '30s'");
     }
   }
   return {

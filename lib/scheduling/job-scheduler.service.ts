@@ -12,6 +12,9 @@ import { Schedule } from './schedule';
 import type { SchedulerErrorEvent } from './scheduler-error-event.interface';
 import { SchedulerOrchestrator } from './scheduler.orchestrator';
 
+/** How long a manual trigger's id is remembered, so a request resent after a reconnection runs once. */
+const TRIGGER_ID_TTL_MS = 10 * 60_000;
+
 /** How often a change computed from a schedule that changed meanwhile is tried again. */
 const MAX_STALE_RETRIES = 5;
 
@@ -55,7 +58,8 @@ export class JobScheduler {
    * The run obeys the job's `overlap` policy and manual lock; it also runs a paused job.
    */
   async trigger(name: string): Promise<void> {
-    if (!(await this.coordinator.requestTrigger(name, 'MANUAL', randomUUID()))) throw new UnknownJobError(name);
+    const requested = await this.coordinator.requestTrigger(name, 'MANUAL', randomUUID(), TRIGGER_ID_TTL_MS);
+    if (!requested) throw new UnknownJobError(name);
   }
 
   /** Stops scheduling the job on every replica until `resume`. A running run goes on. */
@@ -63,9 +67,11 @@ export class JobScheduler {
     if (!(await this.coordinator.pause(name))) throw new UnknownJobError(name);
   }
 
-  /** Schedules the job again on every replica, its next fire computed from now. */
+  /** Schedules the job again on every replica, its next fire computed from now. A job that is not paused is left as it is. */
   async resume(name: string): Promise<void> {
-    await this.reschedule(name, (record, schedule) => ({ rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null }));
+    await this.reschedule(name, (record, schedule) =>
+      record.paused ? { rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null } : null,
+    );
   }
 
   /** Moves the next fire to now + period (for a cron job, its next time after now). */
@@ -98,8 +104,11 @@ export class JobScheduler {
     if (outcome.status === 'refused') throw new JobLockedError(name, outcome.holder, outcome.reason);
   }
 
+  /** Releases the job's manual lock, whoever took it. */
   async unlock(name: string): Promise<void> {
-    if (!(await this.coordinator.unlock(name))) throw new UnknownJobError(name);
+    const { locked } = await this.record(name);
+    // Naming the holder seen makes a late or resent unlock unable to release a newer lock.
+    if (locked && !(await this.coordinator.unlock(name, locked.by))) throw new UnknownJobError(name);
   }
 
   async describe(name: string): Promise<JobDescription> {
@@ -133,10 +142,13 @@ export class JobScheduler {
     return record;
   }
 
-  private async reschedule(name: string, change: (record: JobRecord, schedule: Schedule | null) => RescheduleRequest): Promise<void> {
+  /** Applies a change computed from the job's current revision; `change` returns null for no change. */
+  private async reschedule(name: string, change: (record: JobRecord, schedule: Schedule | null) => RescheduleRequest | null): Promise<void> {
     for (let attempt = 0; attempt < MAX_STALE_RETRIES; attempt++) {
       const record = await this.record(name);
-      const outcome = await this.coordinator.reschedule(name, change(record, record.spec ? new Schedule(record.spec) : null));
+      const request = change(record, record.spec ? new Schedule(record.spec) : null);
+      if (request === null) return;
+      const outcome = await this.coordinator.reschedule(name, request);
       if (outcome === 'ok') return;
       if (outcome === 'unknown') throw new UnknownJobError(name);
     }

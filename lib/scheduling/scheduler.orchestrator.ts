@@ -6,7 +6,9 @@ import {
   ClaimResult,
   CoordinationEvent,
   Coordinator,
+  JobRegistration,
   JobState,
+  OwnLease,
   PendingTrigger,
   RegistrationOutcome,
   RunReport,
@@ -28,6 +30,10 @@ import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error
 const FIRST_SYNC_WAIT_MS = 3_000;
 /** A claim that failed while Redis still answers is tried again after this long. */
 const CLAIM_RETRY_MS = 1_000;
+/** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
+const LEASE_SAFETY_FRACTION = 0.9;
+/** How many recent fencing tokens a replica remembers to never start one run twice. */
+const MAX_REMEMBERED_TOKENS = 10_000;
 /** After aborting runs at shutdown, how long to wait for their leases to be released. */
 const SHUTDOWN_RELEASE_MS = 2_000;
 /** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
@@ -39,6 +45,8 @@ interface ActiveRun {
   controller: AbortController;
   /** Set when the lease is gone (expired and taken, or cancelled): nothing is left to release. */
   leaseLost: boolean;
+  /** When this replica last asked for the lease to be extended and was told it was. */
+  renewedAt: number;
   done: Promise<void>;
 }
 
@@ -74,6 +82,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   /** Live replicas, from the last heartbeat; decides which fires this replica claims first. */
   private members: string[] = [];
   private readonly preferred = new Map<string, boolean>();
+  private clockOffset = 0;
+  private clockSampled = false;
+  /** Set once shutdown has drained: a claim answered after that is released, not run. */
+  private closed = false;
+  /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
+  private readonly startedTokens = new Set<string>();
   private syncChain: Promise<void> = Promise.resolve();
   private changedNames = new Set<string>();
   private firstSync!: () => void;
@@ -149,6 +163,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     clearInterval(this.extendTimer);
     await withDeadline(this.syncChain, Date.now() + SHUTDOWN_RELEASE_MS);
+    this.closed = true;
     // Leave the live set now, so the others take this replica's jobs without waiting for it to expire.
     if (this.coordinator.isAvailable()) {
       await withDeadline(this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true), Date.now() + SHUTDOWN_RELEASE_MS);
@@ -184,14 +199,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.preferred.clear();
     }
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
-    let snapshot = await this.coordinator.snapshot(wanted);
+    let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
     if (snapshot.missing.length > 0) {
       // Redis lost these jobs (restarted without persistence): create them again, keeping the
       // due time this replica knew so that a fire that fell due during the outage still runs.
       const restore = snapshot.missing.map((name) => this.registration(this.registry.get(name)!, this.states.get(name)));
       this.logRegistration(await this.coordinator.register(restore, 'restore', this.options.instanceId));
-      const again = await this.coordinator.snapshot(snapshot.missing);
-      snapshot = { states: [...snapshot.states, ...again.states], missing: again.missing, triggers: again.triggers };
+      const again = await this.coordinator.snapshot(snapshot.missing, this.options.instanceId);
+      snapshot = { ...again, states: [...snapshot.states, ...again.states], ownLeases: [...snapshot.ownLeases, ...again.ownLeases] };
     }
     if (full) {
       this.queue.clear();
@@ -199,6 +214,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     for (const state of snapshot.states) this.applyState(state);
     for (const trigger of snapshot.triggers) this.addTrigger(trigger);
+    for (const lease of snapshot.ownLeases) this.adopt(lease);
     if (full) {
       this.lastVersion = heartbeat!.version;
       this.firstSync();
@@ -216,15 +232,18 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
   }
 
-  private registration(job: LocalJob, known: JobState | undefined) {
+  private registration(job: LocalJob, known: JobState | undefined): JobRegistration {
     const definition = sharedDefinition(job.definition);
-    const schedule = definition.spec ? new Schedule(definition.spec) : null;
+    const spec = known ? known.spec : definition.spec;
+    const schedule = spec ? new Schedule(spec) : null;
     let first = null;
-    if (schedule && !definition.paused) {
+    if (schedule && !(known ? known.paused : definition.paused)) {
       first = known?.due != null && known.base != null ? { base: known.base, due: known.due } : schedule.next(null, Date.now());
     }
     const definitionHash = createHash('sha1').update(JSON.stringify(definition)).digest('hex');
-    return { name: job.definition.name, definition, definitionHash, first };
+    // Re-creating a job Redis lost: keep what this replica knew of its runtime state.
+    const runtime = known && { spec: known.spec, paused: known.paused };
+    return { name: job.definition.name, definition, definitionHash, runtime, first };
   }
 
   private logRegistration(outcomes: RegistrationOutcome[]): void {
@@ -348,7 +367,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (!next || (this.timer && this.timerAt <= next.at)) return;
     clearTimeout(this.timer);
     this.timerAt = next.at;
-    this.timer = setTimeout(() => this.wake(), Math.min(MAX_TIMER_MS, Math.max(0, next.at - Date.now())));
+    this.timer = setTimeout(() => this.wake(), Math.min(MAX_TIMER_MS, Math.max(0, next.at - this.now())));
   }
 
   private disarm(): void {
@@ -362,7 +381,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.timerAt = Infinity;
     if (this.stopping || !this.coordinator.isAvailable()) return;
     // A timer may fire a little early: popDue only takes what is due by the clock.
-    const entries = this.queue.popDue(Date.now()).filter((entry) => this.takeForClaim(entry));
+    const entries = this.queue.popDue(this.now()).filter((entry) => this.takeForClaim(entry));
     if (entries.length > 0) {
       const claiming = this.claim(entries).catch((error) => this.report('claim', error));
       this.claimsInFlight.add(claiming);
@@ -382,29 +401,54 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async claim(entries: DueEntry[]): Promise<void> {
-    const now = Date.now();
-    const requests: ClaimRequest[] = entries.map((entry) => {
-      const state = this.states.get(entry.name)!;
-      const schedule = this.scheduleOf(state);
-      // A manual run restarts the period; a scheduled one keeps the cadence of its base.
-      const next = schedule ? schedule.next(entry.member !== undefined ? null : state.base, now) : null;
-      return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member };
-    });
+    let requests: ClaimRequest[];
     let results: ClaimResult[];
+    const sentAt = Date.now();
     try {
+      const now = this.now();
+      requests = entries.map((entry) => this.claimRequest(entry, now));
       results = await this.coordinator.claim(requests, this.options.instanceId, this.options.lockTtl);
     } catch (error) {
       entries.forEach((entry) => this.claiming.delete(claimKey(entry)));
       this.report('claim', error);
       // While Redis is away, the resync on its return re-arms everything.
       if (this.coordinator.isAvailable()) {
-        entries.forEach((entry) => this.queue.push({ ...entry, at: Date.now() + CLAIM_RETRY_MS }));
+        entries.forEach((entry) => this.queue.push({ ...entry, at: this.now() + CLAIM_RETRY_MS }));
         this.arm();
       }
       return;
     }
+    this.learnClock(results, sentAt, Date.now());
     results.forEach((result, index) => this.settle(entries[index], requests[index], result));
     this.arm();
+  }
+
+  private claimRequest(entry: DueEntry, now: number): ClaimRequest {
+    const state = this.states.get(entry.name)!;
+    const schedule = this.scheduleOf(state);
+    let next = null;
+    if (schedule && entry.member === undefined) next = schedule.next(state.base, now);
+    // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
+    else if (schedule && this.pending.get(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
+    return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member };
+  }
+
+  /**
+   * Estimates how far Redis's clock is ahead of this replica's from the start times claims
+   * report, so the replica wakes on Redis's time and computes next fires from it: a replica with
+   * a skewed clock neither claims too early nor skips fires.
+   */
+  private learnClock(results: ClaimResult[], sentAt: number, receivedAt: number): void {
+    const claimed = results.find((result) => result.status === 'claimed');
+    if (!claimed || claimed.status !== 'claimed') return;
+    const sample = claimed.startedAt - (sentAt + receivedAt) / 2;
+    this.clockOffset = this.clockSampled ? this.clockOffset * 0.8 + sample * 0.2 : sample;
+    this.clockSampled = true;
+  }
+
+  /** Now, by the coordinator's clock as far as this replica can tell. */
+  private now(): number {
+    return Date.now() + this.clockOffset;
   }
 
   private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
@@ -421,8 +465,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     switch (result.status) {
       case 'claimed':
         consume();
-        // Even while stopping: the fire is ours now, and shutdown waits for the run.
-        this.startRun(name, result);
+        // Even while stopping: the fire is ours now, and shutdown waits for the run. Only once
+        // shutdown is over is it handed back.
+        if (this.closed) void this.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });
+        else this.startRun(name, result);
         return;
       case 'skipped':
         consume();
@@ -442,20 +488,34 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         if (result.due !== null) this.queueDue(name, result.due);
         return;
       case 'early':
-        this.queue.push({ ...entry, at: Date.now() + result.waitMs });
+        this.queue.push({ ...entry, at: this.now() + result.waitMs });
         return;
       case 'gone':
         if (entry.member !== undefined) this.pending.delete(entry.member);
         return;
       case 'stale':
       case 'missing':
+        // The resync queues the trigger again, with the job's current revision.
+        if (entry.member !== undefined) this.pending.delete(entry.member);
         return void this.resync([name]);
     }
   }
 
   // --- runs ----------------------------------------------------------------------------------
 
-  private startRun(name: string, claim: Extract<ClaimResult, { status: 'claimed' }>): void {
+  /** A live lease of this replica that it has no run for: its claim's reply was lost. Run it now. */
+  private adopt(lease: OwnLease): void {
+    const key = runKey(lease.name, lease.fencingToken);
+    if (this.runs.has(key) || this.startedTokens.has(key) || this.closed) return;
+    this.logger.warn(`Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica before its connection dropped.`);
+    this.startRun(lease.name, lease);
+  }
+
+  private startRun(name: string, claim: Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'trigger'>): void {
+    const key = runKey(name, claim.fencingToken);
+    if (this.runs.has(key) || this.startedTokens.has(key)) return;
+    this.startedTokens.add(key);
+    if (this.startedTokens.size > MAX_REMEMBERED_TOKENS) this.startedTokens.delete(this.startedTokens.values().next().value!);
     const job = this.registry.get(name)!;
     const controller = new AbortController();
     const context: JobContext = {
@@ -468,8 +528,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       instanceId: this.options.instanceId,
       logger: this.jobLogger(name),
     };
-    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, done: Promise.resolve() };
-    this.runs.set(runKey(name, claim.fencingToken), run);
+    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, renewedAt: Date.now(), done: Promise.resolve() };
+    this.runs.set(key, run);
     this.extendLeasesWhileRunning();
     run.done = executeJob(job, context, controller).then((outcome) => this.endRun(run, outcome));
   }
@@ -514,11 +574,21 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private async extendLeases(): Promise<void> {
     const runs = [...this.runs.values()].filter((run) => !run.leaseLost);
-    if (runs.length === 0 || !this.coordinator.isAvailable()) return;
+    // Cut off from Redis, a replica cannot tell whether its leases still hold: once one may have
+    // expired, another replica may run the job, so this run must stop.
+    const now = Date.now();
+    for (const run of runs) {
+      if (now - run.renewedAt >= this.options.lockTtl * LEASE_SAFETY_FRACTION) {
+        this.abortRun(run, 'lease-lost', 'its lock could not be renewed before it expired');
+      }
+    }
+    const held = runs.filter((run) => !run.leaseLost);
+    if (held.length === 0) return;
     try {
-      const kept = await this.coordinator.extend(runs, this.options.lockTtl);
+      const kept = await this.coordinator.extend(held, this.options.lockTtl);
       kept.forEach((ok, index) => {
-        if (!ok) this.abortRun(runs[index], 'lease-lost', 'its lock expired and may be held by another run now');
+        if (ok) held[index].renewedAt = now;
+        else this.abortRun(held[index], 'lease-lost', 'its lock expired and may be held by another run now');
       });
     } catch (error) {
       this.report('extend', error);

@@ -36,6 +36,8 @@ describe('defineJob', () => {
     ['a time zone without cron', { name: 'j', every: 1000, timeZone: 'UTC' }, 'timeZone', "'UTC'"],
     ['an unknown overlap policy', { name: 'j', every: 1000, overlap: 'queue' as never }, 'overlap', "'queue'"],
     ['a zero timeout', { name: 'j', every: 1000, timeout: 0 }, 'timeout', '0'],
+    ['a timeout beyond what a timer can hold', { name: 'j', every: 1000, timeout: '30d' }, 'timeout', "'30d'"],
+    ['a period below a millisecond', { name: 'j', every: 0.4 }, 'every', '0.4'],
     ['an empty name', { name: ' ', every: 1000 }, 'name', "' '"],
   ];
 

@@ -12,6 +12,7 @@ import {
   JobState,
   LastRun,
   LockOutcome,
+  OwnLease,
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
@@ -45,6 +46,8 @@ export class EmbeddedCoordinator extends Coordinator {
   readonly kind = 'embedded' as const;
   private readonly jobs = new Map<string, StoredJob>();
   private readonly triggers = new Map<string, StoredTrigger>();
+  /** Ids of trigger requests that must not run twice, until when they are remembered. */
+  private readonly requestIds = new Map<string, number>();
   private changeCount = 0;
   private readonly events = new Subject<CoordinationEvent>();
   private readonly available = new BehaviorSubject(false);
@@ -77,6 +80,7 @@ export class EmbeddedCoordinator extends Coordinator {
     const changed: string[] = [];
     const outcomes = jobs.map((registration): RegistrationOutcome => {
       const { name, definition, definitionHash, first } = registration;
+      const runtime = registration.runtime ?? definition;
       const existing = this.jobs.get(name);
       const apply = (job: StoredJob) => {
         Object.assign(job, {
@@ -84,11 +88,11 @@ export class EmbeddedCoordinator extends Coordinator {
           definitionHash,
           definedBy: instanceId,
           definedAt: now,
-          spec: definition.spec,
+          spec: runtime.spec,
           overlap: definition.overlap,
-          paused: definition.paused,
-          base: !definition.paused && first ? first.base : null,
-          due: !definition.paused && first ? first.due : null,
+          paused: runtime.paused,
+          base: !runtime.paused && first ? first.base : null,
+          due: !runtime.paused && first ? first.due : null,
         });
         changed.push(name);
       };
@@ -110,16 +114,27 @@ export class EmbeddedCoordinator extends Coordinator {
     return outcomes;
   }
 
-  async snapshot(names: string[]): Promise<JobsSnapshot> {
+  async snapshot(names: string[], instanceId: string): Promise<JobsSnapshot> {
+    const now = Date.now();
     const states: JobState[] = [];
     const missing: string[] = [];
+    const ownLeases: OwnLease[] = [];
     for (const name of names) {
       const job = this.jobs.get(name);
-      if (job) states.push(toState(job));
-      else missing.push(name);
+      if (!job) {
+        missing.push(name);
+        continue;
+      }
+      states.push(toState(job));
+      for (const lease of job.leases.values()) {
+        if (lease.instanceId === instanceId && lease.expiresAt > now) {
+          const { fencingToken, scheduledAt, startedAt, trigger } = lease;
+          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, trigger });
+        }
+      }
     }
     const triggers = [...this.triggers].map(([member, trigger]) => ({ member, ...trigger }));
-    return { states, missing, triggers };
+    return { states, missing, triggers, ownLeases };
   }
 
   async heartbeat(instanceId: string): Promise<{ version: string; members: string[] }> {
@@ -162,6 +177,7 @@ export class EmbeddedCoordinator extends Coordinator {
       return { status: 'skipped', reason: 'locked', holder: job.locked.by, scheduledAt };
     }
     const live = liveLeases(job, now);
+    if (live.length === 0) job.queued = false;
     if (live.length > 0 && job.overlap !== 'allow') {
       const holder = live[0].instanceId;
       if (job.overlap === 'skip') {
@@ -217,8 +233,14 @@ export class EmbeddedCoordinator extends Coordinator {
     return true;
   }
 
-  async requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean> {
+  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<boolean> {
     if (!this.jobs.has(name)) return false;
+    const now = Date.now();
+    if (idTtl > 0) {
+      if ((this.requestIds.get(id) ?? 0) > now) return true;
+      this.requestIds.set(id, now + idTtl);
+      for (const [seen, until] of this.requestIds) if (until <= now) this.requestIds.delete(seen);
+    }
     const member = `${name}\n${trigger}\n${id}`;
     if (!this.triggers.has(member)) {
       const requestedAt = Date.now();
@@ -266,11 +288,13 @@ export class EmbeddedCoordinator extends Coordinator {
     return { status: 'locked' };
   }
 
-  async unlock(name: string): Promise<boolean> {
+  async unlock(name: string, holder: string): Promise<boolean> {
     const job = this.jobs.get(name);
     if (!job) return false;
-    job.locked = null;
-    this.announceChanged([name]);
+    if (job.locked?.by === holder) {
+      job.locked = null;
+      this.announceChanged([name]);
+    }
     return true;
   }
 

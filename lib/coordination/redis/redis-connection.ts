@@ -15,6 +15,8 @@ export function reconnectDelay(attempt: number): number {
 }
 
 const OWNED_CLIENT_DEFAULTS: RedisOptions = {
+  // Connects when the scheduler starts, not when the module is built.
+  lazyConnect: true,
   retryStrategy: reconnectDelay,
   // Fail commands at once while disconnected instead of queueing them: the loop resynchronizes
   // when Redis returns, and a runtime control should tell its caller that Redis is away.

@@ -34,6 +34,11 @@ export class RedisKeys {
     return `${this.base}:names`;
   }
 
+  /** Marks a trigger request as seen, so a resent request does not run twice. */
+  triggerId(id: string): string {
+    return `${this.base}:trigger-id:${id}`;
+  }
+
   /** Sorted set of live replicas: instance id -> last heartbeat (ms). */
   get replicas(): string {
     return `${this.base}:replicas`;

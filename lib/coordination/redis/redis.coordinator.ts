@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { OverlapPolicy } from '../../scheduling/distributed-job-options.interface';
 import type { JobTrigger } from '../../scheduling/job-context.interface';
@@ -15,6 +15,7 @@ import {
   JobState,
   LastRun,
   LockOutcome,
+  OwnLease,
   PendingTrigger,
   RegistrationMode,
   RegistrationOutcome,
@@ -75,7 +76,9 @@ export class RedisCoordinator extends Coordinator {
   async connect(): Promise<void> {
     const { client } = this.handle;
     // The subscriber is our own connection (a client in subscriber mode cannot run scripts).
-    const subscriber = client.duplicate();
+    // Owned clients are created lazily (nothing connects before the scheduler starts), and an
+    // app's client may be lazy too: connect it, and never let the subscriber wait for a command.
+    const subscriber = client instanceof Cluster ? client.duplicate(undefined, { lazyConnect: false }) : client.duplicate({ lazyConnect: false });
     this.subscriber = subscriber;
     // ioredis subscribes again by itself after a reconnection, but only to channels whose first
     // subscription succeeded, and with no offline queue that one must wait for the connection.
@@ -118,6 +121,7 @@ export class RedisCoordinator extends Coordinator {
       client.off('end', onClose);
     });
     if (subscriber.status === 'ready') onSubscriberReady();
+    if (client.status === 'wait') client.connect().catch(() => undefined); // failures arrive as 'error' events
     update();
   }
 
@@ -143,13 +147,14 @@ export class RedisCoordinator extends Coordinator {
       const args: (string | number)[] = [instanceId, mode, this.keys.channel];
       for (const job of batch) {
         const { definition, first } = job;
+        const runtime = job.runtime ?? definition;
         args.push(
           job.name,
           JSON.stringify(definition),
           job.definitionHash,
-          JSON.stringify(definition.spec),
+          JSON.stringify(runtime.spec),
           definition.overlap,
-          definition.paused ? '1' : '0',
+          runtime.paused ? '1' : '0',
           first?.base ?? '',
           first?.due ?? '',
         );
@@ -167,18 +172,18 @@ export class RedisCoordinator extends Coordinator {
     return outcomes;
   }
 
-  async snapshot(names: string[]): Promise<JobsSnapshot> {
-    const keys = [this.keys.due, this.keys.triggers, ...names.map((name) => this.keys.job(name))];
-    const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], string[][]]>(this.client, keys, names);
+  async snapshot(names: string[], instanceId: string): Promise<JobsSnapshot> {
+    const keys = [this.keys.due, this.keys.triggers, ...names.flatMap((name) => [this.keys.job(name), this.keys.runs(name)])];
+    const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...names]);
     const states: JobState[] = [];
     const missing: string[] = [];
+    const ownLeases: OwnLease[] = [];
     jobs.forEach((fields, index) => {
       const name = names[index];
       if (fields.length === 0) return void missing.push(name);
-      const [rev, spec, overlap, paused, base, due, definition, definedBy] = fields;
+      const [rev, spec, overlap, paused, base, due, definition, definedBy] = fields as string[];
+      const own = fields[8] as string[];
       states.push({
-        definition: JSON.parse(definition),
-        definedBy,
         name,
         rev: Number(rev),
         spec: JSON.parse(spec),
@@ -186,14 +191,20 @@ export class RedisCoordinator extends Coordinator {
         paused: paused === '1',
         base: base === '' ? null : Number(base),
         due: due === '' ? null : Number(due),
+        definition: JSON.parse(definition),
+        definedBy,
       });
+      for (let i = 0; i < own.length; i += 2) {
+        const lease = JSON.parse(own[i + 1]) as LeaseJson;
+        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, trigger: lease.g });
+      }
     });
     const triggers: PendingTrigger[] = [];
     for (let i = 0; i < triggerReply.length; i += 2) {
       const { name, trigger } = parseTriggerMember(triggerReply[i]);
       triggers.push({ name, member: triggerReply[i], trigger: trigger as JobTrigger, requestedAt: Number(triggerReply[i + 1]) });
     }
-    return { states, missing, triggers };
+    return { states, missing, triggers, ownLeases };
   }
 
   async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[] }> {
@@ -239,7 +250,7 @@ export class RedisCoordinator extends Coordinator {
     const results: boolean[] = [];
     for (let i = 0; i < reports.length; i += BATCH) {
       const batch = reports.slice(i, i + BATCH);
-      const keys = [this.keys.triggers];
+      const keys = [this.keys.triggers, this.keys.version];
       const args: (string | number)[] = [this.keys.channel];
       for (const report of batch) {
         keys.push(this.keys.job(report.name), this.keys.runs(report.name));
@@ -251,11 +262,11 @@ export class RedisCoordinator extends Coordinator {
     return results;
   }
 
-  async requestTrigger(name: string, trigger: JobTrigger, id: string): Promise<boolean> {
+  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<boolean> {
     const reply = await this.scripts.trigger.run<number>(
       this.client,
-      [this.keys.job(name), this.keys.triggers, this.keys.version],
-      [name, triggerMember(name, trigger, id), this.keys.channel],
+      [this.keys.job(name), this.keys.triggers, this.keys.version, this.keys.triggerId(id)],
+      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl],
     );
     return reply === 1;
   }
@@ -296,8 +307,8 @@ export class RedisCoordinator extends Coordinator {
     return { status: 'refused', reason: status === 'running' ? 'running' : 'locked', holder: other };
   }
 
-  async unlock(name: string): Promise<boolean> {
-    const reply = await this.scripts.unlock.run<number>(this.client, [this.keys.job(name), this.keys.version], [name, this.keys.channel]);
+  async unlock(name: string, holder: string): Promise<boolean> {
+    const reply = await this.scripts.unlock.run<number>(this.client, [this.keys.job(name), this.keys.version], [name, holder, this.keys.channel]);
     return reply === 1;
   }
 

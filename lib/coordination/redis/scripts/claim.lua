@@ -32,7 +32,7 @@ local function claim(job_key, runs_key, name, kind, expected, rev, next_base, ne
     scheduled_at, trigger = requested, string.match(expected, '\n([^\n]*)\n')
   end
 
-  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil')
+  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued')
   if not job[1] then return { 'missing' } end
   if tonumber(job[1]) ~= rev then return { 'stale' } end
   if kind == 'due' and scheduled_at > now then return { 'early', scheduled_at - now } end
@@ -60,6 +60,8 @@ local function claim(job_key, runs_key, name, kind, expected, rev, next_base, ne
 
   local overlap = job[3]
   local live = live_leases(runs_key, now)
+  -- A run queued behind a holder that died (its lease expired unfinished) is dropped.
+  if #live == 0 and job[7] == '1' then redis.call('HDEL', job_key, 'queued') end
   if #live > 0 and overlap ~= 'allow' then
     local holder = live[1][2].i
     if overlap == 'skip' then

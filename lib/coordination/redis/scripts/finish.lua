@@ -1,9 +1,9 @@
 -- Ends runs: releases each lease, records the run's result, and starts the queued run of a
 -- 'queue-one' job. All the runs one replica ended in one tick go in one call.
--- KEYS: triggers zset, then per run: job hash, runs hash.
+-- KEYS: triggers zset, version, then per run: job hash, runs hash.
 -- ARGV: channel, then per run 4 values: name, fencing token, status, error.
 -- Returns per run 1, or 0 if its lease was already lost (then nothing is written for it).
-local triggers_key, channel = KEYS[1], ARGV[1]
+local triggers_key, version_key, channel = KEYS[1], KEYS[2], ARGV[1]
 local now = now_ms()
 local FIELDS = 4
 
@@ -21,6 +21,7 @@ local function finish(job_key, runs_key, name, token, status, err)
     redis.call('HDEL', job_key, 'queued')
     local member = name .. '\nSCHEDULE\nqueued'
     if redis.call('ZADD', triggers_key, 'NX', now, member) == 1 then
+      redis.call('INCR', version_key)
       redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
     end
   end
@@ -31,6 +32,6 @@ local results = {}
 local n = (#ARGV - 1) / FIELDS
 for i = 1, n do
   local a = 1 + (i - 1) * FIELDS
-  results[i] = finish(KEYS[i * 2], KEYS[i * 2 + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+  results[i] = finish(KEYS[1 + i * 2], KEYS[2 + i * 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
 end
 return results

@@ -1,7 +1,7 @@
 -- Registers jobs from one replica's code, atomically, so replicas that boot together create
 -- each job once.
 -- KEYS: names set, due zset, version, then one job hash per job.
--- ARGV: instanceId, mode ('boot' | 'restore'), channel, then per job 7 values:
+-- ARGV: instanceId, mode ('boot' | 'restore'), channel, then per job 8 values:
 --       name, definition JSON, definition hash, spec JSON, overlap, paused ('1' | '0'),
 --       first base ('' for none), first due ('' for none).
 -- Returns per job: { 'created' } | { 'unchanged' } | { 'replaced' | 'differs', other definition, other instance }.

@@ -1,16 +1,31 @@
 -- Reads what a replica needs to schedule its jobs, in one round trip whatever their number.
--- KEYS: due zset, triggers zset, then one job hash per job.  ARGV: the job names.
+-- KEYS: due zset, triggers zset, then per job: job hash, runs hash.
+-- ARGV: instanceId, then the job names.
 -- Returns { pending triggers (member, score, ...), per job: {} if missing, else
---           { rev, spec, overlap, paused, base, due, definition, definedBy } }.
+--           { rev, spec, overlap, paused, base, due, definition, definedBy, own leases } }
+-- where own leases are this instance's live leases as { token, lease JSON, ... }: runs it
+-- claimed but may never have heard of (the claim's reply was lost with the connection).
 local due_key, triggers_key = KEYS[1], KEYS[2]
+local instance = ARGV[1]
+local now = now_ms()
 local jobs = {}
-for i = 1, #ARGV do
-  local fields = redis.call('HMGET', KEYS[2 + i], 'rev', 'spec', 'overlap', 'paused', 'base', 'def', 'defBy')
+for i = 1, #ARGV - 1 do
+  local job_key, runs_key = KEYS[1 + i * 2], KEYS[2 + i * 2]
+  local fields = redis.call('HMGET', job_key, 'rev', 'spec', 'overlap', 'paused', 'base', 'def', 'defBy')
   if not fields[1] then
     jobs[i] = {}
   else
-    local due = redis.call('ZSCORE', due_key, ARGV[i]) or ''
-    jobs[i] = { fields[1], fields[2], fields[3], fields[4], fields[5] or '', due, fields[6], fields[7] }
+    local own = {}
+    local runs = redis.call('HGETALL', runs_key)
+    for r = 1, #runs, 2 do
+      local lease = cjson.decode(runs[r + 1])
+      if lease.i == instance and lease.e > now then
+        own[#own + 1] = runs[r]
+        own[#own + 1] = runs[r + 1]
+      end
+    end
+    local due = redis.call('ZSCORE', due_key, ARGV[i + 1]) or ''
+    jobs[i] = { fields[1], fields[2], fields[3], fields[4], fields[5] or '', due, fields[6], fields[7], own }
   end
 end
 return { redis.call('ZRANGE', triggers_key, 0, -1, 'WITHSCORES'), jobs }
