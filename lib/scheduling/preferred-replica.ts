@@ -8,7 +8,7 @@ export function preferredReplica(job: string, replicas: readonly string[]): stri
   let best: string | undefined;
   let bestScore = -1;
   for (const replica of replicas) {
-    const score = fnv1a(`${replica}\n${job}`);
+    const score = hash32(`${replica}\n${job}`);
     if (score > bestScore || (score === bestScore && replica < best!)) {
       best = replica;
       bestScore = score;
@@ -17,11 +17,17 @@ export function preferredReplica(job: string, replicas: readonly string[]): stri
   return best;
 }
 
-function fnv1a(text: string): number {
+/** FNV-1a, then murmur3's finalizer: names that differ in one character must not score alike. */
+function hash32(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+    hash = Math.imul(hash, 0x01000193);
   }
-  return hash;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
 }

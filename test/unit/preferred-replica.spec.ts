@@ -16,6 +16,12 @@ describe('preferredReplica', () => {
     for (const replica of replicas) expect(counts.get(replica)).toBeGreaterThan(850);
   });
 
+  it('spreads a handful of similarly named jobs too', () => {
+    const few = ['replica-1', 'replica-2', 'replica-3'];
+    const owners = new Set(Array.from({ length: 10 }, (_, i) => preferredReplica(`job-${i}`, few)));
+    expect(owners.size).toBe(3);
+  });
+
   it('moves only the jobs of a replica that leaves', () => {
     for (const job of jobs) {
       const before = preferredReplica(job, replicas);
