@@ -30,6 +30,8 @@ import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error
 const FIRST_SYNC_WAIT_MS = 3_000;
 /** A claim that failed while Redis still answers is tried again after this long. */
 const CLAIM_RETRY_MS = 1_000;
+/** How many recent claim replies the clock offset is estimated from. */
+const CLOCK_SAMPLES = 20;
 /** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
 const LEASE_SAFETY_FRACTION = 0.9;
 /** How many recent fencing tokens a replica remembers to never start one run twice. */
@@ -83,7 +85,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private members: string[] = [];
   private readonly preferred = new Map<string, boolean>();
   private clockOffset = 0;
-  private clockSampled = false;
+  private readonly clockSamples: number[] = [];
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
   private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
@@ -418,7 +420,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       }
       return;
     }
-    this.learnClock(results, sentAt, Date.now());
+    this.learnClock(results, sentAt);
     results.forEach((result, index) => this.settle(entries[index], requests[index], result));
     this.arm();
   }
@@ -434,16 +436,18 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   /**
-   * Estimates how far Redis's clock is ahead of this replica's from the start times claims
-   * report, so the replica wakes on Redis's time and computes next fires from it: a replica with
-   * a skewed clock neither claims too early nor skips fires.
+   * Estimates how far Redis's clock is ahead of this replica's, so the replica wakes on Redis's
+   * time and computes next fires from it: a skewed clock neither claims too early nor skips
+   * fires. Each claim reply says when Redis started it; `startedAt - sentAt` is the offset plus
+   * the time the request spent travelling and queueing, so the smallest of the recent samples is
+   * the closest to the offset (as NTP keeps its least-delayed samples).
    */
-  private learnClock(results: ClaimResult[], sentAt: number, receivedAt: number): void {
+  private learnClock(results: ClaimResult[], sentAt: number): void {
     const claimed = results.find((result) => result.status === 'claimed');
     if (!claimed || claimed.status !== 'claimed') return;
-    const sample = claimed.startedAt - (sentAt + receivedAt) / 2;
-    this.clockOffset = this.clockSampled ? this.clockOffset * 0.8 + sample * 0.2 : sample;
-    this.clockSampled = true;
+    this.clockSamples.push(claimed.startedAt - sentAt);
+    if (this.clockSamples.length > CLOCK_SAMPLES) this.clockSamples.shift();
+    this.clockOffset = Math.min(...this.clockSamples);
   }
 
   /** Now, by the coordinator's clock as far as this replica can tell. */
