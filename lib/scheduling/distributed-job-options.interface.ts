@@ -38,8 +38,8 @@ export interface DistributedJobOptions {
   /** Registers the job paused; it runs only once resumed (or triggered). @default false */
   paused?: boolean;
   /**
-   * Requests one run when the app starts. Replicas that start together share one such run: the
-   * request is coalesced while it is pending.
+   * Requests one run when the app starts. Replicas that start within a minute of each other
+   * share one such run.
    * @default false
    */
   runOnStart?: boolean;

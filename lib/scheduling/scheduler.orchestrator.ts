@@ -30,6 +30,8 @@ import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error
 const FIRST_SYNC_WAIT_MS = 3_000;
 /** A claim that failed while Redis still answers is tried again after this long. */
 const CLAIM_RETRY_MS = 1_000;
+/** Replicas that start within this long of each other share one `runOnStart` run. */
+const START_RUN_WINDOW_MS = 60_000;
 /** How many recent claim replies the clock offset is estimated from. */
 const CLOCK_SAMPLES = 20;
 /** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
@@ -230,7 +232,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private async sendBootTriggers(): Promise<void> {
     this.bootTriggersSent = true;
     for (const job of this.registry.all()) {
-      if (job.definition.runOnStart) await this.coordinator.requestTrigger(job.definition.name, 'EVENT', 'start');
+      // Replicas starting within the window share one start run.
+      if (job.definition.runOnStart) await this.coordinator.requestTrigger(job.definition.name, 'EVENT', 'start', START_RUN_WINDOW_MS);
     }
   }
 

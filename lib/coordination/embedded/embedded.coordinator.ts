@@ -237,8 +237,9 @@ export class EmbeddedCoordinator extends Coordinator {
     if (!this.jobs.has(name)) return false;
     const now = Date.now();
     if (idTtl > 0) {
-      if ((this.requestIds.get(id) ?? 0) > now) return true;
-      this.requestIds.set(id, now + idTtl);
+      const key = `${name}\n${id}`;
+      if ((this.requestIds.get(key) ?? 0) > now) return true;
+      this.requestIds.set(key, now + idTtl);
       for (const [seen, until] of this.requestIds) if (until <= now) this.requestIds.delete(seen);
     }
     const member = `${name}\n${trigger}\n${id}`;

@@ -34,9 +34,9 @@ export class RedisKeys {
     return `${this.base}:names`;
   }
 
-  /** Marks a trigger request as seen, so a resent request does not run twice. */
-  triggerId(id: string): string {
-    return `${this.base}:trigger-id:${id}`;
+  /** Marks a trigger request as seen, so a resent (or coalesced) request does not run twice. */
+  triggerId(name: string, id: string): string {
+    return `${this.base}:trigger-id:${name}:${id}`;
   }
 
   /** Sorted set of live replicas: instance id -> last heartbeat (ms). */

@@ -265,7 +265,7 @@ export class RedisCoordinator extends Coordinator {
   async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<boolean> {
     const reply = await this.scripts.trigger.run<number>(
       this.client,
-      [this.keys.job(name), this.keys.triggers, this.keys.version, this.keys.triggerId(id)],
+      [this.keys.job(name), this.keys.triggers, this.keys.version, this.keys.triggerId(name, id)],
       [name, triggerMember(name, trigger, id), this.keys.channel, idTtl],
     );
     return reply === 1;
