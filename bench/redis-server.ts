@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../test/support/redis-server';
 
 /** A redis-server of the bench's own, so that no other client's traffic lands in its figures. */
 export interface OwnRedisServer {
@@ -10,18 +10,6 @@ export interface OwnRedisServer {
 }
 
 const READY_TIMEOUT_MS = 10_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts `redis-server` on a free port, without persistence (no fork for RDB/AOF during the
