@@ -32,6 +32,8 @@ const FIRST_SYNC_WAIT_MS = 3_000;
 const CLAIM_RETRY_MS = 1_000;
 /** Replicas that start within this long of each other share one `runOnStart` run. */
 const START_RUN_WINDOW_MS = 60_000;
+/** Slack for comparing this replica's estimate of Redis's clock with times Redis wrote. */
+const CLOCK_MARGIN_MS = 5;
 /** How many recent claim replies the clock offset is estimated from. */
 const CLOCK_SAMPLES = 20;
 /** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
@@ -82,6 +84,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private started = false;
   private stopping = false;
   private registered = false;
+  private bootTriggersSent = false;
   private lastVersion: string | null = null;
   /** Live replicas, from the last heartbeat; decides which fires this replica claims first. */
   private members: string[] = [];
@@ -203,6 +206,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.preferred.clear();
     }
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
+    const snapshotAt = this.now();
     let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
     if (snapshot.missing.length > 0) {
       // Redis lost these jobs (restarted without persistence): create them again, keeping the
@@ -212,12 +216,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       const again = await this.coordinator.snapshot(snapshot.missing, this.options.instanceId);
       snapshot = { ...again, states: [...snapshot.states, ...again.states], ownLeases: [...snapshot.ownLeases, ...again.ownLeases] };
     }
+    // A trigger announced while the snapshot was on its way is not in it: keep those.
+    const announcedMeanwhile = full ? [...this.pending.values()].filter((trigger) => trigger.requestedAt >= snapshotAt - CLOCK_MARGIN_MS) : [];
     if (full) {
       this.queue.clear();
       this.pending.clear();
     }
     for (const state of snapshot.states) this.applyState(state);
-    for (const trigger of snapshot.triggers) this.addTrigger(trigger);
+    for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.addTrigger(trigger);
     for (const lease of snapshot.ownLeases) this.adopt(lease);
     if (full) {
       this.lastVersion = heartbeat!.version;
@@ -226,8 +232,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     this.arm();
   }
-
-  private bootTriggersSent = false;
 
   private async sendBootTriggers(): Promise<void> {
     this.bootTriggersSent = true;
