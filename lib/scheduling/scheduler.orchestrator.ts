@@ -14,14 +14,15 @@ import {
   RunReport,
 } from '../coordination/coordinator.interface';
 import { AbortCause, JobAbortedError } from '../errors';
-import { BACKUP_CLAIM_DELAY_MS, HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { DueEntry, DueQueue } from './due-queue';
 import type { JobContext } from './job-context.interface';
 import { sharedDefinition } from './job-definition';
 import { executeJob, RunOutcome } from './job.runner';
 import { JobRegistry, LocalJob } from './job.registry';
-import { preferredReplica } from './preferred-replica';
+import { ClaimOrder } from './claim-order';
+import { CoordinatorClock } from './coordinator-clock';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
@@ -34,8 +35,6 @@ const CLAIM_RETRY_MS = 1_000;
 const START_RUN_WINDOW_MS = 60_000;
 /** Slack for comparing this replica's estimate of Redis's clock with times Redis wrote. */
 const CLOCK_MARGIN_MS = 5;
-/** How many recent claim replies the clock offset is estimated from. */
-const CLOCK_SAMPLES = 20;
 /** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
 const LEASE_SAFETY_FRACTION = 0.9;
 /** How many recent fencing tokens a replica remembers to never start one run twice. */
@@ -86,11 +85,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private registered = false;
   private bootTriggersSent = false;
   private lastVersion: string | null = null;
-  /** Live replicas, from the last heartbeat; decides which fires this replica claims first. */
-  private members: string[] = [];
-  private readonly preferred = new Map<string, boolean>();
-  private clockOffset = 0;
-  private readonly clockSamples: number[] = [];
+  private readonly clock = new CoordinatorClock();
+  private readonly claimOrder: ClaimOrder;
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
   private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
@@ -106,7 +102,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
     private readonly coordinator: Coordinator,
     private readonly registry: JobRegistry,
-  ) {}
+  ) {
+    this.claimOrder = new ClaimOrder(options.instanceId);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.options.autoStart) await this.start();
@@ -201,10 +199,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     if (full) await this.flushUnreported();
     const heartbeat = full ? await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS) : null;
-    if (heartbeat) {
-      this.members = heartbeat.members;
-      this.preferred.clear();
-    }
+    if (heartbeat) this.claimOrder.setMembers(heartbeat.members);
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
     const snapshotAt = this.now();
     let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
@@ -288,7 +283,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private addTrigger(trigger: PendingTrigger): void {
     if (!this.registry.has(trigger.name) || this.pending.has(trigger.member)) return;
     this.pending.set(trigger.member, trigger);
-    this.queue.push({ at: this.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
+    this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
   }
 
   private scheduleOf(state: JobState): Schedule | null {
@@ -312,36 +307,19 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private setMembers(members: string[]): void {
-    if (members.join('\n') === this.members.join('\n')) return;
-    this.members = members;
-    this.preferred.clear();
+    if (!this.claimOrder.setMembers(members)) return;
     // Claim times depend on who is preferred: queue every fire again under the new set.
     this.queue.clear();
     for (const state of this.states.values()) if (state.due !== null) this.queueDue(state.name, state.due);
     for (const trigger of this.pending.values()) {
-      this.queue.push({ at: this.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
+      this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
     }
     this.disarm();
     this.arm();
   }
 
   private queueDue(name: string, due: number): void {
-    this.queue.push({ at: this.claimTime(name, due), name, due });
-  }
-
-  /**
-   * The preferred replica of a job claims its fires at their time; the others a moment later,
-   * when the preferred one has normally taken them, so they neither compete with it nor run it
-   * late unless it is gone.
-   */
-  private claimTime(name: string, due: number): number {
-    let preferred = this.preferred.get(name);
-    if (preferred === undefined) {
-      const candidates = this.members.includes(this.options.instanceId) ? this.members : [...this.members, this.options.instanceId];
-      preferred = preferredReplica(name, candidates) === this.options.instanceId;
-      this.preferred.set(name, preferred);
-    }
-    return preferred ? due : due + BACKUP_CLAIM_DELAY_MS;
+    this.queue.push({ at: this.claimOrder.claimTime(name, due), name, due });
   }
 
   private onEvent(event: CoordinationEvent): void {
@@ -427,7 +405,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       }
       return;
     }
-    this.learnClock(results, sentAt);
+    const claimed = results.find((result) => result.status === 'claimed');
+    if (claimed?.status === 'claimed') this.clock.learn(claimed.startedAt, sentAt);
     results.forEach((result, index) => this.settle(entries[index], requests[index], result));
     this.arm();
   }
@@ -442,24 +421,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member };
   }
 
-  /**
-   * Estimates how far Redis's clock is ahead of this replica's, so the replica wakes on Redis's
-   * time and computes next fires from it: a skewed clock neither claims too early nor skips
-   * fires. Each claim reply says when Redis started it; `startedAt - sentAt` is the offset plus
-   * the time the request spent travelling and queueing, so the smallest of the recent samples is
-   * the closest to the offset (as NTP keeps its least-delayed samples).
-   */
-  private learnClock(results: ClaimResult[], sentAt: number): void {
-    const claimed = results.find((result) => result.status === 'claimed');
-    if (!claimed || claimed.status !== 'claimed') return;
-    this.clockSamples.push(claimed.startedAt - sentAt);
-    if (this.clockSamples.length > CLOCK_SAMPLES) this.clockSamples.shift();
-    this.clockOffset = Math.min(...this.clockSamples);
-  }
-
   /** Now, by the coordinator's clock as far as this replica can tell. */
   private now(): number {
-    return Date.now() + this.clockOffset;
+    return this.clock.now();
   }
 
   private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
