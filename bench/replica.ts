@@ -10,12 +10,16 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { DistributedJob, JobContext, SchedulerModule } from 'nestjs-distributed-scheduler';
 import type { LoopDelay, RunRecord } from './stats';
 
-export type ReplicaMessage = { type: 'ready' } | { type: 'runs'; runs: RunRecord[] } | { type: 'loop'; loop: LoopDelay };
+export type ReplicaMessage = { type: 'ready'; bootMs?: number } | { type: 'runs'; runs: RunRecord[] } | { type: 'loop'; loop: LoopDelay };
 export type ParentMessage = { type: 'measure' } | { type: 'report' };
 
 const jobCount = Number(process.env.JOB_COUNT ?? 0);
 const everyMs = Number(process.env.EVERY_MS ?? 1_000);
 const busyMs = Number(process.env.BUSY_MS ?? 0);
+/** Failover configuration only: the handler then waits this long (asynchronously) before it returns. */
+const holdMs = Number(process.env.HOLD_MS ?? 0);
+/** Failover configuration only: send each run at once, so a replica killed right after the start has reported it. */
+const reportAtOnce = process.env.REPORT_AT_ONCE === '1';
 
 /** Runs wait here and go to the parent every 100 ms: one IPC message per run would load 1,000-job runs. */
 const unsent: RunRecord[] = [];
@@ -49,7 +53,7 @@ class BenchJobs {}
 // here, as `@DistributedJob` would on a written method (the pattern of test/fixtures/replica.main.ts).
 for (let i = 0; i < jobCount; i++) {
   const key = `job${i}`;
-  const handler = (ctx: JobContext): void => {
+  const handler = (ctx: JobContext): void | Promise<void> => {
     const startedAt = Date.now(); // taken first: lag is measured to the handler's entry
     unsent.push({
       name: ctx.name,
@@ -59,7 +63,9 @@ for (let i = 0; i < jobCount; i++) {
       fencingToken: ctx.fencingToken,
       instanceId: ctx.instanceId,
     });
+    if (reportAtOnce) flush();
     if (busyMs > 0) burnCpu(busyMs);
+    if (holdMs > 0) return new Promise((resolve) => setTimeout(resolve, holdMs));
   };
   Object.defineProperty(BenchJobs.prototype, key, { value: handler, writable: true, configurable: true });
   DistributedJob({ name: `job-${i}`, every: everyMs })(BenchJobs.prototype, key, Object.getOwnPropertyDescriptor(BenchJobs.prototype, key)!);
@@ -72,6 +78,7 @@ for (let i = 0; i < jobCount; i++) {
       keyPrefix: process.env.KEY_PREFIX,
       instanceId: process.env.INSTANCE_ID,
       shutdownTimeout: 1_000,
+      ...(process.env.LOCK_TTL_MS ? { lockTtl: Number(process.env.LOCK_TTL_MS) } : {}),
     }),
   ],
   providers: [BenchJobs],
@@ -82,6 +89,7 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   setInterval(flush, FLUSH_MS).unref();
+  const bootStart = performance.now();
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'measure') {
@@ -94,7 +102,7 @@ async function main(): Promise<void> {
   });
   // The parent disconnects to stop a replica, or it died: either way, shut down.
   process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
-  send({ type: 'ready' });
+  send({ type: 'ready', bootMs: performance.now() - bootStart });
 }
 
 main().catch((error) => {

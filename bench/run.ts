@@ -17,7 +17,7 @@ const WARMUP_MS = 3_000;
 /** After the window closes, runs due in it may still be starting: wait for them before stopping. */
 const GRACE_MS = 3_000;
 /** If anything hangs, the bench stops itself rather than leave processes behind. */
-const DEADLINE_MS = 6 * 60_000;
+const DEADLINE_MS = 11 * 60_000;
 
 interface Scenario {
   id: string;
@@ -27,6 +27,14 @@ interface Scenario {
   /** CPU each handler burns synchronously. */
   busyMs: number;
   measureMs: number;
+  /** Comparisons only: the process each replica runs (default replica.ts, our library). */
+  script?: string;
+  /** Comparisons only: how many processes (default REPLICAS). */
+  replicas?: number;
+  /** Comparisons only: a longer warm-up, e.g. a poller's first polling period. */
+  warmupMs?: number;
+  /** Comparisons only: more environment for the processes, e.g. the poller's POLLING_MS. */
+  env?: Record<string, string>;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -76,8 +84,11 @@ class Replica {
     private readonly child: ChildProcess,
   ) {}
 
-  static start(id: string, env: Record<string, string>, runs: RunRecord[]): Promise<Replica> {
-    const child = fork(join(__dirname, 'replica.ts'), [], {
+  /** The replica's bootstrap time as it measured it (createApplicationContext), if it sent one. */
+  bootMs?: number;
+
+  static start(id: string, env: Record<string, string>, runs: RunRecord[], script = 'replica.ts'): Promise<Replica> {
+    const child = fork(join(__dirname, script), [], {
       execArgv: ['-r', 'ts-node/register/transpile-only'],
       env: { ...process.env, TS_NODE_PROJECT: join(__dirname, 'tsconfig.json'), NO_COLOR: '1', INSTANCE_ID: id, ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -100,6 +111,7 @@ class Replica {
       child.on('message', (message: ReplicaMessage) => {
         if (message.type === 'ready') {
           clearTimeout(timer);
+          replica.bootMs = message.bootMs;
           resolve(replica);
         } else if (message.type === 'runs') for (const run of message.runs) runs.push(run);
         else replica.onLoop?.(message.loop);
@@ -126,6 +138,12 @@ class Replica {
       };
       this.send({ type: 'report' });
     });
+  }
+
+  /** `kill -9`: the failover configuration's crash of the replica running the job. */
+  kill(): void {
+    this.stopping = true;
+    this.child.kill('SIGKILL');
   }
 
   /** Disconnecting makes the replica close its app (shutdown hooks run); killed if it hangs. */
@@ -178,12 +196,14 @@ async function runScenario(redisUrl: string, admin: Redis, scenario: Scenario): 
     JOB_COUNT: String(scenario.jobs),
     EVERY_MS: String(scenario.everyMs),
     BUSY_MS: String(scenario.busyMs),
+    ...scenario.env,
   };
-  const started = Array.from({ length: REPLICAS }, (_, i) => Replica.start(`replica-${i + 1}`, env, runs));
+  const replicaCount = scenario.replicas ?? REPLICAS;
+  const started = Array.from({ length: replicaCount }, (_, i) => Replica.start(`replica-${i + 1}`, env, runs, scenario.script));
   const replicas: Replica[] = [];
   try {
     replicas.push(...(await Promise.all(started)));
-    await sleep(WARMUP_MS);
+    await sleep(scenario.warmupMs ?? WARMUP_MS);
     const window = measurementWindow(runs, scenario, Date.now());
     await sleep(window.start - Date.now());
     replicas.forEach((replica) => replica.send({ type: 'measure' }));
@@ -205,7 +225,7 @@ async function runScenario(redisUrl: string, admin: Redis, scenario: Scenario): 
       window,
       figures,
       eventLoop: Object.fromEntries(replicas.map((replica, i) => [replica.id, loops[i]])),
-      redis: { ...cost, perRun: figures.runs > 0 ? cost.calls / figures.runs : null, perReplicaSecond: cost.calls / (REPLICAS * windowSeconds) },
+      redis: { ...cost, perRun: figures.runs > 0 ? cost.calls / figures.runs : null, perReplicaSecond: cost.calls / (replicaCount * windowSeconds) },
       replicaLog,
     };
   } finally {
@@ -285,6 +305,325 @@ function printResults(results: ScenarioResult[]): void {
   }
 }
 
+// --- comparisons (after the four configurations above; bench/README.md, "Comparisons") ---------
+
+/** cronutil-style poller: 3 processes of poller-replica.ts, same jobs and Redis as (a) and idle. */
+const POLLER_SCENARIOS: Scenario[] = [1_000, 5_000].flatMap((pollingMs) => {
+  const polling = `${pollingMs / 1000} s`;
+  const common = { script: 'poller-replica.ts', busyMs: 0, env: { POLLING_MS: String(pollingMs) } };
+  return [
+    // Warm-up covers the first polling period (the poller's first check) as well as the usual 3 s.
+    { ...common, id: `poller-${pollingMs}`, label: `poller, polling ${polling}: 10 jobs / 1 s`, jobs: 10, everyMs: 1_000, measureMs: 20_000, warmupMs: WARMUP_MS + pollingMs },
+    { ...common, id: `poller-idle-${pollingMs}`, label: `poller, polling ${polling}: idle, 1,000 jobs / 60 s`, jobs: 1_000, everyMs: 60_000, measureMs: 20_000, warmupMs: WARMUP_MS + pollingMs },
+  ];
+});
+
+/** @nestjs/schedule: ONE process, 10 × @Interval(1000), no Redis. */
+const NEST_SCHEDULE_SCENARIO: Scenario = {
+  id: 'nest-schedule',
+  label: '@nestjs/schedule, 1 process: 10 jobs / 1 s',
+  jobs: 10,
+  everyMs: 1_000,
+  busyMs: 0,
+  measureMs: 20_000,
+  script: 'nest-schedule-app.ts',
+  replicas: 1,
+};
+
+const FAILOVER = { everyMs: 15_000, holdMs: 10_000, lockTtlMs: 3_000, observeAfterMs: 3_000 };
+
+interface FailoverResult {
+  settings: typeof FAILOVER;
+  killed: { instanceId: string; scheduledAt: number; startedAt: number; fencingToken: number; killedAt: number; killAfterStartMs: number };
+  nextDue: number;
+  /** The run of the next due time, if one started before the bench stopped waiting. */
+  next: (RunRecord & { afterKillMs: number; lagMs: number }) | null;
+  withinTarget: boolean;
+  /** Runs of a due time that another run had already served. */
+  doubled: number;
+  /** The killed due time run again (our library does not retry a run whose replica died). */
+  killedRerun: number;
+  lost: boolean;
+  runs: RunRecord[];
+  replicaLog: { lines: number; head: string[] };
+}
+
+const until = async (condition: () => boolean, timeoutMs: number): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await sleep(5);
+  }
+  return true;
+};
+
+function collectLogs(replicas: Replica[]): { lines: number; head: string[] } {
+  const log = { lines: 0, head: [] as string[] };
+  for (const replica of replicas) {
+    log.lines += replica.log.lines;
+    log.head.push(...replica.log.head.map((line) => `${replica.id}: ${line}`));
+  }
+  return log;
+}
+
+/**
+ * Ours: 3 replicas, one job every 15 s whose handler holds for 10 s, lockTtl 3 s. As soon as the
+ * first run reports its start (sent at once, not batched), its replica is killed with SIGKILL.
+ */
+async function runFailover(redisUrl: string): Promise<FailoverResult> {
+  const runs: RunRecord[] = [];
+  const env = {
+    REDIS_URL: redisUrl,
+    KEY_PREFIX: `bench-failover-${Date.now()}`,
+    JOB_COUNT: '1',
+    EVERY_MS: String(FAILOVER.everyMs),
+    BUSY_MS: '0',
+    HOLD_MS: String(FAILOVER.holdMs),
+    LOCK_TTL_MS: String(FAILOVER.lockTtlMs),
+    REPORT_AT_ONCE: '1',
+  };
+  const started = Array.from({ length: REPLICAS }, (_, i) => Replica.start(`replica-${i + 1}`, env, runs));
+  try {
+    const replicas = await Promise.all(started);
+    if (!(await until(() => runs.length > 0, FAILOVER.everyMs + 10_000))) throw new Error('failover: the job never ran');
+    const first = runs[0];
+    const victim = replicas.find((replica) => replica.id === first.instanceId)!;
+    victim.kill();
+    const killedAt = Date.now();
+    const nextDue = first.scheduledAt + FAILOVER.everyMs;
+    // Wait past the target (2 × lockTtl after the next due time) and a little more, then watch for doubles.
+    await until(() => runs.some((run) => run.scheduledAt === nextDue), nextDue + 2 * FAILOVER.lockTtlMs + 5_000 - Date.now());
+    await sleep(FAILOVER.observeAfterMs);
+    const seen = new Map<number, number>();
+    for (const run of runs) seen.set(run.scheduledAt, (seen.get(run.scheduledAt) ?? 0) + 1);
+    const nextRun = runs.find((run) => run.scheduledAt === nextDue);
+    const next = nextRun ? { ...nextRun, afterKillMs: nextRun.startedAt - killedAt, lagMs: nextRun.startedAt - nextDue } : null;
+    return {
+      settings: FAILOVER,
+      killed: { instanceId: victim.id, scheduledAt: first.scheduledAt, startedAt: first.startedAt, fencingToken: first.fencingToken, killedAt, killAfterStartMs: killedAt - first.startedAt },
+      nextDue,
+      next,
+      withinTarget: next !== null && next.lagMs <= 2 * FAILOVER.lockTtlMs && next.instanceId !== victim.id,
+      doubled: [...seen.values()].reduce((sum, count) => sum + count - 1, 0),
+      killedRerun: (seen.get(first.scheduledAt) ?? 1) - 1,
+      lost: next === null,
+      runs,
+      replicaLog: collectLogs(replicas),
+    };
+  } finally {
+    const settled = await Promise.allSettled(started);
+    await Promise.all(settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value.stop()] : [])));
+  }
+}
+
+const STARTUP = { replicas: 6, jobs: 10_000, everyMs: 60_000 };
+
+interface StartupResult {
+  settings: typeof STARTUP;
+  /** Spawn (all at once) until each replica's bootstrap returned, ms. */
+  readyMs: Record<string, number>;
+  allReadyMs: number;
+  /** Bootstrap time each replica measured itself (createApplicationContext). */
+  bootMs: Record<string, number>;
+  /** Spawn until Redis first held every job in both the names set and the due zset (polled every 50 ms). */
+  allRegisteredMs: number | null;
+  redis: { jobHashes: number; names: number; due: number; liveReplicas: number; runHashes: number; namesWithoutHash: number; hashesNotInNames: number };
+  exactlyOnce: boolean;
+  replicaLog: { lines: number; head: string[] };
+}
+
+async function scanCount(admin: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [nextCursor, batch] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 5_000);
+    keys.push(...batch);
+    cursor = nextCursor;
+  } while (cursor !== '0');
+  return [...new Set(keys)];
+}
+
+/** Ours: 6 replicas spawned at once, each registering the same 10,000 jobs. */
+async function runStartup(redisUrl: string, admin: Redis): Promise<StartupResult> {
+  const prefix = `bench-startup-${Date.now()}`;
+  const base = `{${prefix}}`; // as lib/coordination/redis/redis-keys.ts wraps it
+  const env = { REDIS_URL: redisUrl, KEY_PREFIX: prefix, JOB_COUNT: String(STARTUP.jobs), EVERY_MS: String(STARTUP.everyMs), BUSY_MS: '0' };
+  const runs: RunRecord[] = [];
+  const spawnAt = Date.now();
+  let allRegisteredAt: number | null = null;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching && allRegisteredAt === null) {
+      const [names, due] = await Promise.all([admin.scard(`${base}:names`), admin.zcard(`${base}:due`)]);
+      if (names >= STARTUP.jobs && due >= STARTUP.jobs) allRegisteredAt = Date.now();
+      else await sleep(50);
+    }
+  })();
+  const readyAt: Record<string, number> = {};
+  const started = Array.from({ length: STARTUP.replicas }, (_, i) =>
+    Replica.start(`replica-${i + 1}`, env, runs).then((replica) => {
+      readyAt[replica.id] = Date.now();
+      return replica;
+    }),
+  );
+  try {
+    const replicas = await Promise.all(started);
+    await until(() => allRegisteredAt !== null, 30_000);
+    // Let registrations still in flight land before counting.
+    await sleep(2_000);
+    watching = false;
+    await watcher;
+    const hashes = await scanCount(admin, `${base}:job:*`);
+    const names = await admin.smembers(`${base}:names`);
+    const due = await admin.zcard(`${base}:due`);
+    const liveReplicas = await admin.zcard(`${base}:replicas`);
+    const runHashes = (await scanCount(admin, `${base}:runs:*`)).length;
+    const hashNames = new Set(hashes.map((key) => key.slice(`${base}:job:`.length)));
+    const nameSet = new Set(names);
+    const namesWithoutHash = names.filter((name) => !hashNames.has(name)).length;
+    const hashesNotInNames = [...hashNames].filter((name) => !nameSet.has(name)).length;
+    const redis = { jobHashes: hashes.length, names: names.length, due, liveReplicas, runHashes, namesWithoutHash, hashesNotInNames };
+    return {
+      settings: STARTUP,
+      readyMs: Object.fromEntries(replicas.map((replica) => [replica.id, readyAt[replica.id] - spawnAt])),
+      allReadyMs: Math.max(...Object.values(readyAt)) - spawnAt,
+      bootMs: Object.fromEntries(replicas.map((replica) => [replica.id, replica.bootMs ?? NaN])),
+      allRegisteredMs: allRegisteredAt === null ? null : allRegisteredAt - spawnAt,
+      redis,
+      exactlyOnce:
+        hashes.length === STARTUP.jobs && names.length === STARTUP.jobs && due === STARTUP.jobs && namesWithoutHash === 0 && hashesNotInNames === 0,
+      replicaLog: collectLogs(replicas),
+    };
+  } finally {
+    watching = false;
+    const settled = await Promise.allSettled(started);
+    await Promise.all(settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value.stop()] : [])));
+  }
+}
+
+interface Comparisons {
+  poller: ScenarioResult[];
+  nestSchedule: ScenarioResult;
+  failover: FailoverResult;
+  startup: StartupResult;
+}
+
+function printComparisons(results: ScenarioResult[], c: Comparisons): void {
+  const ours = results.find((result) => result.scenario.id === 'a')!;
+  const oursIdle = results.find((result) => result.scenario.id === 'idle')!;
+  const lagRow = ({ scenario, figures: f, eventLoop }: ScenarioResult, label = scenario.label) => [
+    label,
+    f.runs,
+    f.lagMs.p50,
+    f.lagMs.p99,
+    f.lagMs.max,
+    f.early,
+    f.duplicates,
+    f.missed,
+    perReplica(Object.keys(eventLoop).map((id) => f.runsPerInstance[id] ?? 0)),
+  ];
+  const pollerActive = c.poller.filter((result) => result.scenario.everyMs <= result.scenario.measureMs);
+  printTable(
+    'cronutil-style poller vs ours, 3 replicas, 10 jobs / 1 s: lag ms = start − due (poller: stored next time, epoch s × 1000), window 20 s (ours: 25 s)',
+    ['configuration', 'runs', 'p50', 'p99', 'max', 'early', 'duplicates', 'missed', 'runs per replica'],
+    [lagRow(ours, 'ours (a): 10 jobs / 1 s'), ...pollerActive.map((result) => lagRow(result))],
+  );
+  const idleRow = ({ scenario, window, redis }: ScenarioResult, label = scenario.label) => [
+    label,
+    (window.end - window.start) / 1000,
+    redis.calls,
+    redis.scriptCalls,
+    redis.perReplicaSecond,
+    // Ours is about 0.001 here: two significant digits rather than the tables' one decimal.
+    (redis.perReplicaSecond / scenario.jobs).toPrecision(2),
+  ];
+  printTable(
+    'Idle Redis cost, 3 replicas, 1,000 jobs registered, none due (INFO commandstats; calls include those inside Lua scripts)',
+    ['configuration', 'window s', 'commands', 'EVALSHA/EVAL', 'commands/replica-s', 'per job per replica-s'],
+    [idleRow(oursIdle, 'ours (idle): 1,000 jobs / 60 s'), ...c.poller.filter((result) => result.scenario.everyMs > result.scenario.measureMs).map((result) => idleRow(result))],
+  );
+  const ns = c.nestSchedule;
+  printTable(
+    '@nestjs/schedule reference: lag ms = handler entry − (interval registration + k · 1000), 1 process, no coordination; ours (a) for scale',
+    ['configuration', 'runs', 'p50', 'p99', 'max', 'early', 'loop p99', 'loop max'],
+    [
+      [ns.scenario.label, ns.figures.runs, ns.figures.lagMs.p50, ns.figures.lagMs.p99, ns.figures.lagMs.max, ns.figures.early, ...Object.values(ns.eventLoop).flatMap((loop) => [loop.p99Ms, loop.maxMs])],
+      [
+        'ours (a), 3 replicas: 10 jobs / 1 s',
+        ours.figures.runs,
+        ours.figures.lagMs.p50,
+        ours.figures.lagMs.p99,
+        ours.figures.lagMs.max,
+        ours.figures.early,
+        perReplica(Object.values(ours.eventLoop).map((loop) => loop.p99Ms)),
+        perReplica(Object.values(ours.eventLoop).map((loop) => loop.maxMs)),
+      ],
+    ],
+  );
+  const f = c.failover;
+  const at = (epochMs: number) => `+${((epochMs - f.killed.scheduledAt) / 1000).toFixed(3)} s`;
+  printTable(
+    `Failover (ours), 3 replicas, 1 job every 15 s holding 10 s, lockTtl 3 s: kill -9 of the replica running it (times from the killed run's due time)`,
+    ['event', 'when', 'ms', 'replica'],
+    [
+      ['killed run starts', at(f.killed.startedAt), f.killed.startedAt - f.killed.scheduledAt, f.killed.instanceId],
+      ['kill -9 sent', at(f.killed.killedAt), f.killed.killAfterStartMs, f.killed.instanceId],
+      ['next due time', at(f.nextDue), f.nextDue - f.killed.killedAt, '–'],
+      ['next run starts', f.next ? at(f.next.startedAt) : 'never', f.next ? f.next.afterKillMs : '–', f.next?.instanceId ?? '–'],
+    ],
+  );
+  console.log(
+    `  next run's lag after its due time: ${f.next ? `${f.next.lagMs} ms` : '–'} (target ≤ 2 × lockTtl = ${2 * FAILOVER.lockTtlMs} ms: ${f.withinTarget ? 'met' : 'MISSED'}); ` +
+      `doubled runs: ${f.doubled}; next due time lost: ${f.lost ? 'yes' : 'no'}; killed due time re-run: ${f.killedRerun}` +
+      `; fencing ${f.next ? (f.next.fencingToken > f.killed.fencingToken ? 'increased' : 'NOT increased') : '–'}`,
+  );
+  const s = c.startup;
+  printTable(
+    'Startup (ours): 6 replica processes spawned at once, each registering the same 10,000 jobs (every 60 s)',
+    ['figure', 'value'],
+    [
+      ['spawn → every replica ready (bootstrap returned), ms', s.allReadyMs],
+      ['spawn → ready per replica (replica-1/…/6), ms', perReplica(Object.values(s.readyMs))],
+      ['bootstrap per replica (createApplicationContext), ms', perReplica(Object.values(s.bootMs))],
+      ['spawn → Redis holds all 10,000 (names and due), ms', s.allRegisteredMs ?? 'never'],
+      ['{prefix}:job:* hashes', s.redis.jobHashes],
+      ['{prefix}:names members', s.redis.names],
+      ['{prefix}:due members', s.redis.due],
+      ['names without a hash / hashes not in names', `${s.redis.namesWithoutHash} / ${s.redis.hashesNotInNames}`],
+      ['{prefix}:replicas members', s.redis.liveReplicas],
+      ['{prefix}:runs:* hashes (nothing should have run)', s.redis.runHashes],
+      ['each job exactly once', s.exactlyOnce ? 'yes' : 'NO'],
+    ],
+  );
+  const logs: [string, { lines: number; head: string[] }][] = [
+    ...[...c.poller, c.nestSchedule].map((result): [string, { lines: number; head: string[] }] => [result.scenario.label, result.replicaLog]),
+    ['failover', f.replicaLog],
+    ['startup', s.replicaLog],
+  ];
+  for (const [label, log] of logs) {
+    if (log.lines === 0) continue;
+    console.log(`\n${label}: the processes logged ${log.lines} line(s); the first:`);
+    log.head.forEach((line) => console.log(`  ${line}`));
+  }
+}
+
+async function runComparisons(redisUrl: string, admin: Redis): Promise<Comparisons> {
+  const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
+    const began = Date.now();
+    process.stdout.write(`\nRunning ${label} ... `);
+    const result = await run();
+    process.stdout.write(`done in ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    return result;
+  };
+  const poller: ScenarioResult[] = [];
+  for (const scenario of POLLER_SCENARIOS) poller.push(await timed(scenario.label, () => runScenario(redisUrl, admin, scenario)));
+  const nestSchedule = await timed(NEST_SCHEDULE_SCENARIO.label, () => runScenario(redisUrl, admin, NEST_SCHEDULE_SCENARIO));
+  const failover = await timed('failover (ours)', () => runFailover(redisUrl));
+  const startup = await timed('startup (ours): 6 replicas × 10,000 jobs', () => runStartup(redisUrl, admin));
+  console.log();
+  return { poller, nestSchedule, failover, startup };
+}
+
 // --- main --------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -322,12 +661,15 @@ async function main(): Promise<void> {
     console.log();
     printResults(results);
 
+    const comparisons = await runComparisons(server.url, admin);
+    printComparisons(results, comparisons);
+
     const dir = join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     // Colons are not allowed in file names everywhere: the ISO timestamp uses '-' instead.
     const file = join(dir, `${date.toISOString().replace(/[:.]/g, '-')}.json`);
     const settings = { replicas: REPLICAS, warmupMs: WARMUP_MS, graceMs: GRACE_MS };
-    writeFileSync(file, `${JSON.stringify({ date: date.toISOString(), machine, settings, results }, null, 2)}\n`);
+    writeFileSync(file, `${JSON.stringify({ date: date.toISOString(), machine, settings, results, comparisons }, null, 2)}\n`);
     console.log(`\nResults written to ${file}`);
   } finally {
     admin.disconnect();
