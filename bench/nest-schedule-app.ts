@@ -12,26 +12,13 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { ParentMessage, ReplicaMessage } from './replica';
-import type { RunRecord } from './stats';
+import { send, startReporting, unsent } from './child-reporting';
 
 const jobCount = Number(process.env.JOB_COUNT ?? 10);
 const everyMs = Number(process.env.EVERY_MS ?? 1_000);
 const instanceId = process.env.INSTANCE_ID ?? 'nest-schedule';
 
-const unsent: RunRecord[] = [];
-const FLUSH_MS = 100;
-const LOOP_RESOLUTION_MS = 10;
-const delayMs = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
 
-function send(message: ReplicaMessage): void {
-  if (process.connected) process.send!(message);
-}
-
-function flush(): void {
-  if (unsent.length > 0) send({ type: 'runs', runs: unsent.splice(0) });
-}
 
 /**
  * Registration time and call count of the interval whose callback is running now. The bench's own
@@ -79,18 +66,9 @@ for (let i = 0; i < jobCount; i++) {
 class NestScheduleBenchModule {}
 
 async function main(): Promise<void> {
-  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-  loop.enable();
-  setInterval(flush, FLUSH_MS).unref();
+  startReporting();
   recordIntervalRegistrations();
   const app = await NestFactory.createApplicationContext(NestScheduleBenchModule, { logger: ['error', 'warn'] });
-  process.on('message', (message: ParentMessage) => {
-    if (message.type === 'measure') loop.reset();
-    else if (message.type === 'report') {
-      flush();
-      send({ type: 'loop', loop: { p99Ms: delayMs(loop.percentile(99)), maxMs: delayMs(loop.max), meanMs: delayMs(loop.mean) } });
-    }
-  });
   process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
   send({ type: 'ready' });
 }

@@ -9,11 +9,9 @@
  * runs the action and writes next = now + period (in seconds, truncated), then releases the lock.
  * It speaks the same IPC protocol as replica.ts, so run.ts drives both the same way.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import type { ParentMessage, ReplicaMessage } from './replica';
-import type { RunRecord } from './stats';
+import { send, startReporting, unsent } from './child-reporting';
 
 const jobCount = Number(process.env.JOB_COUNT ?? 0);
 const periodMs = Number(process.env.EVERY_MS ?? 1_000);
@@ -23,18 +21,7 @@ const actionTimeoutMs = Number(process.env.ACTION_TIMEOUT_MS ?? 30_000);
 const prefix = process.env.KEY_PREFIX ?? 'cronutil';
 const instanceId = process.env.INSTANCE_ID ?? `poller-${process.pid}`;
 
-const unsent: RunRecord[] = [];
-const FLUSH_MS = 100;
-const LOOP_RESOLUTION_MS = 10;
-const delayMs = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
 
-function send(message: ReplicaMessage): void {
-  if (process.connected) process.send!(message);
-}
-
-function flush(): void {
-  if (unsent.length > 0) send({ type: 'runs', runs: unsent.splice(0) });
-}
 
 /** Epoch seconds, truncated as Go's `time.Time.Unix()` does. */
 const epochSeconds = (ms: number) => Math.floor(ms / 1000);
@@ -99,9 +86,7 @@ class PolledJob {
 }
 
 async function main(): Promise<void> {
-  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-  loop.enable();
-  setInterval(flush, FLUSH_MS).unref();
+  startReporting();
   const redis = new Redis(process.env.REDIS_URL!) as ReleasingRedis;
   redis.defineCommand('releaseLock', {
     numberOfKeys: 1,
@@ -110,13 +95,6 @@ async function main(): Promise<void> {
   await redis.ping();
   const jobs = Array.from({ length: jobCount }, (_, i) => new PolledJob(redis, `job-${i}`));
   await Promise.all(jobs.map((job) => job.start()));
-  process.on('message', (message: ParentMessage) => {
-    if (message.type === 'measure') loop.reset();
-    else if (message.type === 'report') {
-      flush();
-      send({ type: 'loop', loop: { p99Ms: delayMs(loop.percentile(99)), maxMs: delayMs(loop.max), meanMs: delayMs(loop.mean) } });
-    }
-  });
   process.on('disconnect', () => {
     redis.disconnect();
     process.exit(0);

@@ -6,12 +6,11 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { DistributedJob, JobContext, SchedulerModule } from 'nestjs-distributed-scheduler';
-import type { LoopDelay, RunRecord } from './stats';
+import { flush, send, startReporting, unsent } from './child-reporting';
 
-export type ReplicaMessage = { type: 'ready'; bootMs?: number } | { type: 'runs'; runs: RunRecord[] } | { type: 'loop'; loop: LoopDelay };
-export type ParentMessage = { type: 'measure' } | { type: 'report' };
+export type { ParentMessage, ReplicaMessage } from './child-reporting';
 
 const jobCount = Number(process.env.JOB_COUNT ?? 0);
 const everyMs = Number(process.env.EVERY_MS ?? 1_000);
@@ -21,24 +20,12 @@ const holdMs = Number(process.env.HOLD_MS ?? 0);
 /** Failover configuration only: send each run at once, so a replica killed right after the start has reported it. */
 const reportAtOnce = process.env.REPORT_AT_ONCE === '1';
 
-/** Runs wait here and go to the parent every 100 ms: one IPC message per run would load 1,000-job runs. */
-const unsent: RunRecord[] = [];
-const FLUSH_MS = 100;
 
-function send(message: ReplicaMessage): void {
-  if (process.connected) process.send!(message);
-}
-
-function flush(): void {
-  if (unsent.length > 0) send({ type: 'runs', runs: unsent.splice(0) });
-}
 
 /**
  * The histogram records the time between its timer's ticks, so an idle loop reads as the
  * resolution itself: the delay is what exceeds it (as @fastify/under-pressure computes it).
  */
-const LOOP_RESOLUTION_MS = 10;
-const delayMs = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
 
 /** Keeps the CPU (and so this replica's event loop) busy, like a handler doing synchronous work. */
 function burnCpu(ms: number): void {
@@ -86,20 +73,9 @@ for (let i = 0; i < jobCount; i++) {
 class BenchModule {}
 
 async function main(): Promise<void> {
-  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-  loop.enable();
-  setInterval(flush, FLUSH_MS).unref();
+  startReporting();
   const bootStart = performance.now();
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
-  process.on('message', (message: ParentMessage) => {
-    if (message.type === 'measure') {
-      // The figures cover the measured window only, not bootstrap or warm-up.
-      loop.reset();
-    } else if (message.type === 'report') {
-      flush(); // IPC keeps order: the parent has every run before it gets the loop figures
-      send({ type: 'loop', loop: { p99Ms: delayMs(loop.percentile(99)), maxMs: delayMs(loop.max), meanMs: delayMs(loop.mean) } });
-    }
-  });
   // The parent disconnects to stop a replica, or it died: either way, shut down.
   process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
   send({ type: 'ready', bootMs: performance.now() - bootStart });
