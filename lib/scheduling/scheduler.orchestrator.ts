@@ -283,7 +283,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private addTrigger(trigger: PendingTrigger): void {
     if (!this.registry.has(trigger.name) || this.pending.has(trigger.member)) return;
     this.pending.set(trigger.member, trigger);
-    this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
+    this.queueTrigger(trigger);
   }
 
   private scheduleOf(state: JobState): Schedule | null {
@@ -311,11 +311,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     // Claim times depend on who is preferred: queue every fire again under the new set.
     this.queue.clear();
     for (const state of this.states.values()) if (state.due !== null) this.queueDue(state.name, state.due);
-    for (const trigger of this.pending.values()) {
-      this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
-    }
+    for (const trigger of this.pending.values()) this.queueTrigger(trigger);
     this.disarm();
     this.arm();
+  }
+
+  private queueTrigger(trigger: PendingTrigger): void {
+    this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
   }
 
   private queueDue(name: string, due: number): void {
