@@ -8,6 +8,7 @@ import { JobRegistry } from './scheduling/job.registry';
 import { JobScheduler } from './scheduling/job-scheduler.service';
 import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
 
+
 /**
  * Runs `@DistributedJob` methods once per due time across the app's replicas.
  *
@@ -28,6 +29,7 @@ import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
     SchedulerOrchestrator,
     JobScheduler,
   ],
+  // With `records`, the module also exports ExecutionManager, TaskManager, SweepManager and VendorHookRegistry.
   exports: [JobScheduler],
 })
 export class SchedulerModule extends ConfigurableSchedulerModule {}

@@ -30,6 +30,7 @@ export interface RunLease {
   startedAt: number;
   expiresAt: number;
   trigger: JobTrigger;
+  taskId?: number;
 }
 
 export interface LastRun {
@@ -133,6 +134,8 @@ export interface OwnLease {
   scheduledAt: number;
   startedAt: number;
   trigger: JobTrigger;
+  /** For a dispatched task's lease: the task's id. */
+  taskId?: number;
 }
 
 export interface JobsSnapshot {
@@ -147,7 +150,8 @@ export interface JobsSnapshot {
 export type CoordinationEvent =
   | { type: 'changed'; names: string[] }
   | { type: 'trigger'; name: string; member: string; trigger: JobTrigger; requestedAt: number }
-  | { type: 'cancel'; name: string; fencingToken: number }
+  /** A run must abort: replaced by a newer fire (`cancel-previous`) or stopped by a caller. */
+  | { type: 'cancel'; name: string; fencingToken: number; reason: 'replaced' | 'stopped' }
   /** A replica joined or left. */
   | { type: 'members' };
 
@@ -194,4 +198,11 @@ export abstract class Coordinator {
   /** Releases the job's manual lock if `holder` still holds it. */
   abstract unlock(name: string, holder: string): Promise<boolean>;
   abstract describe(names?: string[]): Promise<JobRecord[]>;
+  /**
+   * Takes a run lease for a task dispatched to `instanceId`, outside the job's schedule and
+   * overlap policy; its fencing token comes from the job's counter. Null if the job is unknown.
+   */
+  abstract lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null>;
+  /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
+  abstract stop(name: string, fencingToken: number): Promise<boolean>;
 }

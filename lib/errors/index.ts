@@ -8,3 +8,5 @@ export * from './job-locked.error';
 export * from './embedded-in-production.error';
 export * from './coordinator-unavailable.error';
 export * from './job-aborted.error';
+export * from './duplicate-vendor-hook.error';
+export * from './records.error';

@@ -1,7 +1,10 @@
 import { SchedulerError } from './scheduler.error';
 
-/** Why a run's `ctx.signal` aborted; `signal.reason` is one of these. */
-export type AbortCause = 'timeout' | 'cancelled' | 'lease-lost' | 'shutdown';
+/**
+ * Why a run's `ctx.signal` aborted; `signal.reason` is one of these. `cancelled`: a newer fire
+ * replaced it (overlap `cancel-previous`); `stopped`: a caller stopped its execution or task.
+ */
+export type AbortCause = 'timeout' | 'cancelled' | 'stopped' | 'lease-lost' | 'shutdown';
 
 /** The `signal.reason` of an aborted run. */
 export class JobAbortedError extends SchedulerError {

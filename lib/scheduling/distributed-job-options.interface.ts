@@ -43,4 +43,15 @@ export interface DistributedJobOptions {
    * @default false
    */
   runOnStart?: boolean;
+  /**
+   * With execution records: the vendor type of this job's executions, to group runs of several
+   * jobs, or to find the hooks (`@OnTaskStatusChange` ...) that apply to them.
+   * @default the job's name
+   */
+  vendorType?: string;
+  /**
+   * With execution records: how many of the newest executions of this job's vendor type the
+   * built-in sweep keeps. @default the module's `records.retain`
+   */
+  retain?: number;
 }

@@ -30,6 +30,19 @@ export interface JobContext {
   readonly fencingToken: number;
   /** The replica running this run. */
   readonly instanceId: string;
-  /** A logger whose context is the job's name. */
+  /**
+   * A logger whose context is the job's name. With execution records, its lines also go to the
+   * task's log (`TaskManager.getLog`).
+   */
   readonly logger: LoggerService;
+  /**
+   * With execution records: the execution and task recording this run. Null without records, or
+   * while the database is unreachable (the records are written when it returns).
+   */
+  readonly executionId: number | null;
+  readonly taskId: number | null;
+  /** What `TaskManager.create` passed for this task; empty for scheduled and triggered runs. */
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** Sends progress to the check-in processor of the job's vendor type (`@OnCheckIn`). */
+  checkIn(data: unknown): Promise<void>;
 }

@@ -13,6 +13,10 @@ export interface JobDefinition {
   readonly paused: boolean;
   readonly runOnStart: boolean;
   readonly timeout: number | null;
+  /** The vendor type of its execution records. */
+  readonly vendorType: string;
+  /** Executions of its vendor type the sweep keeps; null for the module's default. */
+  readonly retain: number | null;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -23,6 +27,8 @@ export interface SharedJobDefinition {
 }
 
 const MAX_NAME_LENGTH = 200;
+/** The width of the records' vendor_type column. */
+const MAX_VENDOR_TYPE_LENGTH = 64;
 
 /** Validates a job's options; every error names the job, the option and the value. */
 export function defineJob(options: DistributedJobOptions, defaultName: string): JobDefinition {
@@ -46,8 +52,17 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
       throw new InvalidJobOptionError(name, 'timeout', options.timeout, "expected a duration from 1 ms to 24 days, in ms or such as '30s'");
     }
   }
+  const vendorType = options.vendorType ?? name;
+  if (typeof vendorType !== 'string' || vendorType === '' || vendorType.length > MAX_VENDOR_TYPE_LENGTH) {
+    throw new InvalidJobOptionError(name, 'vendorType', vendorType, `expected a non-empty string of at most ${MAX_VENDOR_TYPE_LENGTH} characters`);
+  }
+  if (options.retain !== undefined && (!Number.isInteger(options.retain) || options.retain < 0)) {
+    throw new InvalidJobOptionError(name, 'retain', options.retain, 'expected a whole number of executions to keep, 0 or more');
+  }
   return {
     name,
+    vendorType,
+    retain: options.retain ?? null,
     spec: defineSchedule(name, options),
     overlap,
     paused: options.paused ?? false,

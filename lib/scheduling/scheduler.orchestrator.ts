@@ -25,6 +25,8 @@ import { ClaimOrder } from './claim-order';
 import { CoordinatorClock } from './coordinator-clock';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
+import { RunRecorder } from './run-recorder';
+import { UnknownJobError } from '../errors';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
@@ -72,7 +74,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly runs = new Map<string, ActiveRun>();
   private readonly unreported: RunReport[] = [];
   private readonly finishes = new TickBatcher<RunReport, boolean>((reports) => this.coordinator.finish(reports));
-  private readonly jobLoggers = new Map<string, Logger>();
   private readonly definitionsWarned = new Map<string, string>();
   private readonly errors = new Subject<SchedulerErrorEvent>();
   private readonly subscriptions: Subscription[] = [];
@@ -102,6 +103,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
     private readonly coordinator: Coordinator,
     private readonly registry: JobRegistry,
+    private readonly recorder: RunRecorder,
   ) {
     this.claimOrder = new ClaimOrder(options.instanceId);
   }
@@ -168,6 +170,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     clearInterval(this.extendTimer);
     await withDeadline(this.syncChain, Date.now() + SHUTDOWN_RELEASE_MS);
+    await this.recorder.drain(Math.max(deadline, Date.now() + SHUTDOWN_RELEASE_MS));
     this.closed = true;
     // Leave the live set now, so the others take this replica's jobs without waiting for it to expire.
     if (this.coordinator.isAvailable()) {
@@ -333,7 +336,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       void this.beat();
     } else if (event.type === 'cancel') {
       const run = this.runs.get(runKey(event.name, event.fencingToken));
-      if (run) this.abortRun(run, 'cancelled', "a newer fire replaced it (overlap: 'cancel-previous')");
+      if (run && event.reason === 'stopped') this.abortRun(run, 'stopped', 'it was stopped');
+      else if (run) this.abortRun(run, 'cancelled', "a newer fire replaced it (overlap: 'cancel-previous')");
     } else {
       // Batch the changes of one tick into one read.
       const first = this.changedNames.size === 0;
@@ -484,40 +488,74 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private adopt(lease: OwnLease): void {
     const key = runKey(lease.name, lease.fencingToken);
     if (this.runs.has(key) || this.startedTokens.has(key) || this.closed) return;
-    this.logger.warn(`Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica before its connection dropped.`);
+    this.logger.warn(
+      lease.taskId === undefined
+        ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica before its connection dropped.`
+        : `Job "${lease.name}": running task ${lease.taskId}, dispatched to this replica before its connection dropped.`,
+    );
     this.startRun(lease.name, lease);
   }
 
-  private startRun(name: string, claim: Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'trigger'>): void {
+  /**
+   * Runs a task created with `TaskManager.create` on this replica, under a lease of its own (so
+   * it can be stopped from any replica and its fencing token orders its attempts).
+   */
+  async runTask(name: string, taskId: number): Promise<void> {
+    if (!this.registry.has(name)) throw new UnknownJobError(name);
+    const lease = await this.coordinator.lease(name, this.options.instanceId, this.options.lockTtl, taskId);
+    if (!lease) throw new UnknownJobError(name);
+    this.startRun(name, { fencingToken: lease.fencingToken, scheduledAt: lease.startedAt, trigger: 'EVENT', taskId });
+  }
+
+  private startRun(name: string, claim: Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'trigger' | 'taskId'>): void {
     const key = runKey(name, claim.fencingToken);
     if (this.runs.has(key) || this.startedTokens.has(key)) return;
     this.startedTokens.add(key);
     if (this.startedTokens.size > MAX_REMEMBERED_TOKENS) this.startedTokens.delete(this.startedTokens.values().next().value!);
-    const job = this.registry.get(name)!;
     const controller = new AbortController();
-    const context: JobContext = {
-      name,
-      scheduledAt: new Date(claim.scheduledAt),
-      startedAt: new Date(),
-      trigger: claim.trigger,
-      signal: controller.signal,
-      fencingToken: claim.fencingToken,
-      instanceId: this.options.instanceId,
-      logger: this.jobLogger(name),
-    };
     const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, renewedAt: Date.now(), done: Promise.resolve() };
     this.runs.set(key, run);
     this.extendLeasesWhileRunning();
-    run.done = executeJob(job, context, controller).then((outcome) => this.endRun(run, outcome));
+    run.done = this.execute(run, claim);
   }
 
-  private async endRun(run: ActiveRun, outcome: RunOutcome): Promise<void> {
+  private async execute(run: ActiveRun, claim: Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'trigger' | 'taskId'>): Promise<void> {
+    const job = this.registry.get(run.name)!;
+    const scheduledAt = new Date(claim.scheduledAt);
+    const startedAt = new Date();
+    const { instanceId } = this.options;
+    const record = await this.recorder.start({ job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId });
+    if (!record) {
+      // The records say this run must not happen (already recorded, stopped, or superseded).
+      return this.endRun(run, { status: 'stopped', error: new JobAbortedError(run.name, 'stopped', 'its records refused it') }, false);
+    }
+    const context: JobContext = {
+      name: run.name,
+      scheduledAt,
+      startedAt,
+      trigger: record.trigger,
+      signal: run.controller.signal,
+      fencingToken: claim.fencingToken,
+      instanceId,
+      logger: record.logger,
+      executionId: record.executionId,
+      taskId: record.taskId,
+      parameters: record.parameters,
+      checkIn: (data) => record.checkIn(data),
+    };
+    const outcome = await executeJob(job, context, run.controller);
+    await Promise.all([this.endRun(run, outcome), record.finish(outcome)]);
+  }
+
+  private async endRun(run: ActiveRun, outcome: RunOutcome, ran = true): Promise<void> {
     this.runs.delete(runKey(run.name, run.fencingToken));
     if (this.runs.size === 0) {
       clearInterval(this.extendTimer);
       this.extendTimer = undefined;
     }
-    if (outcome.status === 'error') {
+    if (!ran) {
+      // Nothing ran: no error to report.
+    } else if (outcome.status === 'error') {
       this.logger.error(`Job "${run.name}" failed: ${outcome.error!.message}`, outcome.error!.stack);
       this.report('run', outcome.error, run.name);
     } else if (outcome.status === 'timeout') {
@@ -577,12 +615,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (cause === 'cancelled' || cause === 'lease-lost') run.leaseLost = true;
     if (cause !== 'shutdown') this.logger.warn(`Job "${run.name}" (fencing token ${run.fencingToken}) is aborted: ${detail}.`);
     run.controller.abort(new JobAbortedError(run.name, cause, detail));
-  }
-
-  private jobLogger(name: string): Logger {
-    let logger = this.jobLoggers.get(name);
-    if (!logger) this.jobLoggers.set(name, (logger = new Logger(name)));
-    return logger;
   }
 
   private report(phase: SchedulerErrorPhase, error: unknown, job?: string): void {

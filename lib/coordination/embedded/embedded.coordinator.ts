@@ -128,8 +128,8 @@ export class EmbeddedCoordinator extends Coordinator {
       states.push(toState(job));
       for (const lease of job.leases.values()) {
         if (lease.instanceId === instanceId && lease.expiresAt > now) {
-          const { fencingToken, scheduledAt, startedAt, trigger } = lease;
-          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, trigger });
+          const { fencingToken, scheduledAt, startedAt, trigger, taskId } = lease;
+          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, trigger, taskId });
         }
       }
     }
@@ -191,7 +191,7 @@ export class EmbeddedCoordinator extends Coordinator {
       }
       for (const lease of live) {
         job.leases.delete(lease.fencingToken);
-        this.emit({ type: 'cancel', name: job.name, fencingToken: lease.fencingToken });
+        this.emit({ type: 'cancel', name: job.name, fencingToken: lease.fencingToken, reason: 'replaced' });
       }
     }
     const fencingToken = Math.max(job.fence + 1, now);
@@ -296,6 +296,23 @@ export class EmbeddedCoordinator extends Coordinator {
       job.locked = null;
       this.announceChanged([name]);
     }
+    return true;
+  }
+
+  async lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null> {
+    const job = this.jobs.get(name);
+    if (!job) return null;
+    const now = Date.now();
+    const fencingToken = Math.max(job.fence + 1, now);
+    job.fence = fencingToken;
+    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt: now, startedAt: now, expiresAt: now + lockTtl, trigger: 'EVENT', taskId });
+    return { fencingToken, startedAt: now };
+  }
+
+  async stop(name: string, fencingToken: number): Promise<boolean> {
+    const job = this.jobs.get(name);
+    if (!job || !job.leases.delete(fencingToken)) return false;
+    this.emit({ type: 'cancel', name, fencingToken, reason: 'stopped' });
     return true;
   }
 

@@ -196,7 +196,7 @@ export class RedisCoordinator extends Coordinator {
       });
       for (let i = 0; i < own.length; i += 2) {
         const lease = JSON.parse(own[i + 1]) as LeaseJson;
-        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, trigger: lease.g });
+        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, trigger: lease.g, taskId: lease.x });
       }
     });
     const triggers: PendingTrigger[] = [];
@@ -312,6 +312,16 @@ export class RedisCoordinator extends Coordinator {
     return reply === 1;
   }
 
+  async lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null> {
+    const reply = await this.scripts.lease.run<number[]>(this.client, [this.keys.job(name), this.keys.runs(name)], [instanceId, lockTtl, taskId]);
+    return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
+  }
+
+  async stop(name: string, fencingToken: number): Promise<boolean> {
+    const reply = await this.scripts.stop.run<number>(this.client, [this.keys.runs(name)], [name, fencingToken, this.keys.channel]);
+    return reply === 1;
+  }
+
   async describe(names?: string[]): Promise<JobRecord[]> {
     const wanted = names ?? (await this.client.smembers(this.keys.names)).sort();
     if (wanted.length === 0) return [];
@@ -342,7 +352,7 @@ export class RedisCoordinator extends Coordinator {
   }
 
   private onMessage(message: string): void {
-    let event: { t: string; name?: string; names?: string[]; member?: string; at?: number; token?: number };
+    let event: { t: string; name?: string; names?: string[]; member?: string; at?: number; token?: number; r?: string };
     try {
       event = JSON.parse(message);
     } catch {
@@ -354,7 +364,7 @@ export class RedisCoordinator extends Coordinator {
       const { trigger } = parseTriggerMember(event.member);
       this.events.next({ type: 'trigger', name: event.name, member: event.member, trigger: trigger as JobTrigger, requestedAt: Number(event.at) });
     } else if (event.t === 'cancel' && event.name) {
-      this.events.next({ type: 'cancel', name: event.name, fencingToken: Number(event.token) });
+      this.events.next({ type: 'cancel', name: event.name, fencingToken: Number(event.token), reason: event.r === 'stopped' ? 'stopped' : 'replaced' });
     } else if (event.t === 'members') {
       this.events.next({ type: 'members' });
     }
@@ -414,6 +424,8 @@ interface LeaseJson {
   s: number;
   t: number;
   g: JobTrigger;
+  /** A dispatched task's id. */
+  x?: number;
 }
 
 function toJobRecord(

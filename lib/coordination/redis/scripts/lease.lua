@@ -1,0 +1,13 @@
+-- Takes a run lease for a task dispatched to this replica: a run outside the job's schedule and
+-- overlap policy, with a fencing token from the same counter as the job's scheduled runs.
+-- KEYS: job hash, runs hash. ARGV: instanceId, lockTtl (ms), task id.
+-- Returns { fencingToken, startedAt }, or {} if the job is unknown.
+local job_key, runs_key = KEYS[1], KEYS[2]
+local instance, ttl, task = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+if redis.call('EXISTS', job_key) == 0 then return {} end
+local fence = redis.call('HGET', job_key, 'fence')
+local token = math.max((tonumber(fence) or 0) + 1, now)
+redis.call('HSET', runs_key, token, cjson.encode({ i = instance, e = now + ttl, s = now, t = now, g = 'EVENT', x = task }))
+redis.call('HSET', job_key, 'fence', token)
+return { token, now }

@@ -1,0 +1,51 @@
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import type { ExecutionQuery, TaskQuery, TimeRange } from './record-query.interface';
+import type { RecordsDialect } from './records.dialect';
+
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 1_000;
+const EQUALS = ['vendorType', 'vendorId', 'jobName', 'jobId', 'executionId'] as const;
+const ANY_OF = ['status', 'trigger'] as const;
+const RANGES = ['startTime', 'endTime'] as const;
+
+/** Applies a query's filters (not paging) to a query builder whose alias is `r`. */
+export function applyFilters<T extends ObjectLiteral>(
+  builder: SelectQueryBuilder<T>,
+  query: ExecutionQuery | TaskQuery,
+  dialect: RecordsDialect,
+): SelectQueryBuilder<T> {
+  const q = query as Record<string, unknown>;
+  for (const field of EQUALS) {
+    if (q[field] !== undefined) builder.andWhere(`r.${field} = :${field}`, { [field]: field === 'vendorId' ? String(q[field]) : q[field] });
+  }
+  for (const field of ANY_OF) {
+    const value = q[field];
+    if (value === undefined) continue;
+    const values = Array.isArray(value) ? value : [value];
+    builder.andWhere(values.length === 0 ? '1 = 0' : `r.${field} IN (:...${field})`, { [field]: values });
+  }
+  for (const field of RANGES) {
+    const range = q[field] as TimeRange | undefined;
+    if (range?.from) builder.andWhere(`r.${field} >= :${field}From`, { [`${field}From`]: range.from });
+    if (range?.to) builder.andWhere(`r.${field} <= :${field}To`, { [`${field}To`]: range.to });
+  }
+  const column = builder.expressionMap.mainAlias!.metadata.findColumnWithPropertyName('extraAttrs')!.databaseName;
+  Object.entries(query.extraAttrs ?? {}).forEach(([key, value], index) => {
+    const parameter = `attr${index}`;
+    builder.andWhere(`${dialect.jsonText(`r.${column}`, parameter)} = :${parameter}`, {
+      [`${parameter}_key`]: dialect.jsonKey(key),
+      [parameter]: dialect.jsonScalar(value),
+    });
+  });
+  return builder;
+}
+
+/** Applies sorting and paging. */
+export function applyPage<T extends ObjectLiteral>(builder: SelectQueryBuilder<T>, query: ExecutionQuery | TaskQuery): SelectQueryBuilder<T> {
+  const pageSize = Math.min(Math.max(1, Math.floor(query.pageSize ?? DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE);
+  const page = Math.max(1, Math.floor(query.page ?? 1));
+  const { field, order = 'DESC' } = query.sort ?? { field: 'id' };
+  builder.orderBy(`r.${field}`, order === 'ASC' ? 'ASC' : 'DESC');
+  if (field !== 'id') builder.addOrderBy('r.id', order === 'ASC' ? 'ASC' : 'DESC');
+  return builder.skip((page - 1) * pageSize).take(pageSize);
+}

@@ -1,0 +1,30 @@
+/**
+ * Execution records: every run of a `@DistributedJob` as rows in the app's own database, through
+ * TypeORM. Given to `SchedulerModule.forRoot/forRootAsync` next to the other options (for
+ * `forRootAsync`, outside the factory: it decides which providers the module has).
+ */
+export interface RecordsOptions {
+  /**
+   * The name of the TypeORM DataSource holding the records (as given to `TypeOrmModule.forRoot`).
+   * @default the default DataSource
+   */
+  dataSource?: string;
+  /**
+   * How many of the newest executions the built-in sweep keeps per vendor type (per job, unless
+   * jobs set `vendorType`). A job's `retain` option and `retainByVendor` override it.
+   * @default 50
+   */
+  retain?: number;
+  /** Per vendor type overrides of `retain`. */
+  retainByVendor?: Record<string, number>;
+  /**
+   * How often the built-in sweep runs (once across the cluster): a duration, or `false` for never.
+   * @default '1h'
+   */
+  sweepEvery?: number | string | false;
+  /**
+   * The most bytes of log kept per task; beyond it the oldest lines are dropped.
+   * @default 32768
+   */
+  logMaxBytes?: number;
+}

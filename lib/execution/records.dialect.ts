@@ -1,0 +1,63 @@
+import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
+
+export type RecordsDatabase = 'postgres' | 'mysql' | 'sqlite';
+
+/** What differs between the databases the records live in, in one place. */
+export class RecordsDialect {
+  readonly database: RecordsDatabase;
+
+  constructor(private readonly dataSource: DataSource) {
+    const type = dataSource.options.type;
+    if (type === 'postgres' || type === 'cockroachdb') this.database = 'postgres';
+    else if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') this.database = 'mysql';
+    else if (type === 'sqlite' || type === 'better-sqlite3' || type === 'sqljs' || type === 'capacitor' || type === 'expo') this.database = 'sqlite';
+    else throw new Error(`Execution records support PostgreSQL, MySQL/MariaDB and SQLite; the DataSource is "${type}".`);
+  }
+
+  get manager(): EntityManager {
+    return this.dataSource.manager;
+  }
+
+  /** The text value at `key` of a JSON column, in the database's own JSON functions. */
+  jsonText(column: string, parameter: string): string {
+    switch (this.database) {
+      case 'postgres':
+        return `(${column}::jsonb ->> :${parameter}_key)`;
+      case 'mysql':
+        return `JSON_UNQUOTE(JSON_EXTRACT(${column}, :${parameter}_key))`;
+      case 'sqlite':
+        return `CAST(json_extract(${column}, :${parameter}_key) AS TEXT)`;
+    }
+  }
+
+  /** The key parameter for `jsonText`: PostgreSQL takes the key, the others a JSON path. */
+  jsonKey(key: string): string {
+    return this.database === 'postgres' ? key : `$."${key.replace(/["\\]/g, '\\$&')}"`;
+  }
+
+  /** How `jsonText` renders a scalar: SQLite's json_extract gives 1 and 0 for true and false. */
+  jsonScalar(value: string | number | boolean): string {
+    if (typeof value === 'boolean' && this.database === 'sqlite') return value ? '1' : '0';
+    return String(value);
+  }
+
+  /**
+   * Runs `work` in a transaction. READ COMMITTED where there is a choice, so that a transaction
+   * that waited for a row lock reads what the transaction before it committed.
+   */
+  transaction<T>(work: (manager: EntityManager) => Promise<T>, outer?: EntityManager): Promise<T> {
+    if (outer?.queryRunner?.isTransactionActive) return work(outer);
+    const manager = outer ?? this.dataSource.manager;
+    return this.database === 'sqlite' ? manager.transaction(work) : manager.transaction('READ COMMITTED', work);
+  }
+
+  /** Locks the selected rows for the rest of the transaction (SQLite locks the whole database anyway). */
+  forUpdate<T extends object>(query: SelectQueryBuilder<T>): SelectQueryBuilder<T> {
+    return this.database === 'sqlite' ? query : query.setLock('pessimistic_write');
+  }
+
+  isUniqueViolation(error: unknown): boolean {
+    const code = (error as { code?: string; driverError?: { code?: string } })?.driverError?.code ?? (error as { code?: string })?.code;
+    return code === '23505' || code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT';
+  }
+}

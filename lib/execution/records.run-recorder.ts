@@ -1,0 +1,228 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { RunOutcome } from '../scheduling/job.runner';
+import { RunRecord, RunRecorder, RunStart } from '../scheduling/run-recorder';
+import { RESOLVED_RECORDS_OPTIONS, TaskStatus } from './execution.constants';
+import { Execution, JsonObject } from './execution.entity';
+import { RecordsDialect } from './records.dialect';
+import { RecordsOutbox } from './records-outbox';
+import type { ResolvedRecordsOptions } from './records.resolver';
+import { nextRevision, StatusChangeHandler } from './status-change.handler';
+import { TaskLogBuffer } from './task-log.buffer';
+import { TaskLog } from './task-log.entity';
+import { TaskLogger } from './task-logger';
+import { Task } from './task.entity';
+import { VendorHookRegistry } from './vendor-hooks.registry';
+
+/** A running task's log is written this often while lines arrive, and at its end. */
+const LOG_FLUSH_MS = 5_000;
+
+const STATUS_OF: Record<RunOutcome['status'], TaskStatus> = { success: 'Success', error: 'Error', timeout: 'Error', stopped: 'Stopped' };
+
+/** One run's records while it runs. */
+class RecordedRun {
+  executionId: number | null = null;
+  taskId: number | null = null;
+  /** The records already held this due time: the run must not happen (or, if it did, is not recorded twice). */
+  duplicate = false;
+  readonly log: TaskLogBuffer;
+  flushTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly run: RunStart,
+    logMaxBytes: number,
+  ) {
+    this.log = new TaskLogBuffer(logMaxBytes);
+  }
+
+  get name(): string {
+    return this.run.job.definition.name;
+  }
+}
+
+/**
+ * Writes every run as an Execution with its Task: created before the handler starts (so the
+ * handler gets their ids, and a due time already recorded does not run again), ended with the
+ * run's outcome through the status change handler. While the database is unreachable, runs go
+ * on and their records wait in the outbox.
+ */
+@Injectable()
+export class RecordsRunRecorder extends RunRecorder {
+  private readonly logger = new Logger('ExecutionRecords');
+  private readonly outbox = new RecordsOutbox();
+  private readonly warnedNoCheckIn = new Set<string>();
+  /** Due times the database caught as already recorded: a run Redis let happen twice. */
+  duplicatesCaught = 0;
+
+  constructor(
+    @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
+    private readonly statusChanges: StatusChangeHandler,
+    private readonly hooks: VendorHookRegistry,
+    @Inject(RESOLVED_RECORDS_OPTIONS) private readonly options: ResolvedRecordsOptions,
+  ) {
+    super();
+  }
+
+  get waitingWrites(): number {
+    return this.outbox.waiting;
+  }
+
+  get databaseReachable(): boolean {
+    return !this.outbox.inOutage;
+  }
+
+  async start(run: RunStart): Promise<RunRecord | null> {
+    const recorded = new RecordedRun(run, this.options.logMaxBytes);
+    let trigger = run.trigger;
+    let parameters: Readonly<Record<string, unknown>> = {};
+    if (run.taskId !== undefined) {
+      const task = await this.startTask(recorded, run.taskId);
+      if (!task) return null;
+      ({ trigger, parameters } = task);
+    } else {
+      const revision = nextRevision();
+      try {
+        await this.outbox.write(`execution of "${recorded.name}"`, () => this.insertRun(recorded, revision));
+      } catch (error) {
+        this.logger.error(`Job "${recorded.name}": the database refused the records of the run starting now; it runs unrecorded: ${(error as Error).message}`);
+      }
+      if (recorded.duplicate) return null;
+    }
+    recorded.flushTimer = setInterval(() => {
+      if (recorded.log.dirty) void this.outbox.write(`log of task ${recorded.taskId}`, () => this.writeLog(recorded)).catch(() => undefined);
+    }, LOG_FLUSH_MS).unref();
+    return {
+      get executionId() {
+        return recorded.executionId;
+      },
+      get taskId() {
+        return recorded.taskId;
+      },
+      trigger,
+      parameters,
+      logger: new TaskLogger(new Logger(recorded.name), recorded.log),
+      checkIn: (data) => this.checkIn(recorded, data),
+      finish: (outcome) => this.finish(recorded, outcome),
+    };
+  }
+
+  async drain(deadline: number): Promise<void> {
+    await this.outbox.drain(deadline);
+  }
+
+  /** A dispatched task starts: its attempt is recorded as Running, unless it was stopped or superseded. */
+  private async startTask(recorded: RecordedRun, taskId: number): Promise<{ trigger: Execution['trigger']; parameters: Record<string, unknown> } | null> {
+    const { run } = recorded;
+    try {
+      const task = await this.dialect.manager.findOneBy(Task, { id: taskId });
+      const execution = task && (await this.dialect.manager.findOne(Execution, { where: { id: task.executionId }, select: { id: true, trigger: true } }));
+      if (!task || !execution) {
+        this.logger.warn(`Task ${taskId} of job "${recorded.name}" is not in the records (deleted?); it does not run.`);
+        return null;
+      }
+      const applied = await this.statusChanges.handle({ taskId, status: 'Running', revision: nextRevision(), fencingToken: run.fencingToken, at: run.startedAt });
+      if (applied !== 'applied') {
+        this.logger.warn(`Task ${taskId} of job "${recorded.name}" does not run: it was stopped, or a newer attempt owns it.`);
+        return null;
+      }
+      recorded.executionId = task.executionId;
+      recorded.taskId = taskId;
+      return { trigger: execution.trigger, parameters: task.parameters };
+    } catch (error) {
+      this.logger.error(`Task ${taskId} of job "${recorded.name}" cannot start: its records cannot be read (${(error as Error).message}).`);
+      return null;
+    }
+  }
+
+  /** One transaction: the execution and its task, Running from the start. */
+  private async insertRun(recorded: RecordedRun, revision: number): Promise<void> {
+    const { run } = recorded;
+    const { definition } = run.job;
+    const dueAt = run.trigger === 'SCHEDULE' ? run.scheduledAt : null;
+    try {
+      await this.dialect.transaction(async (manager) => {
+        const execution = await manager.insert(Execution, {
+          vendorType: definition.vendorType,
+          vendorId: null,
+          status: 'Running',
+          statusMessage: null,
+          metrics: { taskCount: 1, pendingTaskCount: 0, runningTaskCount: 1, successTaskCount: 0, errorTaskCount: 0, stoppedTaskCount: 0 },
+          trigger: run.trigger,
+          extraAttrs: {},
+          startTime: run.startedAt,
+          updateTime: run.startedAt,
+          endTime: null,
+          jobName: definition.name,
+          scheduledAt: run.scheduledAt,
+          dueAt,
+          fencingToken: run.fencingToken,
+        });
+        const executionId = Number(execution.identifiers[0].id);
+        const task = await manager.insert(Task, {
+          vendorType: definition.vendorType,
+          executionId,
+          jobName: definition.name,
+          parameters: {},
+          status: 'Running',
+          statusMessage: null,
+          runCount: 1,
+          jobId: randomUUID(),
+          extraAttrs: { instanceId: run.instanceId } as JsonObject,
+          creationTime: run.startedAt,
+          startTime: run.startedAt,
+          updateTime: run.startedAt,
+          endTime: null,
+          statusRevision: revision,
+          fencingToken: run.fencingToken,
+        });
+        recorded.executionId = executionId;
+        recorded.taskId = Number(task.identifiers[0].id);
+      });
+    } catch (error) {
+      if (!this.dialect.isUniqueViolation(error)) throw error;
+      recorded.duplicate = true;
+      this.duplicatesCaught++;
+      this.logger.error(
+        `Job "${definition.name}": the fire due at ${dueAt!.toISOString()} is already recorded; this second run of it ` +
+          `(fencing token ${run.fencingToken}, instance "${run.instanceId}") is not ${recorded.taskId === null ? 'started' : 'recorded'}. ` +
+          `Redis lost its state or two clusters share one database. (${this.duplicatesCaught} caught so far)`,
+      );
+    }
+  }
+
+  private async finish(recorded: RecordedRun, outcome: RunOutcome): Promise<void> {
+    clearInterval(recorded.flushTimer);
+    const change = { status: STATUS_OF[outcome.status], revision: nextRevision(), fencingToken: recorded.run.fencingToken, message: outcome.error?.message ?? null, at: new Date() };
+    try {
+      await this.outbox.write(`end of "${recorded.name}" run ${recorded.run.fencingToken}`, async () => {
+        if (recorded.duplicate || recorded.taskId === null) return;
+        await this.writeLog(recorded);
+        const result = await this.statusChanges.handle({ taskId: recorded.taskId, ...change });
+        if (result === 'superseded') this.logger.warn(`Task ${recorded.taskId}: its end is not recorded, a newer attempt owns the task.`);
+      });
+    } catch (error) {
+      this.logger.error(`The end of job "${recorded.name}"'s run could not be recorded: ${(error as Error).message}`);
+    }
+  }
+
+  private async writeLog(recorded: RecordedRun): Promise<void> {
+    if (recorded.taskId === null || !recorded.log.dirty) return;
+    const { content, droppedLines } = recorded.log.take();
+    await this.dialect.manager.upsert(TaskLog, { taskId: recorded.taskId, content, droppedLines, updateTime: new Date() }, ['taskId']);
+  }
+
+  private async checkIn(recorded: RecordedRun, data: unknown): Promise<void> {
+    const vendorType = recorded.run.job.definition.vendorType;
+    const processor = this.hooks.checkInProcessor(vendorType);
+    if (!processor) {
+      if (!this.warnedNoCheckIn.has(vendorType)) {
+        this.warnedNoCheckIn.add(vendorType);
+        this.logger.warn(`ctx.checkIn was called for vendor type "${vendorType}", which has no check-in processor (@OnCheckIn); the data is dropped.`);
+      }
+      return;
+    }
+    if (recorded.taskId === null) return;
+    const task = await this.dialect.manager.findOneBy(Task, { id: recorded.taskId });
+    if (task) await processor(task, data);
+  }
+}

@@ -1,0 +1,157 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { RecordNotFoundError } from '../errors';
+import { deriveExecutionStatus } from './execution-status';
+import { ExecutionStatus, isFinalStatus, statusRank, TaskStatus } from './execution.constants';
+import { Execution } from './execution.entity';
+import { RecordsDialect } from './records.dialect';
+import { Task } from './task.entity';
+import { VendorHookRegistry } from './vendor-hooks.registry';
+
+/** A change of a task's status, as an attempt of it reports it. */
+export interface TaskStatusChange {
+  taskId: number;
+  status: TaskStatus;
+  /** Orders the changes of one attempt; see `nextRevision`. */
+  revision: number;
+  /** The attempt reporting the change; a change from an older attempt than the task's is rejected. */
+  fencingToken: number;
+  message?: string | null;
+  at?: Date;
+}
+
+export type StatusChangeResult = 'applied' | 'outdated' | 'superseded';
+
+interface Committed {
+  task: { after: Task; previous: TaskStatus } | null;
+  execution: { after: Execution; previous: ExecutionStatus } | null;
+}
+
+let lastRevision = 0;
+
+/** A revision for a status change made now: increasing within this process, and with time across processes. */
+export function nextRevision(): number {
+  lastRevision = Math.max(Date.now(), lastRevision + 1);
+  return lastRevision;
+}
+
+/**
+ * The one path by which a task's status changes. Each change runs in a transaction that first
+ * locks the task's execution row, so the changes of one execution's tasks are serialized and
+ * the execution's status, derived from all of them, never loses an update. Post functions run
+ * after the commit; one that throws is logged and undoes nothing.
+ */
+@Injectable()
+export class StatusChangeHandler {
+  private readonly logger = new Logger('ExecutionRecords');
+
+  constructor(
+    @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
+    private readonly hooks: VendorHookRegistry,
+  ) {}
+
+  async handle(change: TaskStatusChange, outer?: EntityManager): Promise<StatusChangeResult> {
+    let result: StatusChangeResult = 'outdated';
+    const committed = await this.dialect.transaction(async (manager) => {
+      const executionId = await this.executionOf(manager, change.taskId);
+      await this.lockExecution(manager, executionId);
+      const task = (await manager.findOneBy(Task, { id: change.taskId }))!;
+      result = verdict(task, change);
+      if (result !== 'applied') return { task: null, execution: null };
+      const at = change.at ?? new Date();
+      const newAttempt = change.fencingToken > task.fencingToken;
+      const patch: QueryDeepPartialEntity<Task> = {
+        status: change.status,
+        statusRevision: change.revision,
+        fencingToken: change.fencingToken,
+        updateTime: at,
+        endTime: isFinalStatus(change.status) ? at : null,
+      };
+      if (change.message !== undefined) patch.statusMessage = change.message;
+      if (newAttempt && change.status !== 'Pending') patch.runCount = task.runCount + 1;
+      if (change.status === 'Running' && (newAttempt || !task.startTime)) patch.startTime = at;
+      await manager.update(Task, { id: task.id }, patch);
+      const execution = await this.refreshExecution(manager, executionId, change.message ?? null);
+      return { task: { after: Object.assign(task, patch), previous: task.status }, execution } satisfies Committed;
+    }, outer);
+    await this.runHooks(committed);
+    return result;
+  }
+
+  /**
+   * Sets several tasks' status at once (`TaskManager.updateStatusInBatch`), as a newer revision of
+   * each, and refreshes their executions.
+   */
+  async setStatus(taskIds: number[], status: TaskStatus, message?: string): Promise<void> {
+    for (const taskId of taskIds) {
+      const task = await this.dialect.manager.findOne(Task, { where: { id: taskId }, select: { id: true, fencingToken: true } });
+      if (task) await this.handle({ taskId, status, revision: nextRevision(), fencingToken: task.fencingToken, message });
+    }
+  }
+
+  /** Recomputes an execution's status and metrics from its tasks (within the caller's transaction). */
+  async refreshExecution(manager: EntityManager, executionId: number, message: string | null = null): Promise<Committed['execution']> {
+    const rows: { status: TaskStatus; count: string | number }[] = await manager
+      .createQueryBuilder(Task, 't')
+      .select('t.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .where('t.executionId = :executionId', { executionId })
+      .groupBy('t.status')
+      .getRawMany();
+    if (rows.length === 0) return null; // without tasks, markDone / markError decide
+    const { status, metrics } = deriveExecutionStatus(Object.fromEntries(rows.map((row) => [row.status, Number(row.count)])));
+    const execution = (await manager.findOneBy(Execution, { id: executionId }))!;
+    const now = new Date();
+    const patch: QueryDeepPartialEntity<Execution> = { status, metrics, updateTime: now, endTime: isFinalStatus(status) ? now : null };
+    // A single-task execution (a job's run) carries its task's message, e.g. the error.
+    if (metrics.taskCount === 1 && message !== null) patch.statusMessage = message;
+    await manager.update(Execution, { id: executionId }, patch);
+    const previous = execution.status;
+    return previous === status ? null : { after: Object.assign(execution, patch), previous };
+  }
+
+  async lockExecution(manager: EntityManager, executionId: number): Promise<void> {
+    const locked = await this.dialect.forUpdate(manager.createQueryBuilder(Execution, 'e').select('e.id').where('e.id = :executionId', { executionId })).getOne();
+    if (!locked) throw new RecordNotFoundError('execution', executionId);
+  }
+
+  private async executionOf(manager: EntityManager, taskId: number): Promise<number> {
+    const task = await manager.findOne(Task, { where: { id: taskId }, select: { id: true, executionId: true } });
+    if (!task) throw new RecordNotFoundError('task', taskId);
+    return task.executionId;
+  }
+
+  async runHooks(committed: Committed): Promise<void> {
+    if (committed.task) {
+      const { after, previous } = committed.task;
+      await this.callHook(this.hooks.taskHook(after.vendorType), `task ${after.id}`, after, previous);
+    }
+    if (committed.execution) {
+      const { after, previous } = committed.execution;
+      await this.callHook(this.hooks.executionHook(after.vendorType), `execution ${after.id}`, after, previous);
+    }
+  }
+
+  private async callHook<A extends unknown[]>(hook: ((...args: A) => unknown) | undefined, subject: string, ...args: A): Promise<void> {
+    if (!hook) return;
+    try {
+      await hook(...args);
+    } catch (error) {
+      const cause = error instanceof Error ? error : new Error(String(error));
+      this.logger.error(`The status change hook for ${subject} failed (the status change stands): ${cause.message}`, cause.stack);
+    }
+  }
+}
+
+/** Whether a change may overwrite what the task has now. */
+function verdict(task: Task, change: TaskStatusChange): StatusChangeResult {
+  if (change.fencingToken < task.fencingToken) return 'superseded';
+  // A task a caller stopped stays stopped: no later attempt revives it.
+  if (task.status === 'Stopped') return 'outdated';
+  if (change.fencingToken > task.fencingToken) return 'applied';
+  if (isFinalStatus(task.status) && !isFinalStatus(change.status)) return 'outdated';
+  if (change.revision > task.statusRevision) return 'applied';
+  if (change.revision === task.statusRevision && statusRank(change.status) > statusRank(task.status)) return 'applied';
+  return 'outdated';
+}

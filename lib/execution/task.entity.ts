@@ -1,0 +1,28 @@
+import type { TaskStatus } from './execution.constants';
+import type { JsonObject } from './execution.entity';
+
+/** The unit that runs: one run of a job handler, belonging to an execution. */
+export class Task {
+  id!: number;
+  vendorType!: string;
+  executionId!: number;
+  /** The `@DistributedJob` this task runs. */
+  jobName!: string;
+  /** What the handler receives as `ctx.parameters`. */
+  parameters!: JsonObject;
+  status!: TaskStatus;
+  statusMessage!: string | null;
+  /** How many attempts have started. */
+  runCount!: number;
+  /** A unique id of the task's job, for callers that correlate by it (`getLogByJobId`). */
+  jobId!: string;
+  extraAttrs!: JsonObject;
+  creationTime!: Date;
+  startTime!: Date | null;
+  updateTime!: Date;
+  endTime!: Date | null;
+  /** Orders status changes: a change older than the recorded one is dropped. */
+  statusRevision!: number;
+  /** The fencing token of the attempt that owns the task; changes from older attempts are rejected. */
+  fencingToken!: number;
+}

@@ -1,0 +1,174 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { Coordinator } from '../coordination/coordinator.interface';
+import { RecordNotFoundError, UnknownJobError } from '../errors';
+import { JobRegistry } from '../scheduling/job.registry';
+import { isFinalStatus, TaskStatus } from './execution.constants';
+import { Execution, JsonObject } from './execution.entity';
+import { AfterCommit } from './after-commit';
+import { applyFilters, applyPage } from './record-query';
+import type { TaskQuery } from './record-query.interface';
+import { RecordsDialect } from './records.dialect';
+import { nextRevision, StatusChangeHandler } from './status-change.handler';
+import { TaskDispatcher } from './task-dispatcher';
+import { TaskLog } from './task-log.entity';
+import { Task } from './task.entity';
+
+/** What a task runs: an on-demand `@DistributedJob` and the parameters it gets as `ctx.parameters`. */
+export interface TaskJob {
+  name: string;
+  parameters?: JsonObject;
+}
+
+/** The fields `TaskManager.update` may write directly. */
+export type TaskUpdatableField = 'statusMessage' | 'extraAttrs' | 'runCount' | 'startTime' | 'endTime';
+
+/**
+ * Tasks: the units that run, each belonging to an execution. `create` records a task and runs
+ * its job once the record is committed.
+ */
+@Injectable()
+export class TaskManager {
+  private readonly logger = new Logger('ExecutionRecords');
+
+  constructor(
+    @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
+    private readonly statusChanges: StatusChangeHandler,
+    private readonly dispatcher: TaskDispatcher,
+    private readonly afterCommit: AfterCommit,
+    private readonly registry: JobRegistry,
+    private readonly coordinator: Coordinator,
+  ) {}
+
+  /**
+   * Records a Pending task of the execution and runs the job `job.name` with `job.parameters`.
+   * Pass the `EntityManager` of your transaction to create it with your own writes: the job is
+   * dispatched only after that transaction commits, and never if it rolls back.
+   */
+  async create(executionId: number, job: TaskJob, extraAttrs: JsonObject = {}, manager?: EntityManager): Promise<number> {
+    if (!this.registry.has(job.name)) throw new UnknownJobError(job.name);
+    const id = await this.dialect.transaction(async (tx) => {
+      await this.statusChanges.lockExecution(tx, executionId);
+      const execution = (await tx.findOne(Execution, { where: { id: executionId }, select: { id: true, vendorType: true } }))!;
+      const now = new Date();
+      const inserted = await tx.insert(Task, {
+        vendorType: execution.vendorType,
+        executionId,
+        jobName: job.name,
+        parameters: job.parameters ?? {},
+        status: 'Pending',
+        statusMessage: null,
+        runCount: 0,
+        jobId: randomUUID(),
+        extraAttrs,
+        creationTime: now,
+        startTime: null,
+        updateTime: now,
+        endTime: null,
+        statusRevision: 0,
+        fencingToken: 0,
+      });
+      await this.statusChanges.refreshExecution(tx, executionId);
+      return Number(inserted.identifiers[0].id);
+    }, manager);
+    this.afterCommit.run(manager, () => void this.dispatch(id, job.name));
+    return id;
+  }
+
+  private async dispatch(taskId: number, jobName: string): Promise<void> {
+    try {
+      await this.dispatcher.dispatch({ taskId, jobName });
+    } catch (error) {
+      const message = `it could not be dispatched: ${(error as Error).message}`;
+      this.logger.error(`Task ${taskId} of job "${jobName}": ${message}`);
+      await this.statusChanges.handle({ taskId, status: 'Error', revision: nextRevision(), fencingToken: 0, message }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Stops a task: a pending one at once; a running one is aborted through its `ctx.signal` on
+   * whichever replica runs it, which records it Stopped. One that no replica holds any more is
+   * marked Stopped here.
+   */
+  async stop(id: number): Promise<void> {
+    await this.stopTask(await this.get(id));
+  }
+
+  /** @internal also used by `ExecutionManager.stop`. */
+  async stopTask(task: Task): Promise<void> {
+    if (isFinalStatus(task.status)) return;
+    if (task.status === 'Running' && (await this.coordinator.stop(task.jobName, task.fencingToken))) return;
+    const message = task.status === 'Running' ? 'stopped; no replica held its run any more' : 'stopped before it started';
+    await this.statusChanges.handle({ taskId: task.id, status: 'Stopped', revision: nextRevision(), fencingToken: task.fencingToken, message });
+  }
+
+  async get(id: number): Promise<Task> {
+    const task = await this.dialect.manager.findOneBy(Task, { id });
+    if (!task) throw new RecordNotFoundError('task', id);
+    return task;
+  }
+
+  list(query: TaskQuery = {}): Promise<Task[]> {
+    return applyPage(this.filtered(query), query).getMany();
+  }
+
+  count(query: TaskQuery = {}): Promise<number> {
+    return this.filtered(query).getCount();
+  }
+
+  /** Replaces the task's extra attributes. */
+  async updateExtraAttrs(id: number, extraAttrs: JsonObject): Promise<void> {
+    const result = await this.dialect.manager.update(Task, { id }, { extraAttrs, updateTime: new Date() });
+    if (result.affected === 0) throw new RecordNotFoundError('task', id);
+  }
+
+  /**
+   * Writes the named fields of `task` as they are on the object. Status changes go through the
+   * status change handler instead (`TaskManager.stop`, `updateStatusInBatch`), which orders them.
+   */
+  async update(task: Pick<Task, 'id'> & Partial<Task>, fields: TaskUpdatableField[]): Promise<void> {
+    const patch = Object.fromEntries(fields.map((field) => [field, task[field]]));
+    const result = await this.dialect.manager.update(Task, { id: task.id }, { ...patch, updateTime: new Date() });
+    if (result.affected === 0) throw new RecordNotFoundError('task', task.id);
+  }
+
+  /** Sets the status of the tasks with these job ids, `batchSize` at a time, as a newer change of each. */
+  async updateStatusInBatch(jobIds: string[], status: TaskStatus, batchSize = 100): Promise<void> {
+    for (let i = 0; i < jobIds.length; i += batchSize) {
+      const tasks = await this.dialect.manager
+        .createQueryBuilder(Task, 'r')
+        .select(['r.id'])
+        .where('r.jobId IN (:...jobIds)', { jobIds: jobIds.slice(i, i + batchSize) })
+        .getMany();
+      await this.statusChanges.setStatus(tasks.map((task) => task.id), status);
+    }
+  }
+
+  /** The ids of executions of `vendorType` that have a task in `status`. */
+  async executionIdsByVendorAndStatus(vendorType: string, status: TaskStatus): Promise<number[]> {
+    const rows: { executionId: string | number }[] = await this.dialect.manager
+      .createQueryBuilder(Task, 'r')
+      .select('DISTINCT r.executionId', 'executionId')
+      .where('r.vendorType = :vendorType AND r.status = :status', { vendorType, status })
+      .getRawMany();
+    return rows.map((row) => Number(row.executionId));
+  }
+
+  /** The task's log ('' if it wrote none): the lines its handler wrote through `ctx.logger`. */
+  async getLog(id: number): Promise<string> {
+    await this.get(id);
+    const log = await this.dialect.manager.findOneBy(TaskLog, { taskId: id });
+    return log?.content ?? '';
+  }
+
+  async getLogByJobId(jobId: string): Promise<string> {
+    const task = await this.dialect.manager.findOne(Task, { where: { jobId }, select: { id: true } });
+    if (!task) throw new RecordNotFoundError('task', jobId);
+    return this.getLog(task.id);
+  }
+
+  private filtered(query: TaskQuery) {
+    return applyFilters(this.dialect.manager.createQueryBuilder(Task, 'r'), query, this.dialect);
+  }
+}

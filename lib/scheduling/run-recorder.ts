@@ -1,0 +1,39 @@
+import type { LoggerService } from '@nestjs/common';
+import type { JobTrigger } from './job-context.interface';
+import type { RunOutcome } from './job.runner';
+import type { LocalJob } from './job.registry';
+
+/** A run about to start, as the orchestrator knows it. */
+export interface RunStart {
+  job: LocalJob;
+  trigger: JobTrigger;
+  scheduledAt: Date;
+  startedAt: Date;
+  fencingToken: number;
+  instanceId: string;
+  /** Set for a run of a task created with `TaskManager.create`. */
+  taskId?: number;
+}
+
+/** What the records give a run: its ids, parameters, logger and check-in, and its end. */
+export interface RunRecord {
+  executionId: number | null;
+  taskId: number | null;
+  trigger: JobTrigger;
+  parameters: Readonly<Record<string, unknown>>;
+  logger: LoggerService;
+  checkIn(data: unknown): Promise<void>;
+  /** Records the outcome; resolves once written or queued for retry, never rejects. */
+  finish(outcome: RunOutcome): Promise<void>;
+}
+
+/**
+ * The seam between scheduling and the execution records. Without records (`NoRunRecords`) every
+ * run starts; with them, a run whose due time is already recorded, or whose task belongs to a
+ * newer attempt or was stopped, does not (`start` resolves null).
+ */
+export abstract class RunRecorder {
+  abstract start(run: RunStart): Promise<RunRecord | null>;
+  /** Waits (up to the deadline) for writes still queued, at shutdown. */
+  abstract drain(deadline: number): Promise<void>;
+}
