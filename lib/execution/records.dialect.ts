@@ -5,6 +5,7 @@ export type RecordsDatabase = 'postgres' | 'mysql' | 'sqlite';
 /** What differs between the databases the records live in, in one place. */
 export class RecordsDialect {
   readonly database: RecordsDatabase;
+  private sqliteTurn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly dataSource: DataSource) {
     const type = dataSource.options.type;
@@ -48,7 +49,11 @@ export class RecordsDialect {
   transaction<T>(work: (manager: EntityManager) => Promise<T>, outer?: EntityManager): Promise<T> {
     if (outer?.queryRunner?.isTransactionActive) return work(outer);
     const manager = outer ?? this.dataSource.manager;
-    return this.database === 'sqlite' ? manager.transaction(work) : manager.transaction('READ COMMITTED', work);
+    if (this.database !== 'sqlite') return manager.transaction('READ COMMITTED', work);
+    // TypeORM gives SQLite one connection, which holds one transaction at a time: take turns.
+    const turn = this.sqliteTurn.then(() => manager.transaction(work));
+    this.sqliteTurn = turn.catch(() => undefined);
+    return turn;
   }
 
   /** Locks the selected rows for the rest of the transaction (SQLite locks the whole database anyway). */

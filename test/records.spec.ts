@@ -1,0 +1,299 @@
+import { Injectable, INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import {
+  DistributedJob,
+  Execution,
+  ExecutionManager,
+  ExecutionNotFinalError,
+  JobContext,
+  JobScheduler,
+  SchedulerModule,
+  SweepManager,
+  Task,
+  TaskManager,
+  VendorHookRegistry,
+} from '../lib';
+import { StatusChangeHandler } from '../lib/execution/status-change.handler';
+import { RunRecorder } from '../lib/scheduling/run-recorder';
+import { JobRegistry } from '../lib/scheduling/job.registry';
+import { CapturingLogger } from './support/app';
+import { DATABASE_KINDS, TestDatabase } from './support/databases';
+import { EventLog } from './support/wait';
+
+/** Lets the test hold handlers until it releases them all at once. */
+class Gate {
+  private open!: () => void;
+  readonly opened = new Promise<void>((resolve) => (this.open = resolve));
+  readonly arrived = new EventLog<number>();
+  release(): void {
+    this.open();
+  }
+}
+
+let gate = new Gate();
+
+@Injectable()
+class RecordedJobs {
+  @DistributedJob({ name: 'unit', vendorType: 'batch' })
+  async unit(ctx: JobContext) {
+    ctx.logger.log(`unit ${JSON.stringify(ctx.parameters)}`);
+    gate.arrived.push(ctx.taskId!);
+    await gate.opened;
+    if (ctx.parameters.fail) throw new Error(`unit ${ctx.parameters.n} failed`);
+  }
+
+  @DistributedJob({ name: 'until-stopped' })
+  async untilStopped(ctx: JobContext) {
+    gate.arrived.push(ctx.taskId!);
+    await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
+  @DistributedJob({ name: 'tick', every: 150, paused: true })
+  tick(ctx: JobContext) {
+    ctx.logger.log(`tick for ${ctx.scheduledAt.toISOString()} as execution ${ctx.executionId}`);
+  }
+
+  @DistributedJob({ name: 'broken' })
+  broken() {
+    throw new Error('the report template is missing');
+  }
+}
+
+describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
+  let db: TestDatabase;
+  let app: INestApplicationContext;
+  let executions: ExecutionManager;
+  let tasks: TaskManager;
+  let sweep: SweepManager;
+  let dataSource: DataSource;
+  const taskChanges = new EventLog<Task>();
+  const executionChanges = new EventLog<Execution>();
+
+  beforeAll(async () => {
+    db = await TestDatabase.create(kind);
+    const logger = new CapturingLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
+        SchedulerModule.forRoot({ records: { sweepEvery: false } }),
+      ],
+      providers: [RecordedJobs],
+    })
+      .setLogger(logger)
+      .compile();
+    moduleRef.useLogger(logger);
+    const hooks = moduleRef.get(VendorHookRegistry);
+    for (const vendorType of ['batch', 'tick', 'broken', 'stoppable']) {
+      hooks.onTaskStatusChange(vendorType, (task) => taskChanges.push({ ...task }));
+      hooks.onExecutionStatusChange(vendorType, (execution) => executionChanges.push({ ...execution }));
+    }
+    await moduleRef.init();
+    app = moduleRef;
+    executions = app.get(ExecutionManager);
+    tasks = app.get(TaskManager);
+    sweep = app.get(SweepManager);
+    dataSource = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  beforeEach(() => (gate = new Gate()));
+
+  const finalExecution = (id: number) =>
+    executionChanges.until(`execution ${id} to end`, (events) => events.find((e) => e.id === id && ['Success', 'Error', 'Stopped'].includes(e.status)));
+
+  it('derives the status of an execution whose 50 tasks finish at the same moment, losing no update', async () => {
+    const id = await executions.create('batch', 'nightly', 'MANUAL');
+    for (let n = 0; n < 50; n++) await tasks.create(id, { name: 'unit', parameters: { n, fail: n % 10 === 0 } });
+    await gate.arrived.until('50 running tasks', (ids) => ids.length === 50);
+    expect((await executions.get(id)).status).toBe('Running');
+    gate.release();
+    await finalExecution(id);
+
+    const execution = await executions.get(id);
+    expect(execution.status).toBe('Error');
+    expect(execution.metrics).toEqual({ taskCount: 50, pendingTaskCount: 0, runningTaskCount: 0, successTaskCount: 45, errorTaskCount: 5, stoppedTaskCount: 0 });
+    expect(await tasks.count({ executionId: id, status: 'Error' })).toBe(5);
+    const failed = await tasks.list({ executionId: id, status: 'Error', pageSize: 1 });
+    expect(failed[0].statusMessage).toMatch(/^unit \d+ failed$/);
+    expect(await tasks.getLog(failed[0].id)).toMatch(/LOG unit \{"n":\d+,"fail":true\}/);
+  });
+
+  it('applies status changes by revision, whatever order they arrive in, and rejects those of a replaced attempt', async () => {
+    const handler = app.get(StatusChangeHandler);
+    const id = await executions.create('revisions', null, 'EVENT');
+    const taskId = (await dataSource.getRepository(Task).insert(pendingTask(id))).identifiers[0].id as number;
+    const changes = [
+      { status: 'Running', revision: 10 },
+      { status: 'Running', revision: 20 },
+      { status: 'Success', revision: 30 },
+      { status: 'Success', revision: 30 },
+    ] as const;
+    for (const order of [[3, 1, 0, 2], [2, 0, 3, 1], [0, 1, 2, 3]]) {
+      await dataSource.getRepository(Task).update({ id: taskId }, { status: 'Pending', statusRevision: 0, fencingToken: 7 });
+      await Promise.all(order.map((i) => handler.handle({ taskId, fencingToken: 7, ...changes[i] })));
+      const task = await tasks.get(taskId);
+      expect([task.status, task.statusRevision]).toEqual(['Success', 30]);
+    }
+    // A newer attempt (token 9) owns the task: the older attempt's late report is rejected.
+    expect(await handler.handle({ taskId, fencingToken: 9, status: 'Running', revision: 40 })).toBe('applied');
+    expect(await handler.handle({ taskId, fencingToken: 7, status: 'Error', revision: 50, message: 'late' })).toBe('superseded');
+    const task = await tasks.get(taskId);
+    expect([task.status, task.fencingToken, task.runCount]).toEqual(['Running', 9, 1]);
+    expect((await executions.get(id)).status).toBe('Running');
+  });
+
+  it('filters executions and tasks by extraAttrs in the database', async () => {
+    const a = await executions.create('attrs', 1, 'MANUAL', { team: 'red', size: 3, urgent: true, note: 'it\'s "quoted"' });
+    const b = await executions.create('attrs', 2, 'SCHEDULE', { team: 'blue', size: 3, urgent: false });
+    const c = await executions.create('attrs', 3, 'EVENT', { team: 'red', size: 12 });
+    const ids = async (query: Parameters<ExecutionManager['list']>[0]) => (await executions.list({ vendorType: 'attrs', ...query })).map((e) => e.id).sort((x, y) => x - y);
+    expect(await ids({ extraAttrs: { team: 'red' } })).toEqual([a, c]);
+    expect(await ids({ extraAttrs: { team: 'red', size: 12 } })).toEqual([c]);
+    expect(await ids({ extraAttrs: { size: 3 } })).toEqual([a, b]);
+    expect(await ids({ extraAttrs: { urgent: true } })).toEqual([a]);
+    expect(await ids({ extraAttrs: { urgent: false } })).toEqual([b]);
+    expect(await ids({ extraAttrs: { note: 'it\'s "quoted"' } })).toEqual([a]);
+    expect(await ids({ extraAttrs: { team: 'green' } })).toEqual([]);
+    expect(await ids({ trigger: ['MANUAL', 'EVENT'], extraAttrs: { team: 'red' } })).toEqual([a, c]);
+    expect(await executions.count({ vendorType: 'attrs', extraAttrs: { size: 3 } })).toBe(2);
+    const page = await executions.list({ vendorType: 'attrs', sort: { field: 'id', order: 'ASC' }, page: 2, pageSize: 2 });
+    expect(page.map((e) => e.id)).toEqual([c]);
+  });
+
+  it('sweeps a vendor down to its newest N executions, leaving unfinished ones', async () => {
+    const running = await executions.create('sweepable', null, 'SCHEDULE');
+    const done: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const id = await executions.create('sweepable', null, 'SCHEDULE');
+      await executions.markDone(id);
+      done.push(id);
+    }
+    const candidates = await sweep.listCandidates('sweepable', 10);
+    expect(candidates).toEqual(done.slice(0, 15));
+    expect(await sweep.clean(candidates)).toBe(15);
+    const left = (await executions.list({ vendorType: 'sweepable', pageSize: 100 })).map((e) => e.id).sort((x, y) => x - y);
+    expect(left).toEqual([running, ...done.slice(15)]);
+    expect(await sweep.listCandidates('sweepable', 10)).toEqual([]);
+  });
+
+  it('refuses deleteByVendor while an execution of the vendor is still going', async () => {
+    const first = await executions.create('deletable', 'policy-1', 'MANUAL');
+    const second = await executions.create('deletable', 'policy-1', 'MANUAL');
+    const other = await executions.create('deletable', 'policy-2', 'MANUAL');
+    await executions.markDone(first);
+    await expect(executions.deleteByVendor('deletable', 'policy-1')).rejects.toThrow(ExecutionNotFinalError);
+    expect(await executions.count({ vendorType: 'deletable', vendorId: 'policy-1' })).toBe(2);
+    await executions.markError(second, 'gave up');
+    await executions.deleteByVendor('deletable', 'policy-1');
+    expect(await executions.count({ vendorType: 'deletable' })).toBe(1);
+    expect((await executions.get(other)).vendorId).toBe('policy-2');
+  });
+
+  it('fixes executions left Running with all tasks ended, and abandoned ones without tasks', async () => {
+    const settled = await executions.create('dangling', null, 'MANUAL');
+    await dataSource.getRepository(Task).insert({ ...pendingTask(settled), status: 'Success', endTime: new Date() });
+    const abandoned = await executions.create('dangling', null, 'MANUAL');
+    await dataSource.getRepository(Execution).update({ id: abandoned }, { updateTime: new Date(Date.now() - 60_000) });
+    const fresh = await executions.create('dangling', null, 'MANUAL');
+
+    expect(await sweep.fixDanglingStateExecution(30_000)).toBe(2);
+    expect((await executions.get(settled)).status).toBe('Success');
+    expect((await executions.get(abandoned)).status).toBe('Error');
+    expect((await executions.get(fresh)).status).toBe('Running');
+  });
+
+  it('records every run of a job with its trigger, due time, fencing token and log', async () => {
+    const scheduler = app.get(JobScheduler);
+    await scheduler.resume('tick');
+    const runs = await executionChanges.until('three ticks', (events) => {
+      const ticks = events.filter((e) => e.jobName === 'tick' && e.status === 'Success');
+      return ticks.length >= 3 && ticks;
+    });
+    await scheduler.pause('tick');
+    const execution = await executions.get(runs[0].id);
+    expect(execution).toMatchObject({ vendorType: 'tick', trigger: 'SCHEDULE', status: 'Success', jobName: 'tick' });
+    expect(execution.dueAt!.getTime()).toBe(execution.scheduledAt!.getTime());
+    expect(execution.fencingToken).toBeGreaterThan(0);
+    expect(execution.endTime!.getTime()).toBeGreaterThanOrEqual(execution.startTime.getTime());
+    const [task] = await tasks.list({ executionId: execution.id });
+    expect(task).toMatchObject({ status: 'Success', runCount: 1, fencingToken: execution.fencingToken });
+    expect(await tasks.getLog(task.id)).toContain(`tick for ${execution.scheduledAt!.toISOString()} as execution ${execution.id}`);
+    expect(await tasks.getLogByJobId(task.jobId)).toContain('LOG tick for');
+
+    await scheduler.trigger('broken');
+    const failed = await executionChanges.until('the broken run', (events) => events.find((e) => e.jobName === 'broken'));
+    expect(failed).toMatchObject({ status: 'Error', trigger: 'MANUAL', statusMessage: 'the report template is missing', dueAt: null });
+  });
+
+  it('does not record (or run) a due time twice', async () => {
+    const recorder = app.get(RunRecorder);
+    const job = app.get(JobRegistry).get('tick')!;
+    const scheduledAt = new Date(Date.UTC(2030, 0, 1));
+    const run = { job, trigger: 'SCHEDULE' as const, scheduledAt, startedAt: new Date(), instanceId: 'test' };
+    const first = await recorder.start({ ...run, fencingToken: 1 });
+    expect(first?.executionId).toEqual(expect.any(Number));
+    await first!.finish({ status: 'success', error: null });
+    expect(await recorder.start({ ...run, fencingToken: 2 })).toBeNull();
+    expect(executions.recordingStatus().duplicatesCaught).toBe(1);
+    expect(await executions.count({ jobName: 'tick', startTime: { from: new Date(run.startedAt.getTime() - 1) } })).toBe(1);
+  });
+
+  it('stops a running task on request and waits for it', async () => {
+    const id = await executions.create('stoppable', null, 'MANUAL');
+    const taskId = await tasks.create(id, { name: 'until-stopped' });
+    await gate.arrived.until('the task to run', (ids) => ids.includes(taskId));
+    await executions.stopAndWait(id, 10_000);
+    expect(await tasks.get(taskId)).toMatchObject({ status: 'Stopped', statusMessage: expect.stringMatching(/stopped/) });
+    expect((await executions.get(id)).status).toBe('Stopped');
+  });
+
+  it("creates tasks within the caller's transaction: dispatched after its commit, never after a rollback", async () => {
+    const rolledBack = dataSource.transaction(async (manager) => {
+      const id = await executions.create('batch', 'tx', 'MANUAL', {}, manager);
+      await tasks.create(id, { name: 'unit', parameters: { n: -1 } }, {}, manager);
+      throw new Error('the caller changed its mind');
+    });
+    await expect(rolledBack).rejects.toThrow('the caller changed its mind');
+    expect(await executions.count({ vendorId: 'tx' })).toBe(0);
+
+    let taskId = 0;
+    const committed = dataSource.transaction(async (manager) => {
+      const id = await executions.create('batch', 'tx', 'MANUAL', {}, manager);
+      taskId = await tasks.create(id, { name: 'unit', parameters: { n: -2 } }, {}, manager);
+      return id;
+    });
+    const id = await committed;
+    await gate.arrived.until('the committed task to run', (ids) => ids.includes(taskId));
+    expect(gate.arrived.events).toEqual([taskId]);
+    gate.release();
+    await finalExecution(id);
+    expect((await executions.get(id)).status).toBe('Success');
+  });
+});
+
+function pendingTask(executionId: number): Partial<Task> {
+  const now = new Date();
+  return {
+    vendorType: 'revisions',
+    executionId,
+    jobName: 'unit',
+    parameters: {},
+    status: 'Pending',
+    statusMessage: null,
+    runCount: 0,
+    jobId: `job-${executionId}-${Math.random()}`,
+    extraAttrs: {},
+    creationTime: now,
+    startTime: null,
+    updateTime: now,
+    endTime: null,
+    statusRevision: 0,
+    fencingToken: 0,
+  };
+}
