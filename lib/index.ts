@@ -46,3 +46,5 @@ export type { CheckInProcessor, ExecutionStatusChangeHook, TaskStatusChangeHook 
 export type { ExecutionQuery, TaskQuery, TimeRange } from './execution/record-query.interface';
 export type { RecordsOptions } from './execution/records-options.interface';
 export type { SchedulerModuleExtras } from './scheduler.module-definition';
+export { schedulerMigrations } from './execution/migrations';
+export type { SchedulerMigration } from './execution/migrations';

@@ -167,7 +167,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       const cancelled = firstValueFrom(coordinator.events$.pipe(filter((e) => e.type === 'cancel')));
       const second = await claimDue('cancel', await replica(), 'replica-b');
       expect(second.status).toBe('claimed');
-      expect(await cancelled).toEqual({ type: 'cancel', name: 'cancel', fencingToken: first.fencingToken });
+      expect(await cancelled).toEqual({ type: 'cancel', name: 'cancel', fencingToken: first.fencingToken, reason: 'replaced' });
       expect(await coordinator.extend([{ name: 'cancel', fencingToken: first.fencingToken }], TTL)).toEqual([false]);
       expect(await coordinator.finish([{ name: 'cancel', fencingToken: first.fencingToken, status: 'stopped', error: null }])).toEqual([false]);
     });

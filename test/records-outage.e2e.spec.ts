@@ -1,6 +1,6 @@
 import { Injectable, INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { DistributedJob, ExecutionManager, JobContext, JobScheduler, SchedulerModule, VendorHookRegistry } from '../lib';
@@ -39,7 +39,7 @@ describe('execution records when the database goes away', () => {
     await admin.query(`ALTER DATABASE ${db.options.database} OWNER TO ${role}`);
     const moduleRef = await Test.createTestingModule({
       imports: [
-        TypeOrmModule.forRoot({ ...db.options, username: role, autoLoadEntities: true, synchronize: true, extra: { connectionTimeoutMillis: 1_000 } } as DataSourceOptions),
+        TypeOrmModule.forRoot({ ...db.options, username: role, autoLoadEntities: true, synchronize: true, extra: { connectionTimeoutMillis: 1_000 } } as TypeOrmModuleOptions),
         SchedulerModule.forRoot({ records: { sweepEvery: false } }),
       ],
       providers: [Heartbeat],

@@ -2,15 +2,23 @@ import { InvalidJobOptionError } from '../../lib';
 import { defineJob, defineSchedule } from '../../lib/scheduling/job-definition';
 
 describe('defineJob', () => {
-  it('applies the defaults once: the class and method name, overlap skip, not paused', () => {
+  it('applies the defaults once: the class and method name, overlap skip, not paused, vendor type = name', () => {
     expect(defineJob({ every: '30s' }, 'Reports.send')).toEqual({
       name: 'Reports.send',
+      vendorType: 'Reports.send',
+      retain: null,
       spec: { every: 30_000, jitter: 0 },
       overlap: 'skip',
       paused: false,
       runOnStart: false,
       timeout: null,
     });
+  });
+
+  it('names the job, the option and the value of a bad vendorType or retain', () => {
+    expect(() => defineJob({ name: 'n', vendorType: '' }, 'x')).toThrow(/Job "n": option "vendorType" has an invalid value ''/);
+    expect(() => defineJob({ name: 'n', retain: -1 }, 'x')).toThrow(/Job "n": option "retain" has an invalid value -1/);
+    expect(defineJob({ name: 'n', vendorType: 'reports', retain: 5 }, 'x')).toMatchObject({ vendorType: 'reports', retain: 5 });
   });
 
   it('reads cron with its time zone, and a job with no schedule as on-demand', () => {
