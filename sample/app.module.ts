@@ -1,20 +1,31 @@
 import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { SchedulerModule } from 'nestjs-distributed-scheduler';
 import { JobsController } from './jobs/jobs.controller';
-import { SchedulerErrorFilter } from './jobs/scheduler-error.filter';
 import { ReportJobs } from './jobs/report.jobs';
-import { APP_FILTER } from '@nestjs/core';
+import { SchedulerErrorFilter } from './jobs/scheduler-error.filter';
+import { databaseOptions } from './records/database';
+import { ExecutionsController } from './records/executions.controller';
+import { ReportBuildJobs } from './reports/report.jobs';
+import { ReportsController } from './reports/reports.controller';
 
 @Module({
   imports: [
+    // The app's own database, which also holds the execution records: a SQLite file by default,
+    // PostgreSQL with DATABASE_URL (see records/database.ts).
+    TypeOrmModule.forRoot(databaseOptions()),
     // No REDIS_URL: the embedded coordinator, for one process. With it: once across replicas.
     SchedulerModule.forRoot({
       redis: process.env.REDIS_URL,
       instanceId: process.env.INSTANCE_ID,
       keyPrefix: process.env.KEY_PREFIX,
+      // Every run of every job becomes an Execution with its Task. The built-in sweep keeps the
+      // newest 50 executions per vendor type (20 of the 5-second heartbeat), every 10 minutes.
+      records: { retain: 50, retainByVendor: { heartbeat: 20 }, sweepEvery: '10m' },
     }),
   ],
-  controllers: [JobsController],
-  providers: [ReportJobs, { provide: APP_FILTER, useClass: SchedulerErrorFilter }],
+  controllers: [JobsController, ExecutionsController, ReportsController],
+  providers: [ReportJobs, ReportBuildJobs, { provide: APP_FILTER, useClass: SchedulerErrorFilter }],
 })
 export class AppModule {}

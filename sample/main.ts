@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
+import { describeDatabase } from './records/database';
 
 async function bootstrap() {
   const app = await NestFactory.create(AppModule);
@@ -8,7 +9,8 @@ async function bootstrap() {
   app.enableShutdownHooks();
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port);
-  console.log(`Sample app on http://localhost:${port}/jobs`);
+  console.log(`Sample app on http://localhost:${port}/jobs and http://localhost:${port}/executions`);
+  console.log(`Execution records in the ${describeDatabase()}`);
 }
 
 void bootstrap();

@@ -5,7 +5,6 @@ export type RecordsDatabase = 'postgres' | 'mysql' | 'sqlite';
 /** What differs between the databases the records live in, in one place. */
 export class RecordsDialect {
   readonly database: RecordsDatabase;
-  private sqliteTurn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly dataSource: DataSource) {
     const type = dataSource.options.type;
@@ -13,6 +12,7 @@ export class RecordsDialect {
     else if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') this.database = 'mysql';
     else if (type === 'sqlite' || type === 'better-sqlite3' || type === 'sqljs' || type === 'capacitor' || type === 'expo') this.database = 'sqlite';
     else throw new Error(`Execution records support PostgreSQL, MySQL/MariaDB and SQLite; the DataSource is "${type}".`);
+    if (this.database === 'sqlite') transactionsTakeTurns(dataSource);
   }
 
   get manager(): EntityManager {
@@ -49,11 +49,7 @@ export class RecordsDialect {
   transaction<T>(work: (manager: EntityManager) => Promise<T>, outer?: EntityManager): Promise<T> {
     if (outer?.queryRunner?.isTransactionActive) return work(outer);
     const manager = outer ?? this.dataSource.manager;
-    if (this.database !== 'sqlite') return manager.transaction('READ COMMITTED', work);
-    // TypeORM gives SQLite one connection, which holds one transaction at a time: take turns.
-    const turn = this.sqliteTurn.then(() => manager.transaction(work));
-    this.sqliteTurn = turn.catch(() => undefined);
-    return turn;
+    return this.database === 'sqlite' ? manager.transaction(work) : manager.transaction('READ COMMITTED', work);
   }
 
   /** Locks the selected rows for the rest of the transaction (SQLite locks the whole database anyway). */
@@ -65,4 +61,24 @@ export class RecordsDialect {
     const code = (error as { code?: string; driverError?: { code?: string } })?.driverError?.code ?? (error as { code?: string })?.code;
     return code === '23505' || code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT';
   }
+}
+
+const TAKING_TURNS = Symbol('nestjs-distributed-scheduler:transactions-take-turns');
+
+/**
+ * TypeORM gives a SQLite DataSource one connection, which holds one transaction at a time: two
+ * that overlap fail ("cannot start a transaction within a transaction"). The records open one per
+ * status change, alongside the app's own, so every transaction of the DataSource takes its turn.
+ */
+function transactionsTakeTurns(dataSource: DataSource): void {
+  const manager = dataSource.manager as EntityManager & { [TAKING_TURNS]?: true };
+  if (manager[TAKING_TURNS]) return;
+  const transaction = manager.transaction.bind(manager) as (...args: unknown[]) => Promise<unknown>;
+  let turn: Promise<unknown> = Promise.resolve();
+  manager.transaction = ((...args: unknown[]) => {
+    const mine = turn.then(() => transaction(...args));
+    turn = mine.catch(() => undefined);
+    return mine;
+  }) as EntityManager['transaction'];
+  manager[TAKING_TURNS] = true;
 }

@@ -27,12 +27,15 @@ class RecordedRun {
   duplicate = false;
   readonly log: TaskLogBuffer;
   flushTimer?: NodeJS.Timeout;
+  /** The job's, or for a dispatched task its execution's: what hooks and check-ins go by. */
+  vendorType: string;
 
   constructor(
     readonly run: RunStart,
     logMaxBytes: number,
   ) {
     this.log = new TaskLogBuffer(logMaxBytes);
+    this.vendorType = run.job.definition.vendorType;
   }
 
   get name(): string {
@@ -127,6 +130,7 @@ export class RecordsRunRecorder extends RunRecorder {
       }
       recorded.executionId = task.executionId;
       recorded.taskId = taskId;
+      recorded.vendorType = task.vendorType;
       return { trigger: execution.trigger, parameters: task.parameters };
     } catch (error) {
       this.logger.error(`Task ${taskId} of job "${recorded.name}" cannot start: its records cannot be read (${(error as Error).message}).`);
@@ -192,6 +196,8 @@ export class RecordsRunRecorder extends RunRecorder {
 
   private async finish(recorded: RecordedRun, outcome: RunOutcome): Promise<void> {
     clearInterval(recorded.flushTimer);
+    // The log says how the run ended when the handler could not: it threw, timed out or was stopped.
+    if (outcome.error) recorded.log.append(outcome.status === 'error' ? 'error' : 'warn', `run ended (${outcome.status}): ${outcome.error.message}`);
     const change = { status: STATUS_OF[outcome.status], revision: nextRevision(), fencingToken: recorded.run.fencingToken, message: outcome.error?.message ?? null, at: new Date() };
     try {
       await this.outbox.write(`end of "${recorded.name}" run ${recorded.run.fencingToken}`, async () => {
@@ -212,7 +218,7 @@ export class RecordsRunRecorder extends RunRecorder {
   }
 
   private async checkIn(recorded: RecordedRun, data: unknown): Promise<void> {
-    const vendorType = recorded.run.job.definition.vendorType;
+    const { vendorType } = recorded;
     const processor = this.hooks.checkInProcessor(vendorType);
     if (!processor) {
       if (!this.warnedNoCheckIn.has(vendorType)) {

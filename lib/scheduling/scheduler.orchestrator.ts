@@ -612,7 +612,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private abortRun(run: ActiveRun, cause: AbortCause, detail: string): void {
     if (run.controller.signal.aborted) return;
-    if (cause === 'cancelled' || cause === 'lease-lost') run.leaseLost = true;
+    // Cancelled and stopped runs had their lease revoked by whoever aborted them.
+    if (cause === 'cancelled' || cause === 'stopped' || cause === 'lease-lost') run.leaseLost = true;
     if (cause !== 'shutdown') this.logger.warn(`Job "${run.name}" (fencing token ${run.fencingToken}) is aborted: ${detail}.`);
     run.controller.abort(new JobAbortedError(run.name, cause, detail));
   }

@@ -1,21 +1,30 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
 import type { Response } from 'express';
-import { CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, SchedulerError, UnknownJobError } from 'nestjs-distributed-scheduler';
+import {
+  CoordinatorUnavailableError,
+  ExecutionNotFinalError,
+  InvalidJobOptionError,
+  JobLockedError,
+  RecordNotFoundError,
+  SchedulerError,
+  StopTimeoutError,
+  UnknownJobError,
+} from 'nestjs-distributed-scheduler';
 
 /** Maps the library's errors to HTTP statuses; their messages already say what to do. */
 @Catch(SchedulerError)
 export class SchedulerErrorFilter implements ExceptionFilter {
   catch(error: SchedulerError, host: ArgumentsHost) {
-    const status =
-      error instanceof UnknownJobError
-        ? HttpStatus.NOT_FOUND
-        : error instanceof InvalidJobOptionError
-          ? HttpStatus.BAD_REQUEST
-          : error instanceof JobLockedError
-            ? HttpStatus.CONFLICT
-            : error instanceof CoordinatorUnavailableError
-              ? HttpStatus.SERVICE_UNAVAILABLE
-              : HttpStatus.INTERNAL_SERVER_ERROR;
+    const status = statusOf(error);
     host.switchToHttp().getResponse<Response>().status(status).json({ statusCode: status, error: error.name, message: error.message });
   }
+}
+
+function statusOf(error: SchedulerError): HttpStatus {
+  if (error instanceof UnknownJobError || error instanceof RecordNotFoundError) return HttpStatus.NOT_FOUND;
+  if (error instanceof InvalidJobOptionError) return HttpStatus.BAD_REQUEST;
+  if (error instanceof JobLockedError || error instanceof ExecutionNotFinalError) return HttpStatus.CONFLICT;
+  if (error instanceof StopTimeoutError) return HttpStatus.GATEWAY_TIMEOUT;
+  if (error instanceof CoordinatorUnavailableError) return HttpStatus.SERVICE_UNAVAILABLE;
+  return HttpStatus.INTERNAL_SERVER_ERROR;
 }
