@@ -164,8 +164,7 @@ export class ExecutionManager {
 
   private async finalize(id: number, status: ExecutionStatus, message: string | null): Promise<void> {
     const committed = await this.dialect.transaction(async (manager) => {
-      await this.statusChanges.lockExecution(manager, id);
-      const execution = (await manager.findOneBy(Execution, { id }))!;
+      const execution = await this.statusChanges.lockExecution(manager, id);
       const now = new Date();
       await manager.update(Execution, { id }, { status, statusMessage: message, updateTime: now, endTime: now });
       const previous = execution.status;

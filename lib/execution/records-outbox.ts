@@ -112,13 +112,15 @@ export class RecordsOutbox {
  * answered with (a retry would fail the same way).
  */
 export function isTransient(error: unknown): boolean {
-  const err = error as { name?: string; code?: string; driverError?: { code?: string }; message?: string };
-  const code = err?.driverError?.code ?? err?.code ?? '';
-  if (err?.name === 'QueryFailedError') {
-    // PostgreSQL's connection classes (08, 57P0x) and MySQL's lost connections come this way too.
-    return /^08|^57P0/.test(code) || /PROTOCOL_CONNECTION_LOST|ECONNRESET|ECONNREFUSED|EPIPE/.test(code) || /Connection terminated|connection.*(closed|lost)/i.test(err.message ?? '');
-  }
-  if (/^SQLITE_(CONSTRAINT|ERROR|MISMATCH|RANGE|TOOBIG)/.test(code)) return false;
+  const err = error as { name?: string; code?: string; errno?: number; driverError?: { code?: string }; message?: string };
+  const code = String(err?.driverError?.code ?? err?.code ?? '');
+  // PostgreSQL SQLSTATE: connection (08), authorization (28, e.g. a login revoked for a while),
+  // resources (53), operator intervention (57, e.g. shutdown), and lost races (40) pass; the rest
+  // (constraints, syntax, a missing table) would fail again.
+  if (/^[0-9A-Z]{5}$/.test(code)) return /^(08|28|40|53|57)/.test(code);
+  if (/^SQLITE_/.test(code)) return /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code);
+  if (/^ER_/.test(code)) return /^ER_(LOCK_DEADLOCK|LOCK_WAIT_TIMEOUT|CON_COUNT_ERROR|SERVER_SHUTDOWN|ACCESS_DENIED|DBACCESS_DENIED)/.test(code);
   if (err?.name === 'EntityNotFoundError' || err?.name === 'RecordNotFoundError') return false;
+  // Socket and pool errors (ECONNREFUSED, PROTOCOL_CONNECTION_LOST, "Connection terminated", timeouts).
   return true;
 }

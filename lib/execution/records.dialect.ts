@@ -43,13 +43,13 @@ export class RecordsDialect {
   }
 
   /**
-   * Runs `work` in a transaction. READ COMMITTED where there is a choice, so that a transaction
-   * that waited for a row lock reads what the transaction before it committed.
+   * Runs `work` in a transaction, READ COMMITTED so that a transaction that waited for a row lock
+   * reads what the one before it committed (PostgreSQL's default; MySQL's is REPEATABLE READ).
    */
   transaction<T>(work: (manager: EntityManager) => Promise<T>, outer?: EntityManager): Promise<T> {
     if (outer?.queryRunner?.isTransactionActive) return work(outer);
     const manager = outer ?? this.dataSource.manager;
-    return this.database === 'sqlite' ? manager.transaction(work) : manager.transaction('READ COMMITTED', work);
+    return this.database === 'mysql' ? manager.transaction('READ COMMITTED', work) : manager.transaction(work);
   }
 
   /** Locks the selected rows for the rest of the transaction (SQLite locks the whole database anyway). */

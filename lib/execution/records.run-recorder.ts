@@ -5,7 +5,8 @@ import { RunRecord, RunRecorder, RunStart } from '../scheduling/run-recorder';
 import { RESOLVED_RECORDS_OPTIONS, TaskStatus } from './execution.constants';
 import { Execution, JsonObject } from './execution.entity';
 import { RecordsDialect } from './records.dialect';
-import { RecordsOutbox } from './records-outbox';
+import { isTransient, RecordsOutbox } from './records-outbox';
+import { PostgresRunInserts, RunInsert } from './postgres-run-inserts';
 import type { ResolvedRecordsOptions } from './records.resolver';
 import { nextRevision, StatusChangeHandler } from './status-change.handler';
 import { TaskLogBuffer } from './task-log.buffer';
@@ -25,6 +26,8 @@ class RecordedRun {
   taskId: number | null = null;
   /** The records already held this due time: the run must not happen (or, if it did, is not recorded twice). */
   duplicate = false;
+  /** Set once the handler runs: from then on, a duplicate is only left unrecorded. */
+  started = false;
   readonly log: TaskLogBuffer;
   flushTimer?: NodeJS.Timeout;
   /** The job's, or for a dispatched task its execution's: what hooks and check-ins go by. */
@@ -56,6 +59,8 @@ export class RecordsRunRecorder extends RunRecorder {
   private readonly warnedNoCheckIn = new Set<string>();
   /** Due times the database caught as already recorded: a run Redis let happen twice. */
   duplicatesCaught = 0;
+  /** PostgreSQL only: runs starting in one turn are created in one statement. */
+  private readonly batchedInserts: PostgresRunInserts | null;
 
   constructor(
     @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
@@ -64,6 +69,7 @@ export class RecordsRunRecorder extends RunRecorder {
     @Inject(RESOLVED_RECORDS_OPTIONS) private readonly options: ResolvedRecordsOptions,
   ) {
     super();
+    this.batchedInserts = dialect.database === 'postgres' ? new PostgresRunInserts(dialect.manager) : null;
   }
 
   get waitingWrites(): number {
@@ -83,14 +89,10 @@ export class RecordsRunRecorder extends RunRecorder {
       if (!task) return null;
       ({ trigger, parameters } = task);
     } else {
-      const revision = nextRevision();
-      try {
-        await this.outbox.write(`execution of "${recorded.name}"`, () => this.insertRun(recorded, revision));
-      } catch (error) {
-        this.logger.error(`Job "${recorded.name}": the database refused the records of the run starting now; it runs unrecorded: ${(error as Error).message}`);
-      }
+      await this.createRun(recorded, this.runInsert(recorded));
       if (recorded.duplicate) return null;
     }
+    recorded.started = true;
     recorded.flushTimer = setInterval(() => {
       if (recorded.log.dirty) void this.outbox.write(`log of task ${recorded.taskId}`, () => this.writeLog(recorded)).catch(() => undefined);
     }, LOG_FLUSH_MS).unref();
@@ -138,60 +140,103 @@ export class RecordsRunRecorder extends RunRecorder {
     }
   }
 
-  /** One transaction: the execution and its task, Running from the start. */
-  private async insertRun(recorded: RecordedRun, revision: number): Promise<void> {
-    const { run } = recorded;
+  private runInsert({ run }: RecordedRun): RunInsert {
     const { definition } = run.job;
-    const dueAt = run.trigger === 'SCHEDULE' ? run.scheduledAt : null;
+    return {
+      vendorType: definition.vendorType,
+      jobName: definition.name,
+      trigger: run.trigger,
+      startedAt: run.startedAt,
+      scheduledAt: run.scheduledAt,
+      dueAt: run.trigger === 'SCHEDULE' ? run.scheduledAt : null,
+      fencingToken: run.fencingToken,
+      revision: nextRevision(),
+      jobId: randomUUID(),
+      instanceId: run.instanceId,
+    };
+  }
+
+  /**
+   * Creates a starting run's records: on PostgreSQL batched with the other runs starting in this
+   * turn; otherwise, or to retry after an outage, in a transaction of its own.
+   */
+  private async createRun(recorded: RecordedRun, insert: RunInsert): Promise<void> {
+    if (this.batchedInserts && this.outbox.waiting === 0) {
+      try {
+        const inserted = await this.batchedInserts.add(insert);
+        if (inserted) Object.assign(recorded, inserted);
+        else this.caughtDuplicate(recorded, insert);
+        return;
+      } catch (error) {
+        if (!isTransient(error)) return this.refused(recorded, error);
+      }
+    }
+    try {
+      await this.outbox.write(`execution of "${recorded.name}"`, () => this.insertRun(recorded, insert));
+    } catch (error) {
+      this.refused(recorded, error);
+    }
+  }
+
+  /** One transaction: the execution and its task, Running from the start. */
+  private async insertRun(recorded: RecordedRun, insert: RunInsert): Promise<void> {
     try {
       await this.dialect.transaction(async (manager) => {
         const execution = await manager.insert(Execution, {
-          vendorType: definition.vendorType,
+          vendorType: insert.vendorType,
           vendorId: null,
           status: 'Running',
           statusMessage: null,
           metrics: { taskCount: 1, pendingTaskCount: 0, runningTaskCount: 1, successTaskCount: 0, errorTaskCount: 0, stoppedTaskCount: 0 },
-          trigger: run.trigger,
+          trigger: insert.trigger,
           extraAttrs: {},
-          startTime: run.startedAt,
-          updateTime: run.startedAt,
+          startTime: insert.startedAt,
+          updateTime: insert.startedAt,
           endTime: null,
-          jobName: definition.name,
-          scheduledAt: run.scheduledAt,
-          dueAt,
-          fencingToken: run.fencingToken,
+          jobName: insert.jobName,
+          scheduledAt: insert.scheduledAt,
+          dueAt: insert.dueAt,
+          fencingToken: insert.fencingToken,
         });
         const executionId = Number(execution.identifiers[0].id);
         const task = await manager.insert(Task, {
-          vendorType: definition.vendorType,
+          vendorType: insert.vendorType,
           executionId,
-          jobName: definition.name,
+          jobName: insert.jobName,
           parameters: {},
           status: 'Running',
           statusMessage: null,
           runCount: 1,
-          jobId: randomUUID(),
-          extraAttrs: { instanceId: run.instanceId } as JsonObject,
-          creationTime: run.startedAt,
-          startTime: run.startedAt,
-          updateTime: run.startedAt,
+          jobId: insert.jobId,
+          extraAttrs: { instanceId: insert.instanceId } as JsonObject,
+          creationTime: insert.startedAt,
+          startTime: insert.startedAt,
+          updateTime: insert.startedAt,
           endTime: null,
-          statusRevision: revision,
-          fencingToken: run.fencingToken,
+          statusRevision: insert.revision,
+          fencingToken: insert.fencingToken,
         });
         recorded.executionId = executionId;
         recorded.taskId = Number(task.identifiers[0].id);
       });
     } catch (error) {
       if (!this.dialect.isUniqueViolation(error)) throw error;
-      recorded.duplicate = true;
-      this.duplicatesCaught++;
-      this.logger.error(
-        `Job "${definition.name}": the fire due at ${dueAt!.toISOString()} is already recorded; this second run of it ` +
-          `(fencing token ${run.fencingToken}, instance "${run.instanceId}") is not ${recorded.taskId === null ? 'started' : 'recorded'}. ` +
-          `Redis lost its state or two clusters share one database. (${this.duplicatesCaught} caught so far)`,
-      );
+      this.caughtDuplicate(recorded, insert);
     }
+  }
+
+  private caughtDuplicate(recorded: RecordedRun, insert: RunInsert): void {
+    recorded.duplicate = true;
+    this.duplicatesCaught++;
+    this.logger.error(
+      `Job "${insert.jobName}": the fire due at ${insert.dueAt!.toISOString()} is already recorded; this second run of it ` +
+        `(fencing token ${insert.fencingToken}, instance "${insert.instanceId}") is not ${recorded.started ? 'recorded' : 'started'}. ` +
+        `Redis lost its state or two clusters share one database. (${this.duplicatesCaught} caught so far)`,
+    );
+  }
+
+  private refused(recorded: RecordedRun, error: unknown): void {
+    this.logger.error(`Job "${recorded.name}": the database refused the records of the run starting now; it runs unrecorded: ${(error as Error).message}`);
   }
 
   private async finish(recorded: RecordedRun, outcome: RunOutcome): Promise<void> {
@@ -203,7 +248,7 @@ export class RecordsRunRecorder extends RunRecorder {
       await this.outbox.write(`end of "${recorded.name}" run ${recorded.run.fencingToken}`, async () => {
         if (recorded.duplicate || recorded.taskId === null) return;
         await this.writeLog(recorded);
-        const result = await this.statusChanges.handle({ taskId: recorded.taskId, ...change });
+        const result = await this.statusChanges.handle({ taskId: recorded.taskId, executionId: recorded.executionId!, ...change });
         if (result === 'superseded') this.logger.warn(`Task ${recorded.taskId}: its end is not recorded, a newer attempt owns the task.`);
       });
     } catch (error) {

@@ -19,6 +19,8 @@ export interface TaskStatusChange {
   fencingToken: number;
   message?: string | null;
   at?: Date;
+  /** The task's execution, when the caller knows it (saves a read). */
+  executionId?: number;
 }
 
 export type StatusChangeResult = 'applied' | 'outdated' | 'superseded';
@@ -54,8 +56,8 @@ export class StatusChangeHandler {
   async handle(change: TaskStatusChange, outer?: EntityManager): Promise<StatusChangeResult> {
     let result: StatusChangeResult = 'outdated';
     const committed = await this.dialect.transaction(async (manager) => {
-      const executionId = await this.executionOf(manager, change.taskId);
-      await this.lockExecution(manager, executionId);
+      const executionId = change.executionId ?? (await this.executionOf(manager, change.taskId));
+      const execution = await this.lockExecution(manager, executionId);
       const task = (await manager.findOneBy(Task, { id: change.taskId }))!;
       result = verdict(task, change);
       if (result !== 'applied') return { task: null, execution: null };
@@ -72,8 +74,8 @@ export class StatusChangeHandler {
       if (newAttempt && change.status !== 'Pending') patch.runCount = task.runCount + 1;
       if (change.status === 'Running' && (newAttempt || !task.startTime)) patch.startTime = at;
       await manager.update(Task, { id: task.id }, patch);
-      const execution = await this.refreshExecution(manager, executionId, change.message ?? null);
-      return { task: { after: Object.assign(task, patch), previous: task.status }, execution } satisfies Committed;
+      const executionChange = await this.refreshExecution(manager, execution, change.message ?? null);
+      return { task: { after: Object.assign(task, patch), previous: task.status }, execution: executionChange } satisfies Committed;
     }, outer);
     await this.runHooks(committed);
     return result;
@@ -90,8 +92,9 @@ export class StatusChangeHandler {
     }
   }
 
-  /** Recomputes an execution's status and metrics from its tasks (within the caller's transaction). */
-  async refreshExecution(manager: EntityManager, executionId: number, message: string | null = null): Promise<Committed['execution']> {
+  /** Recomputes a locked execution's status and metrics from its tasks (within the caller's transaction). */
+  async refreshExecution(manager: EntityManager, execution: Execution, message: string | null = null): Promise<Committed['execution']> {
+    const executionId = execution.id;
     const rows: { status: TaskStatus; count: string | number }[] = await manager
       .createQueryBuilder(Task, 't')
       .select('t.status', 'status')
@@ -101,7 +104,6 @@ export class StatusChangeHandler {
       .getRawMany();
     if (rows.length === 0) return null; // without tasks, markDone / markError decide
     const { status, metrics } = deriveExecutionStatus(Object.fromEntries(rows.map((row) => [row.status, Number(row.count)])));
-    const execution = (await manager.findOneBy(Execution, { id: executionId }))!;
     const now = new Date();
     const patch: QueryDeepPartialEntity<Execution> = { status, metrics, updateTime: now, endTime: isFinalStatus(status) ? now : null };
     // A single-task execution (a job's run) carries its task's message, e.g. the error.
@@ -111,9 +113,11 @@ export class StatusChangeHandler {
     return previous === status ? null : { after: Object.assign(execution, patch), previous };
   }
 
-  async lockExecution(manager: EntityManager, executionId: number): Promise<void> {
-    const locked = await this.dialect.forUpdate(manager.createQueryBuilder(Execution, 'e').select('e.id').where('e.id = :executionId', { executionId })).getOne();
+  /** Locks an execution's row for the rest of the transaction, serializing the changes of its tasks. */
+  async lockExecution(manager: EntityManager, executionId: number): Promise<Execution> {
+    const locked = await this.dialect.forUpdate(manager.createQueryBuilder(Execution, 'e').where('e.id = :executionId', { executionId })).getOne();
     if (!locked) throw new RecordNotFoundError('execution', executionId);
+    return locked;
   }
 
   private async executionOf(manager: EntityManager, taskId: number): Promise<number> {

@@ -21,19 +21,23 @@ export class SweepManager {
 
   /** The final executions of `vendorType` older than its newest `retainCount` executions. */
   async listCandidates(vendorType: string, retainCount: number): Promise<number[]> {
-    const newest = this.dialect.manager.createQueryBuilder(Execution, 'r').select('r.id').where('r.vendorType = :vendorType', { vendorType });
-    let below = Number.MAX_SAFE_INTEGER;
-    if (retainCount > 0) {
-      const boundary = await newest.orderBy('r.id', 'DESC').offset(retainCount - 1).limit(1).getOne();
-      if (!boundary) return [];
-      below = boundary.id;
-    }
-    const rows = await this.dialect.manager
+    const candidates = this.dialect.manager
       .createQueryBuilder(Execution, 'r')
       .select('r.id')
-      .where('r.vendorType = :vendorType AND r.id < :below AND r.status IN (:...final)', { vendorType, below, final: FINAL_STATUSES })
-      .orderBy('r.id', 'ASC')
-      .getMany();
+      .where('r.vendorType = :vendorType AND r.status IN (:...final)', { vendorType, final: FINAL_STATUSES });
+    if (retainCount > 0) {
+      const boundary = await this.dialect.manager
+        .createQueryBuilder(Execution, 'r')
+        .select('r.id')
+        .where('r.vendorType = :vendorType', { vendorType })
+        .orderBy('r.id', 'DESC')
+        .offset(retainCount - 1)
+        .limit(1)
+        .getOne();
+      if (!boundary) return [];
+      candidates.andWhere('r.id < :boundary', { boundary: boundary.id });
+    }
+    const rows = await candidates.orderBy('r.id', 'ASC').getMany();
     return rows.map((row) => row.id);
   }
 
@@ -79,8 +83,7 @@ export class SweepManager {
       .getMany();
     for (const { id } of settled) {
       const committed = await this.dialect.transaction(async (manager) => {
-        await this.statusChanges.lockExecution(manager, id);
-        return this.statusChanges.refreshExecution(manager, id);
+        return this.statusChanges.refreshExecution(manager, await this.statusChanges.lockExecution(manager, id));
       });
       await this.statusChanges.runHooks({ task: null, execution: committed });
     }

@@ -49,8 +49,7 @@ export class TaskManager {
   async create(executionId: number, job: TaskJob, extraAttrs: JsonObject = {}, manager?: EntityManager): Promise<number> {
     if (!this.registry.has(job.name)) throw new UnknownJobError(job.name);
     const id = await this.dialect.transaction(async (tx) => {
-      await this.statusChanges.lockExecution(tx, executionId);
-      const execution = (await tx.findOne(Execution, { where: { id: executionId }, select: { id: true, vendorType: true } }))!;
+      const execution = await this.statusChanges.lockExecution(tx, executionId);
       const now = new Date();
       const inserted = await tx.insert(Task, {
         vendorType: execution.vendorType,
@@ -69,7 +68,7 @@ export class TaskManager {
         statusRevision: 0,
         fencingToken: 0,
       });
-      await this.statusChanges.refreshExecution(tx, executionId);
+      await this.statusChanges.refreshExecution(tx, execution);
       return Number(inserted.identifiers[0].id);
     }, manager);
     this.afterCommit.run(manager, () => void this.dispatch(id, job.name));
