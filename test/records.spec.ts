@@ -7,6 +7,7 @@ import {
   Execution,
   ExecutionManager,
   ExecutionNotFinalError,
+  DuplicateVendorHookError,
   JobContext,
   JobScheduler,
   SchedulerModule,
@@ -16,6 +17,7 @@ import {
   VendorHookRegistry,
 } from '../lib';
 import { StatusChangeHandler } from '../lib/execution/status-change.handler';
+import { SweepJob } from '../lib/execution/sweep.job';
 import { RunRecorder } from '../lib/scheduling/run-recorder';
 import { JobRegistry } from '../lib/scheduling/job.registry';
 import { CapturingLogger } from './support/app';
@@ -59,6 +61,14 @@ class RecordedJobs {
   broken() {
     throw new Error('the report template is missing');
   }
+
+  @DistributedJob({ name: 'reporter' })
+  async reporter(ctx: JobContext) {
+    await ctx.checkIn({ step: 1, of: 2 });
+  }
+
+  @DistributedJob({ name: 'kept', vendorType: 'kept-two', retain: 2 })
+  kept() {}
 }
 
 describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
@@ -68,12 +78,14 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
   let tasks: TaskManager;
   let sweep: SweepManager;
   let dataSource: DataSource;
+  let logger: CapturingLogger;
+  const checkIns = new EventLog<{ task: Task; data: unknown }>();
   const taskChanges = new EventLog<Task>();
   const executionChanges = new EventLog<Execution>();
 
   beforeAll(async () => {
     db = await TestDatabase.create(kind);
-    const logger = new CapturingLogger();
+    logger = new CapturingLogger();
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
@@ -89,6 +101,10 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
       hooks.onTaskStatusChange(vendorType, (task) => taskChanges.push({ ...task }));
       hooks.onExecutionStatusChange(vendorType, (execution) => executionChanges.push({ ...execution }));
     }
+    hooks.onCheckIn('progress', (task, data) => checkIns.push({ task, data }));
+    hooks.onTaskStatusChange('throwing', () => {
+      throw new Error('the hook broke');
+    });
     await moduleRef.init();
     app = moduleRef;
     executions = app.get(ExecutionManager);
@@ -253,6 +269,24 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     expect((await executions.get(id)).status).toBe('Stopped');
   });
 
+  it('refuses a second hook for a vendor type; a hook that throws is logged and the change stands', async () => {
+    expect(() => app.get(VendorHookRegistry).onTaskStatusChange('batch', () => undefined)).toThrow(DuplicateVendorHookError);
+    const id = await executions.create('throwing', null, 'EVENT');
+    const taskId = (await dataSource.getRepository(Task).insert({ ...pendingTask(id), vendorType: 'throwing' })).identifiers[0].id as number;
+    await app.get(StatusChangeHandler).handle({ taskId, status: 'Success', revision: 1, fencingToken: 0 });
+    expect((await tasks.get(taskId)).status).toBe('Success');
+    expect((await executions.get(id)).status).toBe('Success');
+    expect(logger.count('error', new RegExp(`hook for task ${taskId} failed \\(the status change stands\\): the hook broke`))).toBe(1);
+  });
+
+  it("hands a running task's check-ins to its vendor's processor, with the task", async () => {
+    const id = await executions.create('progress', null, 'MANUAL');
+    const taskId = await tasks.create(id, { name: 'reporter' });
+    const { task, data } = await checkIns.until('the check-in', (events) => events.find((event) => event.task.id === taskId));
+    expect(data).toEqual({ step: 1, of: 2 });
+    expect(task).toMatchObject({ executionId: id, jobName: 'reporter', status: 'Running' });
+  });
+
   it("creates tasks within the caller's transaction: dispatched after its commit, never after a rollback", async () => {
     const rolledBack = dataSource.transaction(async (manager) => {
       const id = await executions.create('batch', 'tx', 'MANUAL', {}, manager);
@@ -274,6 +308,39 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     gate.release();
     await finalExecution(id);
     expect((await executions.get(id)).status).toBe('Success');
+  });
+});
+
+describe('execution records: hooks and the built-in sweep', () => {
+  // The database makes no difference here: SQLite.
+  let db: TestDatabase;
+  let app: INestApplicationContext;
+
+  beforeAll(async () => {
+    db = await TestDatabase.create('sqlite');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('keeps the newest executions per vendor: retainByVendor, then a job\'s retain, then the module default', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
+        SchedulerModule.forRoot({ records: { retain: 3, retainByVendor: { overridden: 1 }, sweepEvery: false } }),
+      ],
+      providers: [RecordedJobs],
+    }).compile();
+    app = await moduleRef.init();
+    const executions = app.get(ExecutionManager);
+    for (const vendorType of ['kept-two', 'overridden', 'plain']) {
+      for (let i = 0; i < 5; i++) await executions.markDone(await executions.create(vendorType, null, 'SCHEDULE'));
+    }
+    expect(await app.get(SweepJob).run()).toBe(3 + 4 + 2);
+    expect(await executions.count({ vendorType: 'kept-two' })).toBe(2);
+    expect(await executions.count({ vendorType: 'overridden' })).toBe(1);
+    expect(await executions.count({ vendorType: 'plain' })).toBe(3);
+    await app.close();
   });
 });
 
