@@ -5,7 +5,7 @@ import { Coordinator } from '../coordination/coordinator.interface';
 import { RecordNotFoundError, UnknownJobError } from '../errors';
 import { JobRegistry } from '../scheduling/job.registry';
 import { isFinalStatus, TaskStatus } from './execution.constants';
-import { Execution, JsonObject } from './execution.entity';
+import type { JsonObject } from './execution.entity';
 import { AfterCommit } from './after-commit';
 import { applyFilters, applyPage } from './record-query';
 import type { TaskQuery } from './record-query.interface';

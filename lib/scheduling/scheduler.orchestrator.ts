@@ -547,18 +547,17 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     await Promise.all([this.endRun(run, outcome), record.finish(outcome)]);
   }
 
-  private async endRun(run: ActiveRun, outcome: RunOutcome, ran = true): Promise<void> {
+  /** Ends a run: reports its failure (if its handler ran) and releases its lease. */
+  private async endRun(run: ActiveRun, outcome: RunOutcome, handlerRan = true): Promise<void> {
     this.runs.delete(runKey(run.name, run.fencingToken));
     if (this.runs.size === 0) {
       clearInterval(this.extendTimer);
       this.extendTimer = undefined;
     }
-    if (!ran) {
-      // Nothing ran: no error to report.
-    } else if (outcome.status === 'error') {
+    if (handlerRan && outcome.status === 'error') {
       this.logger.error(`Job "${run.name}" failed: ${outcome.error!.message}`, outcome.error!.stack);
       this.report('run', outcome.error, run.name);
-    } else if (outcome.status === 'timeout') {
+    } else if (handlerRan && outcome.status === 'timeout') {
       this.logger.warn(outcome.error!.message);
     }
     if (run.leaseLost) return;
