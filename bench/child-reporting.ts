@@ -1,8 +1,9 @@
 /**
- * What every process the bench starts (our replicas, the poller, the @nestjs/schedule app)
- * shares: runs are batched to the parent, and the event-loop delay is measured the same way.
+ * What every process the bench starts (our replicas, BullMQ's workers, the poller, the
+ * @nestjs/schedule app) shares: runs are batched to the parent, the event-loop delay is measured
+ * the same way, and handlers do the same work.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { LoopDelay, RunRecord } from './stats';
 
 export type ReplicaMessage = { type: 'ready'; bootMs?: number } | { type: 'runs'; runs: RunRecord[] } | { type: 'loop'; loop: LoopDelay };
@@ -25,6 +26,29 @@ export function send(message: ReplicaMessage): void {
 
 export function flush(): void {
   if (unsent.length > 0) send({ type: 'runs', runs: unsent.splice(0) });
+}
+
+/** Failover configuration only: send each run at once, so a process killed right after the start has reported it. */
+const reportAtOnce = process.env.REPORT_AT_ONCE === '1';
+
+/** Notes a run; call it as the handler's first statement, with `startedAt` taken before anything else. */
+export function record(run: RunRecord): void {
+  unsent.push(run);
+  if (reportAtOnce) flush();
+}
+
+/** CPU each handler burns synchronously, like a handler doing synchronous work: configuration (c). */
+const busyMs = Number(process.env.BUSY_MS ?? 0);
+/** Failover configuration only: the handler then waits this long (asynchronously) before it returns. */
+const holdMs = Number(process.env.HOLD_MS ?? 0);
+
+/** The handler's work after `record`: the same in every system, so their figures compare. */
+export function work(): void | Promise<void> {
+  if (busyMs > 0) {
+    const end = performance.now() + busyMs;
+    while (performance.now() < end);
+  }
+  if (holdMs > 0) return new Promise((resolve) => setTimeout(resolve, holdMs));
 }
 
 /**

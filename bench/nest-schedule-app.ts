@@ -18,8 +18,6 @@ const jobCount = Number(process.env.JOB_COUNT ?? 10);
 const everyMs = Number(process.env.EVERY_MS ?? 1_000);
 const instanceId = process.env.INSTANCE_ID ?? 'nest-schedule';
 
-
-
 /**
  * Registration time and call count of the interval whose callback is running now. The bench's own
  * timers are set before the app is created, so only @nestjs/schedule's intervals are wrapped.
@@ -56,7 +54,7 @@ for (let i = 0; i < jobCount; i++) {
     const startedAt = Date.now(); // taken first: lag is measured to the handler's entry
     const tick = current!;
     const intendedAt = tick.registeredAt + tick.calls * everyMs;
-    unsent.push({ name, scheduledAt: intendedAt, startedAt, claimedAt: startedAt, fencingToken: tick.calls, instanceId });
+    unsent.push({ name, scheduledAt: intendedAt, startedAt, claimedAt: startedAt, instanceId });
   };
   Object.defineProperty(NestScheduleJobs.prototype, key, { value: handler, writable: true, configurable: true });
   Interval(name, everyMs)(NestScheduleJobs.prototype, key, Object.getOwnPropertyDescriptor(NestScheduleJobs.prototype, key)!);

@@ -21,8 +21,6 @@ const actionTimeoutMs = Number(process.env.ACTION_TIMEOUT_MS ?? 30_000);
 const prefix = process.env.KEY_PREFIX ?? 'cronutil';
 const instanceId = process.env.INSTANCE_ID ?? `poller-${process.pid}`;
 
-
-
 /** Epoch seconds, truncated as Go's `time.Time.Unix()` does. */
 const epochSeconds = (ms: number) => Math.floor(ms / 1000);
 
@@ -35,7 +33,6 @@ class PolledJob {
   private readonly lockKey: string;
   private readonly nextKey: string;
   private polling = false;
-  private runs = 0;
 
   constructor(
     private readonly redis: ReleasingRedis,
@@ -80,8 +77,8 @@ class PolledJob {
 
   private action(dueAt: number, claimedAt: number): void {
     const startedAt = Date.now(); // the action's entry: lag is measured to it
-    // No fencing token in this algorithm: a per-replica run count stands in for it and is not reported.
-    unsent.push({ name: this.name, scheduledAt: dueAt, startedAt, claimedAt, fencingToken: ++this.runs, instanceId });
+    // No fencing token in this algorithm.
+    unsent.push({ name: this.name, scheduledAt: dueAt, startedAt, claimedAt, instanceId });
   }
 }
 

@@ -8,30 +8,10 @@ import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { performance } from 'node:perf_hooks';
 import { DistributedJob, JobContext, SchedulerModule } from 'nestjs-distributed-scheduler';
-import { flush, send, startReporting, unsent } from './child-reporting';
-
-export type { ParentMessage, ReplicaMessage } from './child-reporting';
+import { record, send, startReporting, work } from './child-reporting';
 
 const jobCount = Number(process.env.JOB_COUNT ?? 0);
 const everyMs = Number(process.env.EVERY_MS ?? 1_000);
-const busyMs = Number(process.env.BUSY_MS ?? 0);
-/** Failover configuration only: the handler then waits this long (asynchronously) before it returns. */
-const holdMs = Number(process.env.HOLD_MS ?? 0);
-/** Failover configuration only: send each run at once, so a replica killed right after the start has reported it. */
-const reportAtOnce = process.env.REPORT_AT_ONCE === '1';
-
-
-
-/**
- * The histogram records the time between its timer's ticks, so an idle loop reads as the
- * resolution itself: the delay is what exceeds it (as @fastify/under-pressure computes it).
- */
-
-/** Keeps the CPU (and so this replica's event loop) busy, like a handler doing synchronous work. */
-function burnCpu(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
-}
 
 @Injectable()
 class BenchJobs {}
@@ -42,7 +22,7 @@ for (let i = 0; i < jobCount; i++) {
   const key = `job${i}`;
   const handler = (ctx: JobContext): void | Promise<void> => {
     const startedAt = Date.now(); // taken first: lag is measured to the handler's entry
-    unsent.push({
+    record({
       name: ctx.name,
       scheduledAt: ctx.scheduledAt.getTime(),
       startedAt,
@@ -50,9 +30,7 @@ for (let i = 0; i < jobCount; i++) {
       fencingToken: ctx.fencingToken,
       instanceId: ctx.instanceId,
     });
-    if (reportAtOnce) flush();
-    if (busyMs > 0) burnCpu(busyMs);
-    if (holdMs > 0) return new Promise((resolve) => setTimeout(resolve, holdMs));
+    return work();
   };
   Object.defineProperty(BenchJobs.prototype, key, { value: handler, writable: true, configurable: true });
   DistributedJob({ name: `job-${i}`, every: everyMs })(BenchJobs.prototype, key, Object.getOwnPropertyDescriptor(BenchJobs.prototype, key)!);

@@ -8,7 +8,8 @@ export interface RunRecord {
   startedAt: number;
   /** ctx.startedAt: when the library started the run, right after its claim succeeded. */
   claimedAt: number;
-  fencingToken: number;
+  /** Ours only: the other systems have no fencing token. */
+  fencingToken?: number;
   instanceId: string;
 }
 
@@ -36,8 +37,8 @@ export interface RunFigures {
   missed: number;
   /** Consecutive due times of a job that are not a whole number of periods apart. */
   offCadence: number;
-  /** Runs whose fencing token was not above the previous run's of the same job. */
-  fencingNotIncreasing: number;
+  /** Runs whose fencing token was not above the previous run's of the same job; null without tokens. */
+  fencingNotIncreasing: number | null;
   runsPerInstance: Record<string, number>;
 }
 
@@ -63,6 +64,7 @@ export function analyzeRuns(all: RunRecord[], window: Window, periodMs: number, 
     byJob.get(run.name)?.push(run);
     runsPerInstance[run.instanceId] = (runsPerInstance[run.instanceId] ?? 0) + 1;
   }
+  const fenced = runs.length > 0 && runs.every((run) => run.fencingToken !== undefined);
   let duplicates = 0;
   let missed = 0;
   let offCadence = 0;
@@ -78,7 +80,7 @@ export function analyzeRuns(all: RunRecord[], window: Window, periodMs: number, 
     missed += Math.floor((window.end - 1 - jobRuns[jobRuns.length - 1].scheduledAt) / periodMs);
     for (let i = 1; i < jobRuns.length; i++) {
       const gap = jobRuns[i].scheduledAt - jobRuns[i - 1].scheduledAt;
-      if (jobRuns[i].fencingToken <= jobRuns[i - 1].fencingToken) fencingNotIncreasing++;
+      if (fenced && jobRuns[i].fencingToken! <= jobRuns[i - 1].fencingToken!) fencingNotIncreasing++;
       if (gap === 0) {
         duplicates++;
         continue;
@@ -100,7 +102,7 @@ export function analyzeRuns(all: RunRecord[], window: Window, periodMs: number, 
     duplicates,
     missed,
     offCadence,
-    fencingNotIncreasing,
+    fencingNotIncreasing: fenced ? fencingNotIncreasing : null,
     runsPerInstance,
   };
 }
