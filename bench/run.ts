@@ -680,6 +680,13 @@ async function timed<T>(label: string, run: () => Promise<T>): Promise<T> {
   return result;
 }
 
+/**
+ * `BENCH_ONLY='(b) 1,000 jobs / 1 s, ours;failover, ours'` runs only the parts whose label
+ * contains one of these (`;`-separated), for working on one figure; the full bench runs them all.
+ */
+const ONLY = process.env.BENCH_ONLY?.split(';').map((part) => part.trim()).filter(Boolean);
+const selected = (label: string) => !ONLY || ONLY.some((part) => label.includes(part));
+
 async function main(): Promise<void> {
   setTimeout(() => {
     console.error(`The bench did not finish in ${DEADLINE_MS / 60_000} minutes; stopping.`);
@@ -707,12 +714,17 @@ async function main(): Promise<void> {
 
     const scenarios: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) {
-      scenarios.push(await timed(`${scenario.workload.label}, ${scenario.system.label}`, () => runScenario(server.url, admin, scenario)));
+      const label = `${scenario.workload.label}, ${scenario.system.label}`;
+      if (selected(label)) scenarios.push(await timed(label, () => runScenario(server.url, admin, scenario)));
     }
     const failover: FailoverResult[] = [];
-    for (const system of FAILOVER_SYSTEMS) failover.push(await timed(`failover, ${system.label}`, () => runFailover(server.url, system)));
+    for (const system of FAILOVER_SYSTEMS) {
+      if (selected(`failover, ${system.label}`)) failover.push(await timed(`failover, ${system.label}`, () => runFailover(server.url, system)));
+    }
     const startup: StartupResult[] = [];
-    for (const system of [OURS_STARTUP, BULLMQ_STARTUP]) startup.push(await timed(`startup, ${system.label}`, () => runStartup(server.url, admin, system)));
+    for (const system of [OURS_STARTUP, BULLMQ_STARTUP]) {
+      if (selected(`startup, ${system.label}`)) startup.push(await timed(`startup, ${system.label}`, () => runStartup(server.url, admin, system)));
+    }
     const durationMs = Date.now() - date.getTime();
     console.log();
 
