@@ -287,6 +287,28 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     expect(task).toMatchObject({ executionId: id, jobName: 'reporter', status: 'Running' });
   });
 
+  it('updates tasks in batches by job id, writes named fields, and finds executions by task status', async () => {
+    const id = await executions.create('batched', null, 'EVENT');
+    const repository = dataSource.getRepository(Task);
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await repository.insert({ ...pendingTask(id), vendorType: 'batched' })).identifiers[0].id as number);
+    const jobIds = (await tasks.list({ executionId: id, sort: { field: 'id', order: 'ASC' } })).map((task) => task.jobId);
+    expect(await tasks.executionIdsByVendorAndStatus('batched', 'Pending')).toEqual([id]);
+
+    await tasks.updateStatusInBatch(jobIds.slice(0, 3), 'Stopped', 2);
+    expect(await tasks.count({ executionId: id, status: 'Stopped' })).toBe(3);
+    expect((await executions.get(id)).status).toBe('Running'); // two are still pending
+    await tasks.updateStatusInBatch(jobIds.slice(3), 'Success', 2);
+    expect((await executions.get(id)).metrics).toMatchObject({ taskCount: 5, stoppedTaskCount: 3, successTaskCount: 2 });
+    expect((await executions.get(id)).status).toBe('Stopped');
+    expect(await tasks.executionIdsByVendorAndStatus('batched', 'Pending')).toEqual([]);
+
+    await tasks.update({ id: ids[0], statusMessage: 'checked by hand', runCount: 4, status: 'Error' }, ['statusMessage', 'runCount']);
+    expect(await tasks.get(ids[0])).toMatchObject({ statusMessage: 'checked by hand', runCount: 4, status: 'Stopped' });
+    await tasks.updateExtraAttrs(ids[1], { reviewed: true });
+    expect(await tasks.list({ executionId: id, extraAttrs: { reviewed: true } })).toEqual([expect.objectContaining({ id: ids[1] })]);
+  });
+
   it("creates tasks within the caller's transaction: dispatched after its commit, never after a rollback", async () => {
     const rolledBack = dataSource.transaction(async (manager) => {
       const id = await executions.create('batch', 'tx', 'MANUAL', {}, manager);

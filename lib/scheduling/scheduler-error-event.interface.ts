@@ -1,5 +1,5 @@
 /** Where in the background work an error happened. */
-export type SchedulerErrorPhase = 'connection' | 'register' | 'sync' | 'claim' | 'run' | 'extend' | 'finish';
+export type SchedulerErrorPhase = 'connection' | 'register' | 'sync' | 'claim' | 'run' | 'extend' | 'finish' | 'record';
 
 /** One error of the background loop or of a handler, as offered by `JobScheduler.errors$`. */
 export interface SchedulerErrorEvent {

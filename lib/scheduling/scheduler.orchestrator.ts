@@ -26,6 +26,7 @@ import { CoordinatorClock } from './coordinator-clock';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
 import { RunRecorder } from './run-recorder';
+import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
 
@@ -524,7 +525,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const scheduledAt = new Date(claim.scheduledAt);
     const startedAt = new Date();
     const { instanceId } = this.options;
-    const record = await this.recorder.start({ job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId });
+    const start = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId };
+    const record = await this.recorder.start(start).catch((error) => {
+      // The recorder handles the database's failures itself; this is a bug in it, and must not stop the job.
+      this.report('record', error, run.name);
+      return unrecorded(start);
+    });
     if (!record) {
       // The records say this run must not happen (already recorded, stopped, or superseded).
       return this.endRun(run, { status: 'stopped', error: new JobAbortedError(run.name, 'stopped', 'its records refused it') }, false);
