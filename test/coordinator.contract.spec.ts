@@ -172,6 +172,33 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(await coordinator.finish([{ name: 'cancel', fencingToken: first.fencingToken, status: 'stopped', error: null }])).toEqual([false]);
     });
 
+    it('stops a run from any replica: revokes its lease, tells its holder, records it stopped and starts the run queued behind it', async () => {
+      await coordinator.register([registration('stoppable', { overlap: 'queue-one' })], 'boot', INSTANCE);
+      const first = (await claimDue('stoppable')) as Extract<ClaimResult, { status: 'claimed' }>;
+      expect((await claimDue('stoppable')).status).toBe('queued');
+      const events = firstValueFrom(coordinator.events$.pipe(filter((e) => e.type === 'cancel' || e.type === 'trigger'), take(2), toArray()));
+      expect(await (await replica()).stop('stoppable', first.fencingToken)).toBe(true);
+      expect(await events).toEqual([
+        { type: 'cancel', name: 'stoppable', fencingToken: first.fencingToken, reason: 'stopped' },
+        expect.objectContaining({ type: 'trigger', name: 'stoppable', trigger: 'SCHEDULE' }),
+      ]);
+      expect(await coordinator.extend([{ name: 'stoppable', fencingToken: first.fencingToken }], TTL)).toEqual([false]);
+      const [record] = await coordinator.describe(['stoppable']);
+      expect(record.lastRun).toMatchObject({ fencingToken: first.fencingToken, status: 'stopped' });
+      expect(await coordinator.stop('stoppable', first.fencingToken)).toBe(false);
+    });
+
+    it('does not report a run as stopped whose lease had expired: its replica is gone', async () => {
+      await coordinator.register([registration('orphan')], 'boot', INSTANCE);
+      const lease = await coordinator.lease('orphan', 'dead', 50, 7);
+      expect(lease).toEqual({ fencingToken: expect.any(Number), startedAt: expect.any(Number) });
+      const { ownLeases } = await coordinator.snapshot(['orphan'], 'dead');
+      expect(ownLeases).toEqual([expect.objectContaining({ name: 'orphan', fencingToken: lease!.fencingToken, taskId: 7, trigger: 'EVENT' })]);
+      await new Promise((resolve) => setTimeout(resolve, 80)); // the dead replica's lease runs out
+      expect(await coordinator.stop('orphan', lease!.fencingToken)).toBe(false);
+      expect(await coordinator.lease('unknown', 'dead', 50, 8)).toBeNull();
+    });
+
     it("'allow' runs fires side by side", async () => {
       await coordinator.register([registration('allow', { overlap: 'allow' })], 'boot', INSTANCE);
       expect((await claimDue('allow')).status).toBe('claimed');

@@ -114,13 +114,16 @@ export class RecordsOutbox {
 export function isTransient(error: unknown): boolean {
   const err = error as { name?: string; code?: string; errno?: number; driverError?: { code?: string }; message?: string };
   const code = String(err?.driverError?.code ?? err?.code ?? '');
+  // Socket errors (ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT ...).
+  if (/^E[A-Z]+$/.test(code)) return true;
   // PostgreSQL SQLSTATE: connection (08), authorization (28, e.g. a login revoked for a while),
   // resources (53), operator intervention (57, e.g. shutdown), and lost races (40) pass; the rest
   // (constraints, syntax, a missing table) would fail again.
   if (/^[0-9A-Z]{5}$/.test(code)) return /^(08|28|40|53|57)/.test(code);
   if (/^SQLITE_/.test(code)) return /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(code);
   if (/^ER_/.test(code)) return /^ER_(LOCK_DEADLOCK|LOCK_WAIT_TIMEOUT|CON_COUNT_ERROR|SERVER_SHUTDOWN|ACCESS_DENIED|DBACCESS_DENIED)/.test(code);
-  if (err?.name === 'EntityNotFoundError' || err?.name === 'RecordNotFoundError') return false;
-  // Socket and pool errors (ECONNREFUSED, PROTOCOL_CONNECTION_LOST, "Connection terminated", timeouts).
-  return true;
+  if (/^PROTOCOL_|^POOL_/.test(code)) return true;
+  // Without a code: the drivers' and pools' own words for a connection that is gone or never came;
+  // anything else (a bug, say) would fail again and must not hold up the writes behind it.
+  return /connect|connection|terminated|timeout|timed out|socket|closed/i.test(err?.message ?? '');
 }

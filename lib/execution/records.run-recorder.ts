@@ -5,7 +5,7 @@ import { RunRecord, RunRecorder, RunStart } from '../scheduling/run-recorder';
 import { RESOLVED_RECORDS_OPTIONS, TaskStatus } from './execution.constants';
 import { Execution, JsonObject } from './execution.entity';
 import { RecordsDialect } from './records.dialect';
-import { isTransient, RecordsOutbox } from './records-outbox';
+import { RecordsOutbox } from './records-outbox';
 import { PostgresRunInserts, RunInsert } from './postgres-run-inserts';
 import type { ResolvedRecordsOptions } from './records.resolver';
 import { nextRevision, StatusChangeHandler } from './status-change.handler';
@@ -94,7 +94,8 @@ export class RecordsRunRecorder extends RunRecorder {
     }
     recorded.started = true;
     recorded.flushTimer = setInterval(() => {
-      if (recorded.log.dirty) void this.outbox.write(`log of task ${recorded.taskId}`, () => this.writeLog(recorded)).catch(() => undefined);
+      // While the database is away the end of the run writes the log; no need to queue more.
+      if (recorded.log.dirty && !this.outbox.inOutage) void this.outbox.write(`log of task ${recorded.taskId}`, () => this.writeLog(recorded)).catch(() => undefined);
     }, LOG_FLUSH_MS).unref();
     return {
       get executionId() {
@@ -161,25 +162,44 @@ export class RecordsRunRecorder extends RunRecorder {
    * turn; otherwise, or to retry after an outage, in a transaction of its own.
    */
   private async createRun(recorded: RecordedRun, insert: RunInsert): Promise<void> {
+    // After a failed attempt the rows may exist anyway (an earlier part of the batch, or a commit
+    // whose reply was lost): each retry looks for them first.
+    let mayExist = false;
     if (this.batchedInserts && this.outbox.waiting === 0) {
       try {
         const inserted = await this.batchedInserts.add(insert);
         if (inserted) Object.assign(recorded, inserted);
-        else this.caughtDuplicate(recorded, insert);
+        else if (!(await this.adoptWritten(recorded, insert))) this.caughtDuplicate(recorded, insert);
         return;
-      } catch (error) {
-        if (!isTransient(error)) return this.refused(recorded, error);
+      } catch {
+        // Retried on its own below (and refused there if the database refuses it again).
+        mayExist = true;
       }
     }
     try {
-      await this.outbox.write(`execution of "${recorded.name}"`, () => this.insertRun(recorded, insert));
+      await this.outbox.write(`execution of "${recorded.name}"`, async () => {
+        const retry = mayExist;
+        mayExist = true;
+        await this.insertRun(recorded, insert, retry);
+      });
     } catch (error) {
       this.refused(recorded, error);
     }
   }
 
+  /** Takes the ids of this run's rows if an earlier attempt wrote them (same job, same fencing token). */
+  private async adoptWritten(recorded: RecordedRun, insert: RunInsert): Promise<boolean> {
+    const execution = await this.dialect.manager.findOne(Execution, { where: { jobName: insert.jobName, fencingToken: insert.fencingToken }, select: { id: true } });
+    const task = execution && (await this.dialect.manager.findOne(Task, { where: { executionId: execution.id }, select: { id: true } }));
+    if (!execution || !task) return false;
+    recorded.executionId = execution.id;
+    recorded.taskId = task.id;
+    return true;
+  }
+
   /** One transaction: the execution and its task, Running from the start. */
-  private async insertRun(recorded: RecordedRun, insert: RunInsert): Promise<void> {
+  private async insertRun(recorded: RecordedRun, insert: RunInsert, mayExist: boolean): Promise<void> {
+    if (mayExist && (await this.adoptWritten(recorded, insert))) return;
     try {
       await this.dialect.transaction(async (manager) => {
         const execution = await manager.insert(Execution, {
@@ -221,7 +241,7 @@ export class RecordsRunRecorder extends RunRecorder {
       });
     } catch (error) {
       if (!this.dialect.isUniqueViolation(error)) throw error;
-      this.caughtDuplicate(recorded, insert);
+      if (!(await this.adoptWritten(recorded, insert))) this.caughtDuplicate(recorded, insert);
     }
   }
 
@@ -258,8 +278,9 @@ export class RecordsRunRecorder extends RunRecorder {
 
   private async writeLog(recorded: RecordedRun): Promise<void> {
     if (recorded.taskId === null || !recorded.log.dirty) return;
-    const { content, droppedLines } = recorded.log.take();
+    const { content, droppedLines, version } = recorded.log.take();
     await this.dialect.manager.upsert(TaskLog, { taskId: recorded.taskId, content, droppedLines, updateTime: new Date() }, ['taskId']);
+    recorded.log.written(version);
   }
 
   private async checkIn(recorded: RecordedRun, data: unknown): Promise<void> {

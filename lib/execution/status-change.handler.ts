@@ -74,7 +74,7 @@ export class StatusChangeHandler {
       if (newAttempt && change.status !== 'Pending') patch.runCount = task.runCount + 1;
       if (change.status === 'Running' && (newAttempt || !task.startTime)) patch.startTime = at;
       await manager.update(Task, { id: task.id }, patch);
-      const executionChange = await this.refreshExecution(manager, execution, change.message ?? null);
+      const executionChange = await this.refreshExecution(manager, execution, change.message ?? null, at);
       return { task: { after: Object.assign(task, patch), previous: task.status }, execution: executionChange } satisfies Committed;
     }, outer);
     await this.runHooks(committed);
@@ -87,13 +87,15 @@ export class StatusChangeHandler {
    */
   async setStatus(taskIds: number[], status: TaskStatus, message?: string): Promise<void> {
     for (const taskId of taskIds) {
-      const task = await this.dialect.manager.findOne(Task, { where: { id: taskId }, select: { id: true, fencingToken: true } });
-      if (task) await this.handle({ taskId, status, revision: nextRevision(), fencingToken: task.fencingToken, message });
+      const task = await this.dialect.manager.findOne(Task, { where: { id: taskId }, select: { id: true, fencingToken: true, statusRevision: true } });
+      // Newer than the task's last change even if that came from a replica whose clock is ahead.
+      const revision = Math.max(nextRevision(), (task?.statusRevision ?? 0) + 1);
+      if (task) await this.handle({ taskId, status, revision, fencingToken: task.fencingToken, message });
     }
   }
 
   /** Recomputes a locked execution's status and metrics from its tasks (within the caller's transaction). */
-  async refreshExecution(manager: EntityManager, execution: Execution, message: string | null = null): Promise<Committed['execution']> {
+  async refreshExecution(manager: EntityManager, execution: Execution, message: string | null = null, at = new Date()): Promise<Committed['execution']> {
     const executionId = execution.id;
     const rows: { status: TaskStatus; count: string | number }[] = await manager
       .createQueryBuilder(Task, 't')
@@ -104,8 +106,7 @@ export class StatusChangeHandler {
       .getRawMany();
     if (rows.length === 0) return null; // without tasks, markDone / markError decide
     const { status, metrics } = deriveExecutionStatus(Object.fromEntries(rows.map((row) => [row.status, Number(row.count)])));
-    const now = new Date();
-    const patch: QueryDeepPartialEntity<Execution> = { status, metrics, updateTime: now, endTime: isFinalStatus(status) ? now : null };
+    const patch: QueryDeepPartialEntity<Execution> = { status, metrics, updateTime: at, endTime: isFinalStatus(status) ? at : null };
     // A single-task execution (a job's run) carries its task's message, e.g. the error.
     if (metrics.taskCount === 1 && message !== null) patch.statusMessage = message;
     await manager.update(Execution, { id: executionId }, patch);
@@ -154,7 +155,8 @@ function verdict(task: Task, change: TaskStatusChange): StatusChangeResult {
   // A task a caller stopped stays stopped: no later attempt revives it.
   if (task.status === 'Stopped') return 'outdated';
   if (change.fencingToken > task.fencingToken) return 'applied';
-  if (isFinalStatus(task.status) && !isFinalStatus(change.status)) return 'outdated';
+  // An attempt's end is its last word: a late stop or a replayed report never rewrites it.
+  if (isFinalStatus(task.status)) return 'outdated';
   if (change.revision > task.statusRevision) return 'applied';
   if (change.revision === task.statusRevision && statusRank(change.status) > statusRank(task.status)) return 'applied';
   return 'outdated';

@@ -8,8 +8,9 @@ export class TaskLogBuffer {
   private readonly lines: string[] = [];
   private bytes = 0;
   private dropped = 0;
-  /** True when lines arrived since the last `take()`. */
-  dirty = false;
+  /** Counts appended lines; a write of the log is good up to the version it took. */
+  private version = 0;
+  private writtenVersion = 0;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -22,14 +23,23 @@ export class TaskLogBuffer {
       this.bytes -= Buffer.byteLength(this.lines.shift()!) + 1;
       this.dropped++;
     }
-    this.dirty = true;
+    this.version++;
   }
 
-  /** The log as stored: the marker (if lines were dropped) and the kept lines. */
-  take(): { content: string; droppedLines: number } {
-    this.dirty = false;
+  /** True while lines have arrived that no successful write has stored yet. */
+  get dirty(): boolean {
+    return this.version !== this.writtenVersion;
+  }
+
+  /** Call once a write of what `take()` returned has succeeded. */
+  written(version: number): void {
+    this.writtenVersion = Math.max(this.writtenVersion, version);
+  }
+
+  /** The log as stored (the marker if lines were dropped, then the kept lines) and its version. */
+  take(): { content: string; droppedLines: number; version: number } {
     const marker = this.dropped > 0 ? `[${this.dropped} earlier line(s) dropped to keep the log within ${this.maxBytes} bytes]\n` : '';
-    return { content: marker + this.lines.join('\n'), droppedLines: this.dropped };
+    return { content: marker + this.lines.join('\n'), droppedLines: this.dropped, version: this.version };
   }
 }
 

@@ -96,10 +96,13 @@ export class TaskManager {
 
   /** @internal also used by `ExecutionManager.stop`. */
   async stopTask(task: Task): Promise<void> {
-    if (isFinalStatus(task.status)) return;
-    if (task.status === 'Running' && (await this.coordinator.stop(task.jobName, task.fencingToken))) return;
-    const message = task.status === 'Running' ? 'stopped; no replica held its run any more' : 'stopped before it started';
-    await this.statusChanges.handle({ taskId: task.id, status: 'Stopped', revision: nextRevision(), fencingToken: task.fencingToken, message });
+    for (let seen = task; !isFinalStatus(seen.status); seen = await this.get(task.id)) {
+      if (seen.status === 'Running' && (await this.coordinator.stop(seen.jobName, seen.fencingToken))) return;
+      const message = seen.status === 'Running' ? 'stopped; no replica held its run any more' : 'stopped before it started';
+      const result = await this.statusChanges.handle({ taskId: seen.id, status: 'Stopped', revision: nextRevision(), fencingToken: seen.fencingToken, message });
+      // Superseded: an attempt started meanwhile; look again and stop that one.
+      if (result !== 'superseded') return;
+    }
   }
 
   async get(id: number): Promise<Task> {

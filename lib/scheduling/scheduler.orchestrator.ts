@@ -503,6 +503,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
    */
   async runTask(name: string, taskId: number): Promise<void> {
     if (!this.registry.has(name)) throw new UnknownJobError(name);
+    if (this.stopping) throw new Error('the replica is shutting down');
     const lease = await this.coordinator.lease(name, this.options.instanceId, this.options.lockTtl, taskId);
     if (!lease) throw new UnknownJobError(name);
     this.startRun(name, { fencingToken: lease.fencingToken, scheduledAt: lease.startedAt, trigger: 'EVENT', taskId });
@@ -549,8 +550,17 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       parameters: record.parameters,
       checkIn: (data) => record.checkIn(data),
     };
+    if (run.controller.signal.aborted) {
+      // Stopped, replaced or shut down while its records were being written: the handler never runs.
+      const reason = run.controller.signal.reason as JobAbortedError;
+      const outcome: RunOutcome = { status: reason.kind === 'timeout' ? 'timeout' : 'stopped', error: reason };
+      await record.finish(outcome);
+      return this.endRun(run, outcome, false);
+    }
     const outcome = await executeJob(job, context, run.controller);
-    await Promise.all([this.endRun(run, outcome), record.finish(outcome)]);
+    // The records first: a stop that finds the lease gone must find the run's end recorded too.
+    await record.finish(outcome);
+    await this.endRun(run, outcome);
   }
 
   /** Ends a run: reports its failure (if its handler ran) and releases its lease. */

@@ -39,6 +39,17 @@ describe('TaskLogBuffer', () => {
     expect(droppedLines + lines.length - 1).toBe(50);
   });
 
+  it('stays dirty until a write of its newest lines succeeded', () => {
+    const log = new TaskLogBuffer(1_000);
+    log.append('log', 'one');
+    const first = log.take();
+    log.append('log', 'two');
+    log.written(first.version);
+    expect(log.dirty).toBe(true); // 'two' came after what was written
+    log.written(log.take().version);
+    expect(log.dirty).toBe(false);
+  });
+
   it('truncates a single line longer than the bound', () => {
     const log = new TaskLogBuffer(256);
     log.append('error', 'x'.repeat(1_000));
@@ -59,6 +70,9 @@ describe('isTransient', () => {
     expect(isTransient(Object.assign(new Error('Duplicate entry'), { code: 'ER_DUP_ENTRY' }))).toBe(false);
     expect(isTransient(Object.assign(new Error('Connection lost'), { code: 'PROTOCOL_CONNECTION_LOST' }))).toBe(true);
     expect(isTransient(Object.assign(new Error('UNIQUE constraint failed'), { code: 'SQLITE_CONSTRAINT_UNIQUE' }))).toBe(false);
+    expect(isTransient(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))).toBe(true);
+    // A bug would fail the same way again: it must not hold up the writes queued behind it.
+    expect(isTransient(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBe(false);
   });
 });
 

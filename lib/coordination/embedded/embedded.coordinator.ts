@@ -311,8 +311,13 @@ export class EmbeddedCoordinator extends Coordinator {
 
   async stop(name: string, fencingToken: number): Promise<boolean> {
     const job = this.jobs.get(name);
-    if (!job || !job.leases.delete(fencingToken)) return false;
+    const lease = job?.leases.get(fencingToken);
+    if (!job || !lease) return false;
+    // An expired lease's replica is gone: nothing to stop (as stop.lua).
+    if (lease.expiresAt <= Date.now()) return job.leases.delete(fencingToken) && false;
     this.emit({ type: 'cancel', name, fencingToken, reason: 'stopped' });
+    // As stop.lua: what a finish would do is done here, since the aborted run's lease is gone.
+    this.finishOne({ name, fencingToken, status: 'stopped', error: 'stopped by a caller' });
     return true;
   }
 

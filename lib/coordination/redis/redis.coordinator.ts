@@ -318,7 +318,11 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async stop(name: string, fencingToken: number): Promise<boolean> {
-    const reply = await this.scripts.stop.run<number>(this.client, [this.keys.runs(name)], [name, fencingToken, this.keys.channel]);
+    const reply = await this.scripts.stop.run<number>(
+      this.client,
+      [this.keys.job(name), this.keys.runs(name), this.keys.triggers, this.keys.version],
+      [name, fencingToken, this.keys.channel],
+    );
     return reply === 1;
   }
 
