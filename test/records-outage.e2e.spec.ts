@@ -89,3 +89,69 @@ describe('execution records when the database goes away', () => {
     expect(executions.recordingStatus()).toMatchObject({ databaseReachable: true, waitingWrites: 0, duplicatesCaught: 0 });
   });
 });
+
+const slowFires = new EventLog<number>();
+const slowEnds = new EventLog<number>();
+
+@Injectable()
+class Ticker {
+  @DistributedJob({ name: 'ticker', every: 200 })
+  tick(ctx: JobContext) {
+    slowFires.push(ctx.scheduledAt.getTime());
+  }
+}
+
+/** The database hangs instead of failing: a lock the test holds makes every insert wait. */
+describe('execution records when the database hangs', () => {
+  let db: TestDatabase;
+  let admin: DataSource;
+  let app: INestApplicationContext;
+  const logger = new CapturingLogger();
+
+  beforeAll(async () => {
+    db = await TestDatabase.create('postgres');
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
+        SchedulerModule.forRoot({ lockTtl: 1_500, records: { sweepEvery: false } }),
+      ],
+      providers: [Ticker],
+    })
+      .setLogger(logger)
+      .compile();
+    moduleRef.useLogger(logger);
+    moduleRef.get(VendorHookRegistry).onExecutionStatusChange('ticker', (execution) => slowEnds.push(execution.dueAt!.getTime()));
+    await moduleRef.init();
+    app = moduleRef;
+    admin = new DataSource({ ...db.options } as DataSourceOptions);
+    await admin.initialize();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await admin?.destroy();
+    await db?.drop();
+  });
+
+  it('runs the fires without waiting for their records, and ends the records once they are written', async () => {
+    await slowEnds.until('a recorded run', (ends) => ends.length >= 1);
+    const locker = admin.createQueryRunner();
+    await locker.startTransaction();
+    await locker.query('LOCK TABLE dsched_execution IN ACCESS EXCLUSIVE MODE');
+    const firesAtLock = slowFires.events.length;
+    await logger.until('error', /records did not answer in time; it runs unrecorded/);
+    // Fires go on while the inserts wait behind the lock.
+    await slowFires.until('runs while the database hangs', (fires) => fires.length >= firesAtLock + 3);
+    await locker.commitTransaction();
+    await locker.release();
+
+    await app.get(JobScheduler).pause('ticker');
+    const ran = [...slowFires.events];
+    await slowEnds.until('every run recorded as ended', (ends) => ran.every((due) => ends.includes(due)));
+    const recorded = await app.get(ExecutionManager).list({ jobName: 'ticker', pageSize: 1_000 });
+    const dues = recorded.map((execution) => execution.dueAt!.getTime());
+    expect(new Set(dues).size).toBe(dues.length);
+    expect(dues).toEqual(expect.arrayContaining(ran));
+    expect(recorded.filter((execution) => ran.includes(execution.dueAt!.getTime())).every((execution) => execution.status === 'Success')).toBe(true);
+  });
+});
