@@ -42,3 +42,25 @@ local function announce_changed(version_key, channel, names)
   redis.call('INCR', version_key)
   redis.call('PUBLISH', channel, cjson.encode({ t = 'changed', names = names }))
 end
+
+-- What ending a run does besides dropping its lease (finish.lua, stop.lua): records it as the
+-- job's last run if it is the last one started, and starts the run that a 'queue-one' job queued
+-- behind it.
+local function end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now)
+  local job = redis.call('HMGET', job_key, 'last', 'queued')
+  if job[1] then
+    local last = cjson.decode(job[1])
+    if last.k == tonumber(token) then
+      last.f, last.st, last.er = now, status, err
+      redis.call('HSET', job_key, 'last', cjson.encode(last))
+    end
+  end
+  if job[2] == '1' then
+    redis.call('HDEL', job_key, 'queued')
+    local member = name .. '\nSCHEDULE\nqueued'
+    if redis.call('ZADD', triggers_key, 'NX', now, member) == 1 then
+      redis.call('INCR', version_key)
+      redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
+    end
+  end
+end

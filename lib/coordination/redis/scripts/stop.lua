@@ -11,20 +11,5 @@ if not raw then return 0 end
 redis.call('HDEL', runs_key, token)
 if cjson.decode(raw).e <= now then return 0 end
 redis.call('PUBLISH', channel, cjson.encode({ t = 'cancel', name = name, token = tonumber(token), r = 'stopped' }))
-local job = redis.call('HMGET', job_key, 'last', 'queued')
-if job[1] then
-  local last = cjson.decode(job[1])
-  if last.k == tonumber(token) then
-    last.f, last.st, last.er = now, 'stopped', 'stopped by a caller'
-    redis.call('HSET', job_key, 'last', cjson.encode(last))
-  end
-end
-if job[2] == '1' then
-  redis.call('HDEL', job_key, 'queued')
-  local member = name .. '\nSCHEDULE\nqueued'
-  if redis.call('ZADD', triggers_key, 'NX', now, member) == 1 then
-    redis.call('INCR', version_key)
-    redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
-  end
-end
+end_run(job_key, triggers_key, version_key, channel, name, token, 'stopped', 'stopped by a caller', now)
 return 1
