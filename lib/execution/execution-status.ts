@@ -21,3 +21,6 @@ export function deriveExecutionStatus(counts: Partial<Record<ExecutionStatus, nu
   else if (metrics.stoppedTaskCount > 0) status = 'Stopped';
   return { status, metrics };
 }
+
+/** The metrics of a job's run as it starts: its one task running. */
+export const ONE_RUNNING_TASK: ExecutionMetrics = deriveExecutionStatus({ Running: 1 }).metrics;

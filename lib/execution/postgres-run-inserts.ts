@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { TickBatcher } from '../scheduling/tick-batcher';
 import type { ExecutionTrigger } from './execution.constants';
+import { ONE_RUNNING_TASK } from './execution-status';
 import { Execution } from './execution.entity';
 import { Task } from './task.entity';
 
@@ -23,7 +24,6 @@ export interface InsertedRun {
   taskId: number;
 }
 
-const ONE_RUNNING_TASK = JSON.stringify({ taskCount: 1, pendingTaskCount: 0, runningTaskCount: 1, successTaskCount: 0, errorTaskCount: 0, stoppedTaskCount: 0 });
 const COLUMNS = 10;
 /** Runs per statement: each size is a prepared statement of its own, so their number stays bounded. */
 const MAX_BATCH = 50;
@@ -65,7 +65,7 @@ export class PostgresRunInserts {
       const p = (i: number) => `$${at + i + 1}`;
       return `(${p(0)}::varchar, ${p(1)}::varchar, ${p(2)}::varchar, ${p(3)}::${ts}, ${p(4)}::${ts}, ${p(5)}::${ts}, ${p(6)}::bigint, ${p(7)}::bigint, ${p(8)}::varchar, ${p(9)}::text)`;
     });
-    params.push(ONE_RUNNING_TASK);
+    params.push(JSON.stringify(ONE_RUNNING_TASK));
     const metrics = `$${runs.length * COLUMNS + 1}`;
     // Straight to the driver's pool, as a prepared statement: this runs before every handler starts.
     const pool = (this.manager.connection.driver as unknown as { master: PgPool }).master;

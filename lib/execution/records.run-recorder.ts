@@ -2,11 +2,15 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { RunOutcome } from '../scheduling/job.runner';
 import { RunRecord, RunRecorder, RunStart } from '../scheduling/run-recorder';
+import { unrecorded } from '../scheduling/no-run-records';
+import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { RESOLVED_RECORDS_OPTIONS, TaskStatus } from './execution.constants';
 import { Execution, JsonObject } from './execution.entity';
 import { RecordsDialect } from './records.dialect';
 import { RecordsOutbox } from './records-outbox';
 import { PostgresRunInserts, RunInsert } from './postgres-run-inserts';
+import { ONE_RUNNING_TASK } from './execution-status';
 import type { ResolvedRecordsOptions } from './records.resolver';
 import { nextRevision, StatusChangeHandler } from './status-change.handler';
 import { TaskLogBuffer } from './task-log.buffer';
@@ -15,6 +19,8 @@ import { TaskLogger } from './task-logger';
 import { Task } from './task.entity';
 import { VendorHookRegistry } from './vendor-hooks.registry';
 
+/** The longest a run waits for its records before going on without them (at most lockTtl / 3). */
+const RECORD_START_WAIT_MS = 5_000;
 /** A running task's log is written this often while lines arrive, and at its end. */
 const LOG_FLUSH_MS = 5_000;
 
@@ -67,6 +73,7 @@ export class RecordsRunRecorder extends RunRecorder {
     private readonly statusChanges: StatusChangeHandler,
     private readonly hooks: VendorHookRegistry,
     @Inject(RESOLVED_RECORDS_OPTIONS) private readonly options: ResolvedRecordsOptions,
+    @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly schedulerOptions: ResolvedSchedulerOptions,
   ) {
     super();
     this.batchedInserts = dialect.database === 'postgres' ? new PostgresRunInserts(dialect.manager) : null;
@@ -80,7 +87,37 @@ export class RecordsRunRecorder extends RunRecorder {
     return !this.outbox.inOutage;
   }
 
+  /**
+   * Waits for the run's records at most min(5 s, lockTtl / 3): a database that hangs (rather than
+   * refusing) must not hold a job whose lease goes on being renewed.
+   */
   async start(run: RunStart): Promise<RunRecord | null> {
+    const starting = this.startRecorded(run);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.min(RECORD_START_WAIT_MS, this.schedulerOptions.lockTtl / 3))));
+    const record = await Promise.race([starting, late]);
+    clearTimeout(timer);
+    return record === 'late' ? this.goOnWithout(run, starting) : record;
+  }
+
+  /**
+   * A fire whose records are late runs unrecorded; a task, whose parameters are in its records,
+   * does not run. Records that arrive later are ended with the run.
+   */
+  private goOnWithout(run: RunStart, starting: Promise<RunRecord | null>): RunRecord | null {
+    const isTask = run.taskId !== undefined;
+    this.logger.error(`Job "${run.job.definition.name}": its records did not answer in time; it ${isTask ? 'does not run' : 'runs unrecorded'}.`);
+    let end!: (outcome: RunOutcome) => void;
+    const ended = new Promise<RunOutcome>((resolve) => (end = resolve));
+    void starting.then(async (arrived) => arrived?.finish(await ended)).catch(() => undefined);
+    if (isTask) {
+      end({ status: 'error', error: new Error('its records did not answer in time, so it did not run') });
+      return null;
+    }
+    return { ...unrecorded(run), finish: async (outcome) => end(outcome) };
+  }
+
+  private async startRecorded(run: RunStart): Promise<RunRecord | null> {
     const recorded = new RecordedRun(run, this.options.logMaxBytes);
     let trigger = run.trigger;
     let parameters: Readonly<Record<string, unknown>> = {};
@@ -207,7 +244,7 @@ export class RecordsRunRecorder extends RunRecorder {
           vendorId: null,
           status: 'Running',
           statusMessage: null,
-          metrics: { taskCount: 1, pendingTaskCount: 0, runningTaskCount: 1, successTaskCount: 0, errorTaskCount: 0, stoppedTaskCount: 0 },
+          metrics: ONE_RUNNING_TASK,
           trigger: insert.trigger,
           extraAttrs: {},
           startTime: insert.startedAt,

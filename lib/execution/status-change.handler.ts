@@ -13,10 +13,10 @@ import { VendorHookRegistry } from './vendor-hooks.registry';
 export interface TaskStatusChange {
   taskId: number;
   status: TaskStatus;
-  /** Orders the changes of one attempt; see `nextRevision`. */
-  revision: number;
-  /** The attempt reporting the change; a change from an older attempt than the task's is rejected. */
-  fencingToken: number;
+  /** Orders the changes of one attempt; see `nextRevision`. Omitted: newer than the task's last change. */
+  revision?: number;
+  /** The attempt reporting the change; a change from an older attempt than the task's is rejected. Omitted: the task's current attempt. */
+  fencingToken?: number;
   message?: string | null;
   at?: Date;
   /** The task's execution, when the caller knows it (saves a read). */
@@ -59,14 +59,17 @@ export class StatusChangeHandler {
       const executionId = change.executionId ?? (await this.executionOf(manager, change.taskId));
       const execution = await this.lockExecution(manager, executionId);
       const task = (await manager.findOneBy(Task, { id: change.taskId }))!;
-      result = verdict(task, change);
+      const fencingToken = change.fencingToken ?? task.fencingToken;
+      // Newer than the task's last change even if that came from a replica whose clock is ahead.
+      const revision = change.revision ?? Math.max(nextRevision(), task.statusRevision + 1);
+      result = verdict(task, { ...change, fencingToken, revision });
       if (result !== 'applied') return { task: null, execution: null };
       const at = change.at ?? new Date();
-      const newAttempt = change.fencingToken > task.fencingToken;
+      const newAttempt = fencingToken > task.fencingToken;
       const patch: QueryDeepPartialEntity<Task> = {
         status: change.status,
-        statusRevision: change.revision,
-        fencingToken: change.fencingToken,
+        statusRevision: revision,
+        fencingToken,
         updateTime: at,
         endTime: isFinalStatus(change.status) ? at : null,
       };
@@ -86,12 +89,7 @@ export class StatusChangeHandler {
    * each, and refreshes their executions.
    */
   async setStatus(taskIds: number[], status: TaskStatus, message?: string): Promise<void> {
-    for (const taskId of taskIds) {
-      const task = await this.dialect.manager.findOne(Task, { where: { id: taskId }, select: { id: true, fencingToken: true, statusRevision: true } });
-      // Newer than the task's last change even if that came from a replica whose clock is ahead.
-      const revision = Math.max(nextRevision(), (task?.statusRevision ?? 0) + 1);
-      if (task) await this.handle({ taskId, status, revision, fencingToken: task.fencingToken, message });
-    }
+    for (const taskId of taskIds) await this.handle({ taskId, status, message });
   }
 
   /** Recomputes a locked execution's status and metrics from its tasks (within the caller's transaction). */
@@ -150,7 +148,7 @@ export class StatusChangeHandler {
 }
 
 /** Whether a change may overwrite what the task has now. */
-function verdict(task: Task, change: TaskStatusChange): StatusChangeResult {
+function verdict(task: Task, change: Required<Pick<TaskStatusChange, 'status' | 'revision' | 'fencingToken'>>): StatusChangeResult {
   if (change.fencingToken < task.fencingToken) return 'superseded';
   // A task a caller stopped stays stopped: no later attempt revives it.
   if (task.status === 'Stopped') return 'outdated';

@@ -25,7 +25,7 @@ import { ClaimOrder } from './claim-order';
 import { CoordinatorClock } from './coordinator-clock';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
-import { RunRecord, RunRecorder, RunStart } from './run-recorder';
+import { RunRecorder, RunStart } from './run-recorder';
 import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
@@ -44,8 +44,6 @@ const LEASE_SAFETY_FRACTION = 0.9;
 const MAX_REMEMBERED_TOKENS = 10_000;
 /** After aborting runs at shutdown, how long to wait for their leases to be released. */
 const SHUTDOWN_RELEASE_MS = 2_000;
-/** The longest a run waits for its records before going on without them (at most lockTtl / 3). */
-const RECORD_START_WAIT_MS = 5_000;
 /** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
 const MAX_TIMER_MS = 3_600_000;
 
@@ -58,8 +56,6 @@ interface ActiveRun {
   /** When this replica last asked for the lease to be extended and was told it was. */
   renewedAt: number;
   done: Promise<void>;
-  /** Set when the run went on without its records: ends them when they arrive late. */
-  recordEnd?: (outcome: RunOutcome) => void;
 }
 
 /**
@@ -531,7 +527,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const startedAt = new Date();
     const { instanceId } = this.options;
     const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId };
-    const record = await this.startRecord(run, start);
+    const record = await this.recorder.start(start).catch((error) => {
+      // The recorder handles the database's failures itself; this is a bug in it, and must not stop the job.
+      this.report('record', error, run.name);
+      return unrecorded(start);
+    });
     if (!record) {
       // The records say this run must not happen (already recorded, stopped, or superseded).
       return this.endRun(run, { status: 'stopped', error: new JobAbortedError(run.name, 'stopped', 'its records refused it') }, false);
@@ -561,34 +561,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     // The records first: a stop that finds the lease gone must find the run's end recorded too.
     await record.finish(outcome);
     await this.endRun(run, outcome);
-  }
-
-  /**
-   * The run's records, waited for at most RECORD_START_WAIT_MS: a database that hangs (rather than
-   * refusing) must not hold a job whose lease goes on being renewed. A fire then runs unrecorded
-   * and a task, whose parameters are in the records, does not run; records that arrive later are
-   * ended with the run.
-   */
-  private async startRecord(run: ActiveRun, start: RunStart): Promise<RunRecord | null> {
-    const pending = this.recorder.start(start).catch((error) => {
-      // The recorder handles the database's failures itself; this is a bug in it, and must not stop the job.
-      this.report('record', error, run.name);
-      return unrecorded(start);
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.min(RECORD_START_WAIT_MS, this.options.lockTtl / 3))));
-    const record = await Promise.race([pending, late]);
-    clearTimeout(timer);
-    if (record !== 'late') return record;
-    this.report('record', new Error(`its records did not answer in time; it ${start.taskId === undefined ? 'runs unrecorded' : 'does not run'}`), run.name);
-    const ended = new Promise<RunOutcome>((resolve) => (run.recordEnd = resolve));
-    void pending.then(async (arrived) => arrived?.finish(await ended));
-    if (start.taskId !== undefined) {
-      run.recordEnd!({ status: 'error', error: new Error('its records did not answer in time, so it did not run') });
-      return null;
-    }
-    const stand = unrecorded(start);
-    return { ...stand, finish: async (outcome) => run.recordEnd!(outcome) };
   }
 
   /** Ends a run: reports its failure (if its handler ran) and releases its lease. */
