@@ -2,7 +2,13 @@
 module.exports = {
   rootDir: '.',
   testMatch: ['<rootDir>/test/**/*.spec.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
+    // NestJS 12 is published as ES modules only: see the transformer for why and how.
+    '^.+\\.js$': '<rootDir>/test/support/esm-to-cjs.transformer.js',
+  },
+  // Transform only the ES-module packages the tests load; every other package is CommonJS already.
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|peek-readable)/)'],
   moduleNameMapper: { '^nestjs-distributed-scheduler$': '<rootDir>/lib/index.ts' },
   testEnvironment: 'node',
   testTimeout: 60_000,

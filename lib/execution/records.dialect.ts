@@ -7,7 +7,8 @@ export class RecordsDialect {
   readonly database: RecordsDatabase;
 
   constructor(private readonly dataSource: DataSource) {
-    const type = dataSource.options.type;
+    // A string: TypeORM 1.x no longer lists 'sqlite' among its types, 0.3 still does.
+    const type: string = dataSource.options.type;
     if (type === 'postgres' || type === 'cockroachdb') this.database = 'postgres';
     else if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') this.database = 'mysql';
     else if (type === 'sqlite' || type === 'better-sqlite3' || type === 'sqljs' || type === 'capacitor' || type === 'expo') this.database = 'sqlite';
