@@ -24,6 +24,7 @@ export {
   ExecutionNotFinalError,
   RecordNotFoundError,
   StopTimeoutError,
+  InvalidQueryError,
 } from './errors';
 export type { AbortCause } from './errors';
 

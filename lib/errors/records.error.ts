@@ -16,8 +16,15 @@ export class ExecutionNotFinalError extends SchedulerError {
     readonly executionIds: number[],
     what: string,
   ) {
-    super(`${what}: execution(s) ${executionIds.slice(0, 10).join(', ')}${executionIds.length > 10 ? ', ...' : ''} are not final yet; stop them or wait for them to end.`);
+    super(`${what}: ${notEndedYet(executionIds)}; stop ${executionIds.length === 1 ? 'it' : 'them'} or wait for ${executionIds.length === 1 ? 'it' : 'them'} to end.`);
   }
+}
+
+/** "execution 11 has not ended yet", "executions 11, 12 have not ended yet": the first ten ids. */
+function notEndedYet(ids: number[]): string {
+  if (ids.length === 1) return `execution ${ids[0]} has not ended yet`;
+  const listed = ids.length > 10 ? `${ids.slice(0, 10).join(', ')} and ${ids.length - 10} more` : ids.join(', ');
+  return `executions ${listed} have not ended yet`;
 }
 
 /** `stopAndWait` ran out of time before every task of the execution had stopped. */

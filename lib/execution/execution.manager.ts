@@ -6,6 +6,7 @@ import { ExecutionStatus, ExecutionTrigger, isFinalStatus } from './execution.co
 import { Execution, JsonObject } from './execution.entity';
 import { applyFilters, applyPage } from './record-query';
 import type { ExecutionQuery } from './record-query.interface';
+import { checkExecutionQuery, checkId, checkOneOf, checkString, checkStringOrNumber, checkWhole, checkJsonObject, TRIGGERS } from './record-query.validation';
 import { RecordsDialect } from './records.dialect';
 import { RecordsRunRecorder } from './records.run-recorder';
 import { StatusChangeHandler } from './status-change.handler';
@@ -51,6 +52,10 @@ export class ExecutionManager {
     extraAttrs: JsonObject = {},
     manager?: EntityManager,
   ): Promise<number> {
+    checkString('ExecutionManager.create', 'vendorType', vendorType);
+    if (vendorId !== null) checkStringOrNumber('ExecutionManager.create', 'vendorId', vendorId);
+    checkOneOf('ExecutionManager.create', 'trigger', trigger, TRIGGERS);
+    checkJsonObject('ExecutionManager.create', 'extraAttrs', extraAttrs);
     const now = new Date();
     const result = await (manager ?? this.dialect.manager).insert(Execution, {
       vendorType,
@@ -73,22 +78,27 @@ export class ExecutionManager {
 
   /** Replaces the execution's extra attributes. */
   async updateExtraAttrs(id: number, extraAttrs: JsonObject): Promise<void> {
+    checkId('ExecutionManager.updateExtraAttrs', 'id', id);
+    checkJsonObject('ExecutionManager.updateExtraAttrs', 'extraAttrs', extraAttrs);
     const result = await this.dialect.manager.update(Execution, { id }, { extraAttrs, updateTime: new Date() });
     if (result.affected === 0) throw new RecordNotFoundError('execution', id);
   }
 
   /** Ends an execution as Success; needed for executions without tasks. */
-  markDone(id: number, message?: string): Promise<void> {
+  async markDone(id: number, message?: string): Promise<void> {
+    checkId('ExecutionManager.markDone', 'id', id);
     return this.finalize(id, 'Success', message ?? null);
   }
 
   /** Ends an execution as Error, e.g. when its tasks could not be created. */
-  markError(id: number, message: string): Promise<void> {
+  async markError(id: number, message: string): Promise<void> {
+    checkId('ExecutionManager.markError', 'id', id);
     return this.finalize(id, 'Error', message);
   }
 
   /** Stops every task of the execution that has not ended (see `TaskManager.stop`). */
   async stop(id: number): Promise<void> {
+    checkId('ExecutionManager.stop', 'id', id);
     const execution = await this.get(id);
     if (isFinalStatus(execution.status)) return;
     const open = await this.dialect.manager
@@ -102,6 +112,7 @@ export class ExecutionManager {
 
   /** Stops the execution and waits until all its tasks have ended; throws `StopTimeoutError` after `timeoutMs`. */
   async stopAndWait(id: number, timeoutMs: number): Promise<void> {
+    checkWhole('ExecutionManager.stopAndWait', 'timeoutMs', timeoutMs, 0);
     await this.stop(id);
     const deadline = Date.now() + timeoutMs;
     let pause = WAIT_POLL_MIN_MS;
@@ -120,6 +131,7 @@ export class ExecutionManager {
 
   /** Deletes a final execution with its tasks and their logs. */
   async delete(id: number): Promise<void> {
+    checkId('ExecutionManager.delete', 'id', id);
     const execution = await this.get(id);
     if (!isFinalStatus(execution.status)) throw new ExecutionNotFinalError([id], `Execution ${id} cannot be deleted`);
     await this.sweep.clean([id]);
@@ -127,6 +139,8 @@ export class ExecutionManager {
 
   /** Deletes every execution of a vendor; refuses (deleting nothing) while any of them is not final. */
   async deleteByVendor(vendorType: string, vendorId: string | number | null): Promise<void> {
+    checkString('ExecutionManager.deleteByVendor', 'vendorType', vendorType);
+    if (vendorId !== null) checkStringOrNumber('ExecutionManager.deleteByVendor', 'vendorId', vendorId);
     const ofVendor = this.dialect.manager
       .createQueryBuilder(Execution, 'r')
       .select(['r.id', 'r.status'])
@@ -140,17 +154,20 @@ export class ExecutionManager {
   }
 
   async get(id: number): Promise<Execution> {
+    checkId('ExecutionManager.get', 'id', id);
     const execution = await this.dialect.manager.findOneBy(Execution, { id });
     if (!execution) throw new RecordNotFoundError('execution', id);
     return execution;
   }
 
-  list(query: ExecutionQuery = {}): Promise<Execution[]> {
-    return applyPage(this.filtered(query), query).getMany();
+  /** A page of the executions matching `query`; `InvalidQueryError` for a field or value it cannot take. */
+  async list(query: ExecutionQuery = {}): Promise<Execution[]> {
+    const checked = checkExecutionQuery('ExecutionManager.list', query);
+    return applyPage(this.filtered(checked), checked).getMany();
   }
 
-  count(query: ExecutionQuery = {}): Promise<number> {
-    return this.filtered(query).getCount();
+  async count(query: ExecutionQuery = {}): Promise<number> {
+    return this.filtered(checkExecutionQuery('ExecutionManager.count', query)).getCount();
   }
 
   recordingStatus(): RecordingStatus {

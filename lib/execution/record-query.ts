@@ -1,9 +1,10 @@
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { ExecutionQuery, TaskQuery, TimeRange } from './record-query.interface';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './record-query.validation';
 import type { RecordsDialect } from './records.dialect';
 
-const DEFAULT_PAGE_SIZE = 20;
-const MAX_PAGE_SIZE = 1_000;
+// The query must have passed `checkExecutionQuery` / `checkTaskQuery` first: the sort field is
+// written into the statement, and the other values are bound as they are.
 const EQUALS = ['vendorType', 'vendorId', 'jobName', 'jobId', 'executionId'] as const;
 const ANY_OF = ['status', 'trigger'] as const;
 const RANGES = ['startTime', 'endTime'] as const;

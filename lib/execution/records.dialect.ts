@@ -32,9 +32,14 @@ export class RecordsDialect {
     }
   }
 
-  /** The key parameter for `jsonText`: PostgreSQL takes the key, the others a JSON path. */
+  /**
+   * The key parameter for `jsonText` (always bound, never written into the SQL): PostgreSQL takes
+   * the key, the others a JSON path whose quoted member MySQL reads as a JSON string (so control
+   * characters are escaped too) and SQLite up to the next unescaped quote.
+   */
   jsonKey(key: string): string {
-    return this.database === 'postgres' ? key : `$."${key.replace(/["\\]/g, '\\$&')}"`;
+    if (this.database === 'postgres') return key;
+    return this.database === 'mysql' ? `$.${JSON.stringify(key)}` : `$."${key.replace(/["\\]/g, '\\$&')}"`;
   }
 
   /** How `jsonText` renders a scalar: SQLite's json_extract gives 1 and 0 for true and false. */

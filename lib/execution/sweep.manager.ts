@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DEFAULT_DANGLING_PENDING_MS, FINAL_STATUSES } from './execution.constants';
+import { InvalidQueryError } from '../errors';
 import { Execution } from './execution.entity';
+import { checkId, checkString, checkWhole } from './record-query.validation';
 import { RecordsDialect } from './records.dialect';
 import { StatusChangeHandler } from './status-change.handler';
 import { TaskLog } from './task-log.entity';
@@ -21,6 +23,8 @@ export class SweepManager {
 
   /** The final executions of `vendorType` older than its newest `retainCount` executions. */
   async listCandidates(vendorType: string, retainCount: number): Promise<number[]> {
+    checkString('SweepManager.listCandidates', 'vendorType', vendorType);
+    checkWhole('SweepManager.listCandidates', 'retainCount', retainCount, 0);
     const candidates = this.dialect.manager
       .createQueryBuilder(Execution, 'r')
       .select('r.id')
@@ -43,6 +47,8 @@ export class SweepManager {
 
   /** Deletes these executions, if final, with their tasks and logs, in batches; returns how many were deleted. */
   async clean(executionIds: number[]): Promise<number> {
+    if (!Array.isArray(executionIds)) throw new InvalidQueryError('SweepManager.clean', 'executionIds', executionIds, 'expected an array of ids');
+    executionIds.forEach((id, index) => checkId('SweepManager.clean', `executionIds[${index}]`, id));
     let deleted = 0;
     for (let i = 0; i < executionIds.length; i += CLEAN_BATCH) {
       const batch = executionIds.slice(i, i + CLEAN_BATCH);
@@ -73,6 +79,7 @@ export class SweepManager {
    * Returns how many were fixed.
    */
   async fixDanglingStateExecution(pendingGraceMs = DEFAULT_DANGLING_PENDING_MS): Promise<number> {
+    checkWhole('SweepManager.fixDanglingStateExecution', 'pendingGraceMs', pendingGraceMs, 0);
     const open = ['Pending', 'Running'];
     const settled = await this.dialect.manager
       .createQueryBuilder(Execution, 'r')

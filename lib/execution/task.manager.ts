@@ -2,13 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { Coordinator } from '../coordination/coordinator.interface';
-import { RecordNotFoundError, UnknownJobError } from '../errors';
+import { InvalidQueryError, RecordNotFoundError, UnknownJobError } from '../errors';
 import { JobRegistry } from '../scheduling/job.registry';
 import { isFinalStatus, TaskStatus } from './execution.constants';
 import type { JsonObject } from './execution.entity';
 import { AfterCommit } from './after-commit';
 import { applyFilters, applyPage } from './record-query';
 import type { TaskQuery } from './record-query.interface';
+import { checkId, checkJsonObject, checkStatus, checkString, checkStrings, checkTaskQuery, checkWhole } from './record-query.validation';
 import { RecordsDialect } from './records.dialect';
 import { nextRevision, StatusChangeHandler } from './status-change.handler';
 import { TaskDispatcher } from './task-dispatcher';
@@ -23,6 +24,7 @@ export interface TaskJob {
 
 /** The fields `TaskManager.update` may write directly. */
 export type TaskUpdatableField = 'statusMessage' | 'extraAttrs' | 'runCount' | 'startTime' | 'endTime';
+const UPDATABLE_FIELDS: readonly TaskUpdatableField[] = ['statusMessage', 'extraAttrs', 'runCount', 'startTime', 'endTime'];
 
 /**
  * Tasks: the units that run, each belonging to an execution. `create` records a task and runs
@@ -47,6 +49,9 @@ export class TaskManager {
    * dispatched only after that transaction commits, and never if it rolls back.
    */
   async create(executionId: number, job: TaskJob, extraAttrs: JsonObject = {}, manager?: EntityManager): Promise<number> {
+    checkId('TaskManager.create', 'executionId', executionId);
+    if (job.parameters !== undefined) checkJsonObject('TaskManager.create', 'parameters', job.parameters);
+    checkJsonObject('TaskManager.create', 'extraAttrs', extraAttrs);
     if (!this.registry.has(job.name)) throw new UnknownJobError(job.name);
     const id = await this.dialect.transaction(async (tx) => {
       const execution = await this.statusChanges.lockExecution(tx, executionId);
@@ -91,6 +96,7 @@ export class TaskManager {
    * marked Stopped here.
    */
   async stop(id: number): Promise<void> {
+    checkId('TaskManager.stop', 'id', id);
     await this.stopTask(await this.get(id));
   }
 
@@ -106,21 +112,26 @@ export class TaskManager {
   }
 
   async get(id: number): Promise<Task> {
+    checkId('TaskManager.get', 'id', id);
     const task = await this.dialect.manager.findOneBy(Task, { id });
     if (!task) throw new RecordNotFoundError('task', id);
     return task;
   }
 
-  list(query: TaskQuery = {}): Promise<Task[]> {
-    return applyPage(this.filtered(query), query).getMany();
+  /** A page of the tasks matching `query`; `InvalidQueryError` for a field or value it cannot take. */
+  async list(query: TaskQuery = {}): Promise<Task[]> {
+    const checked = checkTaskQuery('TaskManager.list', query);
+    return applyPage(this.filtered(checked), checked).getMany();
   }
 
-  count(query: TaskQuery = {}): Promise<number> {
-    return this.filtered(query).getCount();
+  async count(query: TaskQuery = {}): Promise<number> {
+    return this.filtered(checkTaskQuery('TaskManager.count', query)).getCount();
   }
 
   /** Replaces the task's extra attributes. */
   async updateExtraAttrs(id: number, extraAttrs: JsonObject): Promise<void> {
+    checkId('TaskManager.updateExtraAttrs', 'id', id);
+    checkJsonObject('TaskManager.updateExtraAttrs', 'extraAttrs', extraAttrs);
     const result = await this.dialect.manager.update(Task, { id }, { extraAttrs, updateTime: new Date() });
     if (result.affected === 0) throw new RecordNotFoundError('task', id);
   }
@@ -130,6 +141,12 @@ export class TaskManager {
    * status change handler instead (`TaskManager.stop`, `updateStatusInBatch`), which orders them.
    */
   async update(task: Pick<Task, 'id'> & Partial<Task>, fields: TaskUpdatableField[]): Promise<void> {
+    checkId('TaskManager.update', 'task.id', task.id);
+    if (!Array.isArray(fields)) checkStrings('TaskManager.update', 'fields', fields);
+    // The status (and the ids) change only through the status change handler, which orders changes.
+    for (const field of fields) {
+      if (!UPDATABLE_FIELDS.includes(field)) throw new InvalidQueryError('TaskManager.update', 'fields', field, `expected fields among ${UPDATABLE_FIELDS.join(', ')}`);
+    }
     const patch = Object.fromEntries(fields.map((field) => [field, task[field]]));
     const result = await this.dialect.manager.update(Task, { id: task.id }, { ...patch, updateTime: new Date() });
     if (result.affected === 0) throw new RecordNotFoundError('task', task.id);
@@ -137,6 +154,9 @@ export class TaskManager {
 
   /** Sets the status of the tasks with these job ids, `batchSize` at a time, as a newer change of each. */
   async updateStatusInBatch(jobIds: string[], status: TaskStatus, batchSize = 100): Promise<void> {
+    checkStrings('TaskManager.updateStatusInBatch', 'jobIds', jobIds);
+    checkStatus('TaskManager.updateStatusInBatch', 'status', status);
+    checkWhole('TaskManager.updateStatusInBatch', 'batchSize', batchSize, 1);
     for (let i = 0; i < jobIds.length; i += batchSize) {
       const tasks = await this.dialect.manager
         .createQueryBuilder(Task, 'r')
@@ -149,6 +169,8 @@ export class TaskManager {
 
   /** The ids of executions of `vendorType` that have a task in `status`. */
   async executionIdsByVendorAndStatus(vendorType: string, status: TaskStatus): Promise<number[]> {
+    checkString('TaskManager.executionIdsByVendorAndStatus', 'vendorType', vendorType);
+    checkStatus('TaskManager.executionIdsByVendorAndStatus', 'status', status);
     const rows: { executionId: string | number }[] = await this.dialect.manager
       .createQueryBuilder(Task, 'r')
       .select('DISTINCT r.executionId', 'executionId')
@@ -159,12 +181,14 @@ export class TaskManager {
 
   /** The task's log ('' if it wrote none): the lines its handler wrote through `ctx.logger`. */
   async getLog(id: number): Promise<string> {
+    checkId('TaskManager.getLog', 'id', id);
     await this.get(id);
     const log = await this.dialect.manager.findOneBy(TaskLog, { taskId: id });
     return log?.content ?? '';
   }
 
   async getLogByJobId(jobId: string): Promise<string> {
+    checkString('TaskManager.getLogByJobId', 'jobId', jobId);
     const task = await this.dialect.manager.findOne(Task, { where: { jobId }, select: { id: true } });
     if (!task) throw new RecordNotFoundError('task', jobId);
     return this.getLog(task.id);
