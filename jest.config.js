@@ -11,6 +11,9 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|peek-readable)/)'],
   moduleNameMapper: { '^nestjs-distributed-scheduler$': '<rootDir>/lib/index.ts' },
   testEnvironment: 'node',
+  // Every run deletes the shared Redis keys of its uniquePrefix() prefixes, and fails if they come back.
+  globalSetup: '<rootDir>/test/support/redis-keys.global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/redis-keys.global-teardown.ts',
   testTimeout: 60_000,
   // Multi-process and fault tests start their own processes and servers: one file at a time.
   maxWorkers: 1,

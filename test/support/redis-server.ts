@@ -5,9 +5,24 @@ import Redis from 'ioredis';
 /** The shared Redis the session provides; tests that do not disturb Redis use it with their own prefix. */
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A unique key prefix per test run, so runs never see each other's keys. */
+/**
+ * This test run's id, `<pid of the run>r<random>`: set once by the global setup
+ * (`redis-keys.global-setup.ts`) and inherited by every worker and child process, so that the
+ * global teardown finds every key the run made. Outside Jest, this process's own id.
+ */
+export const TEST_RUN_ID = (process.env.DSCHED_TEST_RUN ??= newTestRunId());
+
+export function newTestRunId(): string {
+  return `${process.pid}r${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * A unique key prefix, so tests never see each other's keys: `test-<run id>-<label>-<random>`.
+ * Its keys (`{prefix}:…` on the shared Redis) are deleted when the run ends, by the global
+ * teardown; a test needs no cleanup of its own.
+ */
 export function uniquePrefix(label: string): string {
-  return `test-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  return `test-${TEST_RUN_ID}-${label}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 export async function freePort(): Promise<number> {
