@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SchedulerModule } from 'nestjs-distributed-scheduler';
 import { JobsController } from './jobs/jobs.controller';
@@ -9,6 +9,7 @@ import { databaseOptions } from './records/database';
 import { ExecutionsController } from './records/executions.controller';
 import { ReportBuildJobs } from './reports/report.jobs';
 import { ReportsController } from './reports/reports.controller';
+import { ApiTokenGuard } from './security/api-token.guard';
 
 @Module({
   imports: [
@@ -26,6 +27,12 @@ import { ReportsController } from './reports/reports.controller';
     }),
   ],
   controllers: [JobsController, ExecutionsController, ReportsController],
-  providers: [ReportJobs, ReportBuildJobs, { provide: APP_FILTER, useClass: SchedulerErrorFilter }],
+  providers: [
+    ReportJobs,
+    ReportBuildJobs,
+    { provide: APP_FILTER, useClass: SchedulerErrorFilter },
+    // Off by default; with SAMPLE_API_TOKEN set, routes that change something need that bearer token.
+    { provide: APP_GUARD, useClass: ApiTokenGuard },
+  ],
 })
 export class AppModule {}

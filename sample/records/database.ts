@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { TypeOrmModuleOptions } from '@nestjs/typeorm';
+import { maskUrl } from '../security/mask-url';
 
 /**
  * Where the sample keeps its execution records.
@@ -27,7 +28,7 @@ export function databaseOptions(): TypeOrmModuleOptions {
 /** For the startup line: where the records are, without the password of a URL. */
 export function describeDatabase(): string {
   const url = process.env.DATABASE_URL;
-  if (url) return `PostgreSQL at ${url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}`;
+  if (url) return `PostgreSQL database ${maskUrl(url)}`;
   return `SQLite file ${sqlitePath()}`;
 }
 
