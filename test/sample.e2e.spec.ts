@@ -97,10 +97,10 @@ describe('the sample app', () => {
     expect((await call('PUT', '/jobs/heartbeat/schedule', {}, { every: '1s' })).status).toBe(401);
     expect((await call('POST', '/reports', {}, { requestedBy: 'mallory' })).status).toBe(401);
     expect((await call('DELETE', '/executions/1')).status).toBe(401);
-    expect((await (await call('GET', '/jobs/heartbeat')).json()).paused).toBe(false);
+    expect(((await (await call('GET', '/jobs/heartbeat')).json()) as { paused: boolean }).paused).toBe(false);
 
     expect((await call('POST', '/jobs/heartbeat/pause', withToken)).status).toBe(204);
-    expect((await (await call('GET', '/jobs/heartbeat')).json()).paused).toBe(true);
+    expect(((await (await call('GET', '/jobs/heartbeat')).json()) as { paused: boolean }).paused).toBe(true);
     expect((await call('POST', '/jobs/heartbeat/resume', withToken)).status).toBe(204);
     // Nothing the refused requests asked for happened.
     const dataSource = new DataSource({ ...db.options });
@@ -118,7 +118,7 @@ describe('the sample app', () => {
     expect(await unknown.json()).toMatchObject({ error: 'UnknownJobError', message: expect.stringContaining('No job is named "no-such-job"') });
     const missing = await call('GET', '/executions/987654');
     expect(missing.status).toBe(404);
-    expect((await missing.json()).message).toBe('No execution has the id 987654.');
+    expect(((await missing.json()) as { message: string }).message).toBe('No execution has the id 987654.');
   });
 
   it('answers a Redis outage with a plain 503, and logs where it tried', async () => {
@@ -160,7 +160,7 @@ describe('the sample app without SAMPLE_API_TOKEN', () => {
     await output.until('the warning', () => warning.test(output.events.join('')));
     expect(output.events.join('')).toContain('Coordinating in this process (embedded; no REDIS_URL)');
     expect((await fetch(`${base}/jobs/heartbeat/pause`, { method: 'POST' })).status).toBe(204);
-    expect((await (await fetch(`${base}/jobs/heartbeat`)).json()).paused).toBe(true);
+    expect(((await (await fetch(`${base}/jobs/heartbeat`)).json()) as { paused: boolean }).paused).toBe(true);
   });
 });
 

@@ -6,10 +6,14 @@ export interface TimeRange {
   to?: Date;
 }
 
+/**
+ * Every field is also checked at run time (values often come from a request): a name, value or
+ * type outside these makes `list` / `count` throw `InvalidQueryError` before any SQL runs.
+ */
 interface PageAndSort<Field extends string> {
   /** 1-based. @default 1 */
   page?: number;
-  /** @default 20, at most 1000 */
+  /** @default 20; a larger value than 1000 is capped to 1000 */
   pageSize?: number;
   /** @default { field: 'id', order: 'DESC' } (newest first) */
   sort?: { field: Field; order?: 'ASC' | 'DESC' };
