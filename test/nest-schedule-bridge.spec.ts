@@ -101,6 +101,29 @@ describe('@DistributedJob on @nestjs/schedule methods', () => {
       expect(defineJob({ name: 'n', cron: '0 9 * * *', utcOffset: 60 }, 'x').spec!.timeZone).toBe('UTC+01:00');
     });
 
+    it('validates at, threshold, initialDelay, utcOffset and runOnStart: { delay }, naming the job, the option and the value', () => {
+      const at = new Date('2030-01-01T00:00:00Z');
+      expect(defineJob({ name: 'n', at }, 'x')).toMatchObject({ spec: null, at: at.getTime() });
+      expect(defineJob({ name: 'n', runOnStart: { delay: '5s' } }, 'x')).toMatchObject({ runOnStart: true, startDelay: 5_000 });
+      expect(defineJob({ name: 'n', every: '1m', threshold: 0, initialDelay: '30s' }, 'x')).toMatchObject({ threshold: 0, initialDelay: 30_000 });
+      const refusals: [DistributedJobOptions, RegExp][] = [
+        [{ at: new Date('nope') }, /option "at" has an invalid value null: expected a valid Date/],
+        [{ at, every: 1_000 }, /option "at" has an invalid value "2030-01-01T00:00:00.000Z": a one-shot time excludes a "cron" or "every" schedule/],
+        [{ every: 1_000, threshold: -1 }, /option "threshold" has an invalid value -1/],
+        [{ threshold: 100 }, /option "threshold" has an invalid value 100: a threshold applies only to a "cron" or "every" schedule/],
+        [{ at, initialDelay: 100 }, /option "initialDelay" has an invalid value 100: an initial delay applies only to a "cron" or "every" schedule/],
+        [{ every: 1_000, initialDelay: 'soon' }, /option "initialDelay" has an invalid value 'soon'/],
+        [{ cron: '* * * * *', utcOffset: 30.5 }, /option "utcOffset" has an invalid value 30.5: expected whole minutes/],
+        [{ every: 1_000, utcOffset: 60 }, /option "utcOffset" has an invalid value 60: a UTC offset applies only to a "cron" schedule/],
+        [{ runOnStart: { delay: -5 } }, /option "runOnStart" has an invalid value {"delay":-5}/],
+        [{ runOnStart: 'yes' as unknown as boolean }, /option "runOnStart" has an invalid value 'yes': expected true, false or { delay }/],
+      ];
+      for (const [options, message] of refusals) {
+        expect(() => defineJob({ name: 'n', ...options }, 'x')).toThrow(InvalidJobOptionError);
+        expect(() => defineJob({ name: 'n', ...options }, 'x')).toThrow(new RegExp(`^Job "n": ${message.source}`));
+      }
+    });
+
     it('accepts every CronExpression value as a cron', () => {
       for (const cron of Object.values(CronExpression)) {
         expect(defineJob({ name: 'n', cron }, 'x').spec).toEqual({ cron, jitter: 0 });
