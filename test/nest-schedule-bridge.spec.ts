@@ -9,7 +9,7 @@ import { fromNestSchedule, TakenOverSchedule } from '../lib/scheduling/nest-sche
 import { TAKEN_OVER_SCHEDULE_METADATA } from '../lib/scheduling/nest-schedule.constants';
 import { Schedule } from '../lib/scheduling/schedule';
 import { CapturingLogger } from './support/app';
-import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { SHARED_REDIS_URL, TestRedisServer, uniquePrefix } from './support/redis-server';
 import { EventLog } from './support/wait';
 
 /** What the explorer makes of a method: its @DistributedJob options, with the schedule it took over. */
@@ -395,3 +395,50 @@ describe('one-shots across three replicas on Redis (at, runOnStart: { delay })',
     }
   });
 });
+
+describe('a one-shot due while Redis is away', () => {
+  let server: TestRedisServer;
+  afterEach(() => server?.stop());
+
+  it('runs when Redis returns (empty), requested again by the replica that could not request it', async () => {
+    server = await TestRedisServer.reserve();
+    await server.start();
+    const runs = new EventLog<JobContext>();
+    const at = new Date(Date.now() + 3_000);
+    @Injectable()
+    class Jobs {
+      @DistributedJob({ name: 'at', at })
+      once(ctx: JobContext) {
+        runs.push(ctx);
+      }
+    }
+    const logger = new CapturingLogger();
+    const app = await Test.createTestingModule({ imports: [SchedulerModule.forRoot({ redis: server.url, keyPrefix: uniquePrefix('one-shot-outage') })], providers: [Jobs] })
+      .setLogger(logger)
+      .compile();
+    await app.init();
+    try {
+      await server.stop();
+      // The outage spans the one-shot's time: wait for its request to fail, then bring Redis back.
+      const scheduler = app.get(JobScheduler);
+      await firstFailedRequest(scheduler);
+      await server.start();
+      await runs.until('the one-shot run after Redis returned', (events) => events[0], 20_000);
+      expect(runs.events[0].scheduledAt.getTime()).toBeGreaterThan(at.getTime());
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+/** Resolves when the scheduler reports that a one-shot could not be requested (Redis away). */
+function firstFailedRequest(scheduler: JobScheduler): Promise<unknown> {
+  return new Promise((resolve) => {
+    const subscription = scheduler.errors$.subscribe((event) => {
+      if (event.job === 'at') {
+        subscription.unsubscribe();
+        resolve(event);
+      }
+    });
+  });
+}

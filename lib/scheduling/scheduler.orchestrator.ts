@@ -251,7 +251,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       // Replicas requesting it within the window share one start run.
       const requestStartRun = () => this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS);
       if (runOnStart && startDelay === 0) await requestStartRun();
-      else if (runOnStart) this.after(this.startedAt + startDelay - Date.now(), name, requestStartRun);
+      else if (runOnStart) this.after(this.startedAt + startDelay - Date.now(), name, requestStartRun, START_RUN_WINDOW_MS / 2);
       if (at !== null) this.scheduleOneShot(name, at);
     }
   }
@@ -274,15 +274,24 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         return;
       }
       await this.coordinator.requestTrigger(name, 'SCHEDULE', `at:${at}`, ONE_SHOT_WINDOW_MS);
-    });
+    }, ONE_SHOT_WINDOW_MS / 2);
   }
 
-  /** Calls `request` after `delayMs` unless the replica stops first; failures are reported. */
-  private after(delayMs: number, name: string, request: () => Promise<unknown>): void {
+  /**
+   * Calls `request` after `delayMs` unless the replica stops first. A failed request (Redis
+   * away) is reported and tried again every second for `retryFor` ms: within its window, a
+   * request another replica made already makes a retry run nothing more.
+   */
+  private after(delayMs: number, name: string, request: () => Promise<unknown>, retryFor: number, since?: number): void {
     const timer = setTimeout(() => {
       this.bootTimers.delete(timer);
       if (this.stopping) return;
-      request().catch((error) => this.report('sync', error, name));
+      const firstTry = since ?? Date.now();
+      // After a whole resync: Redis back from an outage empty must have the job registered again.
+      this.syncChain.then(request).catch((error) => {
+        this.report('sync', error, name);
+        if (Date.now() - firstTry < retryFor) this.after(CLAIM_RETRY_MS, name, request, retryFor, firstTry);
+      });
     }, Math.min(MAX_TIMER_MS, Math.max(0, delayMs)));
     timer.unref();
     this.bootTimers.add(timer);
