@@ -52,6 +52,8 @@ export interface JobRecord extends JobState {
   queued: boolean;
   pendingTriggers: number;
   lastRun: LastRun | null;
+  /** Scheduled fires skipped for being later than the job's `threshold`. */
+  skippedLate: number;
 }
 
 export interface JobRegistration {
@@ -91,6 +93,8 @@ export interface ClaimRequest {
   /** A due fire (`expectedDue`) or a pending trigger (`member`). */
   due?: number;
   member?: string;
+  /** A due fire claimed more than this many ms after its due time is skipped (`late`). */
+  threshold?: number;
 }
 
 export type ClaimResult =
@@ -104,6 +108,8 @@ export type ClaimResult =
   /** The fire was consumed without a run: the job was locked or (overlap `skip`) still running. */
   | { status: 'skipped'; reason: 'running' | 'locked'; holder: string; scheduledAt: number }
   | { status: 'queued'; holder: string; scheduledAt: number }
+  /** The fire was consumed without a run: it was claimed later than the request's `threshold`. */
+  | { status: 'late'; scheduledAt: number; lateMs: number }
   /** The job is gone from the coordinator (Redis lost its data): register it again. */
   | { status: 'missing' }
   /** The trigger was taken by another replica. */

@@ -21,6 +21,11 @@ export interface DistributedJobOptions {
   /** IANA time zone the `cron` expression is read in. @default the process's time zone */
   timeZone?: string;
   /**
+   * A fixed offset from UTC, in minutes (e.g. `330` for UTC+05:30), that the `cron` expression
+   * is read in, without daylight saving time. Exclusive with `timeZone`.
+   */
+  utcOffset?: number;
+  /**
    * A fixed period: milliseconds, or a string such as `'30s'`, `'5m'`, `'1h'`. Exclusive with `cron`.
    * With neither `cron` nor `every`, the job runs only when triggered.
    */
@@ -38,11 +43,30 @@ export interface DistributedJobOptions {
   /** Registers the job paused; it runs only once resumed (or triggered). @default false */
   paused?: boolean;
   /**
-   * Requests one run when the app starts. Replicas that start within a minute of each other
-   * share one such run.
+   * Requests one run when the app starts, or `delay` (ms or a duration string) after it starts.
+   * Replicas that request it within a minute of each other share one such run.
    * @default false
    */
-  runOnStart?: boolean;
+  runOnStart?: boolean | { delay: number | string };
+  /**
+   * Runs the job once across the cluster at this time (a one-shot; exclusive with `cron` and
+   * `every`). A time already past when the app starts is logged and not run.
+   */
+  at?: Date;
+  /**
+   * A scheduled fire claimed more than this many ms after its due time is skipped (and counted
+   * in `describe`'s `skippedLate`) instead of running late, e.g. after Redis was unreachable.
+   * Keep it above 100 ms, the delay after which replicas take over from a dead one.
+   * @default none: a late fire runs once, late
+   */
+  threshold?: number;
+  /**
+   * A replica claims none of the job's scheduled fires during this long (ms or a duration
+   * string) after it starts; replicas up for longer still do. When they all start together, a
+   * fire due meanwhile runs once at the end of the delay (or is skipped, with `threshold`).
+   * @default 0
+   */
+  initialDelay?: number | string;
   /**
    * With execution records: the vendor type of this job's executions, to group runs of several
    * jobs, or to find the hooks (`@OnTaskStatusChange` ...) that apply to them.

@@ -12,6 +12,14 @@ export interface JobDefinition {
   readonly overlap: OverlapPolicy;
   readonly paused: boolean;
   readonly runOnStart: boolean;
+  /** How long after the app starts the `runOnStart` run is requested. */
+  readonly startDelay: number;
+  /** A one-shot run's time (epoch ms), or null. */
+  readonly at: number | null;
+  /** A scheduled fire later than this (ms) is skipped; null for none. */
+  readonly threshold: number | null;
+  /** How long after this replica starts it begins claiming the job's scheduled fires. */
+  readonly initialDelay: number;
   readonly timeout: number | null;
   /** The vendor type of its execution records. */
   readonly vendorType: string;
@@ -40,10 +48,8 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
   if (!OVERLAP_POLICIES.includes(overlap)) {
     throw new InvalidJobOptionError(name, 'overlap', overlap, `expected one of ${OVERLAP_POLICIES.map((p) => `'${p}'`).join(', ')}`);
   }
-  for (const flag of ['paused', 'runOnStart'] as const) {
-    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
-      throw new InvalidJobOptionError(name, flag, options[flag], 'expected true or false');
-    }
+  if (options.paused !== undefined && typeof options.paused !== 'boolean') {
+    throw new InvalidJobOptionError(name, 'paused', options.paused, 'expected true or false');
   }
   let timeout: number | null = null;
   if (options.timeout !== undefined) {
@@ -59,24 +65,85 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
   if (options.retain !== undefined && (!Number.isInteger(options.retain) || options.retain < 0)) {
     throw new InvalidJobOptionError(name, 'retain', options.retain, 'expected a whole number of executions to keep, 0 or more');
   }
+  const spec = defineSchedule(name, options);
   return {
     name,
     vendorType,
     retain: options.retain ?? null,
-    spec: defineSchedule(name, options),
+    spec,
     overlap,
     paused: options.paused ?? false,
-    runOnStart: options.runOnStart ?? false,
+    ...defineStartAndLateness(name, options, spec),
     timeout,
+  };
+}
+
+/** `runOnStart`, `at`, `threshold` and `initialDelay` (the options @nestjs/schedule users know). */
+function defineStartAndLateness(
+  job: string,
+  options: DistributedJobOptions,
+  spec: ScheduleSpec | null,
+): Pick<JobDefinition, 'runOnStart' | 'startDelay' | 'at' | 'threshold' | 'initialDelay'> {
+  const { runOnStart = false, at, threshold, initialDelay } = options;
+  let startDelay = 0;
+  if (typeof runOnStart === 'object' && runOnStart !== null) {
+    const delay = runOnStart.delay === 0 ? 0 : parseDuration(runOnStart.delay);
+    if (delay === undefined || delay > MAX_TIMER_DURATION_MS) {
+      throw new InvalidJobOptionError(job, 'runOnStart', runOnStart, "expected true, false or { delay } with a delay from 0 ms to 24 days, in ms or such as '5s'");
+    }
+    startDelay = delay;
+  } else if (typeof runOnStart !== 'boolean') {
+    throw new InvalidJobOptionError(job, 'runOnStart', runOnStart, 'expected true, false or { delay }');
+  }
+  if (at !== undefined) {
+    if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+      throw new InvalidJobOptionError(job, 'at', at, 'expected a valid Date');
+    }
+    if (spec) {
+      throw new InvalidJobOptionError(job, 'at', at, `a one-shot time excludes a "cron" or "every" schedule (${spec.cron ?? spec.every}); keep one`);
+    }
+  }
+  if (threshold !== undefined) {
+    if (typeof threshold !== 'number' || !Number.isFinite(threshold) || threshold < 0) {
+      throw new InvalidJobOptionError(job, 'threshold', threshold, 'expected a number of milliseconds, 0 or more');
+    }
+    if (!spec) throw new InvalidJobOptionError(job, 'threshold', threshold, 'a threshold applies only to a "cron" or "every" schedule');
+  }
+  let delay = 0;
+  if (initialDelay !== undefined && initialDelay !== 0) {
+    const parsed = parseDuration(initialDelay);
+    if (parsed === undefined || parsed > MAX_TIMER_DURATION_MS) {
+      throw new InvalidJobOptionError(job, 'initialDelay', initialDelay, "expected a duration from 0 ms to 24 days, in ms or such as '30s'");
+    }
+    if (!spec) throw new InvalidJobOptionError(job, 'initialDelay', initialDelay, 'an initial delay applies only to a "cron" or "every" schedule');
+    delay = parsed;
+  }
+  return {
+    runOnStart: runOnStart !== false,
+    startDelay,
+    at: at ? at.getTime() : null,
+    threshold: threshold ?? null,
+    initialDelay: delay,
   };
 }
 
 /** Validates the schedule part of job options (also used by `JobScheduler.updateSchedule`). */
 export function defineSchedule(
   job: string,
-  options: Pick<DistributedJobOptions, 'cron' | 'every' | 'timeZone' | 'jitter'>,
+  options: Pick<DistributedJobOptions, 'cron' | 'every' | 'timeZone' | 'jitter' | 'utcOffset'>,
 ): ScheduleSpec | null {
-  const { cron, every, timeZone, jitter = 0 } = options;
+  const { cron, every, jitter = 0, utcOffset } = options;
+  let { timeZone } = options;
+  if (utcOffset !== undefined) {
+    if (timeZone !== undefined) {
+      throw new InvalidJobOptionError(job, 'utcOffset', utcOffset, `"utcOffset" and "timeZone" ('${timeZone}') exclude each other; keep one`);
+    }
+    if (!Number.isInteger(utcOffset) || Math.abs(utcOffset) > 14 * 60) {
+      throw new InvalidJobOptionError(job, 'utcOffset', utcOffset, 'expected whole minutes east of UTC, from -840 to 840 (e.g. 330 for UTC+05:30)');
+    }
+    if (cron === undefined) throw new InvalidJobOptionError(job, 'utcOffset', utcOffset, 'a UTC offset applies only to a "cron" schedule');
+    timeZone = fixedOffsetZone(utcOffset);
+  }
   if (cron !== undefined && every !== undefined) {
     throw new InvalidJobOptionError(job, 'cron', cron, `"cron" and "every" (${String(every)}) exclude each other; keep one`);
   }
@@ -123,7 +190,15 @@ function validateCron(job: string, cron: unknown, timeZone: string | undefined):
   }
 }
 
+/** A fixed offset as a zone name cron-parser reads, e.g. 'UTC+05:30'. */
+function fixedOffsetZone(minutes: number): string {
+  const sign = minutes < 0 ? '-' : '+';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `UTC${sign}${pad(Math.floor(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}`;
+}
+
 function isTimeZone(timeZone: string): boolean {
+  if (/^UTC[+-]\d{2}:\d{2}$/.test(timeZone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
     return true;

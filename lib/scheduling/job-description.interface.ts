@@ -39,6 +39,8 @@ export interface JobDescription {
   locked: { by: string; until: Date | null } | null;
   pendingTriggers: number;
   lastRun: JobLastRun | null;
+  /** Scheduled fires skipped for being claimed later than the job's `threshold`, cluster-wide. */
+  skippedLate: number;
   /** The replica whose code definition is in force, and when it registered it. */
   definedBy: string;
   definedAt: Date;

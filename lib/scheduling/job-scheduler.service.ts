@@ -201,6 +201,7 @@ function toDescription(record: JobRecord): JobDescription {
       startedAt: new Date(record.lastRun.startedAt),
       finishedAt: date(record.lastRun.finishedAt),
     },
+    skippedLate: record.skippedLate,
     definedBy: record.definedBy,
     definedAt: new Date(record.definedAt),
   };

@@ -6,6 +6,7 @@ import type { JobContext } from './job-context.interface';
 import { defineJob } from './job-definition';
 import { JobMetadataAccessor } from './job-metadata.accessor';
 import { JobRegistry } from './job.registry';
+import { fromNestSchedule, takeOverNestSchedule } from './nest-schedule.bridge';
 
 /**
  * Finds every `@DistributedJob` method at module init and validates it, so that a bad option
@@ -34,7 +35,11 @@ export class JobExplorer implements OnModuleInit {
       const options = this.metadata.getJobOptions(method);
       if (!options) continue;
       const target = `${className}.${methodName}`;
-      const definition = defineJob(options, target);
+      // Again here, for classes decorated after their module's import (the decorator's microtask
+      // has run for all others).
+      takeOverNestSchedule(method);
+      const taken = this.metadata.getTakenOverSchedule(method);
+      const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target);
       if (!wrapper.isDependencyTreeStatic()) throw new RequestScopedJobError(definition.name, className);
       this.registry.add({
         definition,

@@ -36,6 +36,11 @@ const FIRST_SYNC_WAIT_MS = 3_000;
 const CLAIM_RETRY_MS = 1_000;
 /** Replicas that start within this long of each other share one `runOnStart` run. */
 const START_RUN_WINDOW_MS = 60_000;
+/**
+ * Replicas request a one-shot (`at`) run at its time, each by its own clock; requests within
+ * this long of the first share its run, so clock skew up to it cannot run a one-shot twice.
+ */
+const ONE_SHOT_WINDOW_MS = 10 * 60_000;
 /** Slack for comparing this replica's estimate of Redis's clock with times Redis wrote. */
 const CLOCK_MARGIN_MS = 5;
 /** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
@@ -82,6 +87,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private timerAt = Infinity;
   private extendTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
+  /** Timers of delayed `runOnStart` requests and of one-shot (`at`) requests. */
+  private readonly bootTimers = new Set<NodeJS.Timeout>();
+  /** When this replica started (local clock), for `initialDelay` and `runOnStart: { delay }`. */
+  private startedAt = 0;
   private started = false;
   private stopping = false;
   private registered = false;
@@ -129,6 +138,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.startedAt = Date.now();
     const count = this.registry.names().length;
     this.logger.log(
       this.coordinator.kind === 'redis'
@@ -156,6 +166,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.stopping = true;
     this.disarm();
     clearInterval(this.heartbeatTimer);
+    this.bootTimers.forEach((timer) => clearTimeout(timer));
+    this.bootTimers.clear();
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
     const deadline = Date.now() + this.options.shutdownTimeout;
     // A claim in flight may still start a run: wait for it (bounded: Redis may be away).
@@ -234,10 +246,55 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private async sendBootTriggers(): Promise<void> {
     this.bootTriggersSent = true;
-    for (const job of this.registry.all()) {
-      // Replicas starting within the window share one start run.
-      if (job.definition.runOnStart) await this.coordinator.requestTrigger(job.definition.name, 'EVENT', 'start', START_RUN_WINDOW_MS);
+    for (const { definition } of this.registry.all()) {
+      const { name, runOnStart, startDelay, at } = definition;
+      // Replicas requesting it within the window share one start run.
+      const requestStartRun = () => this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS);
+      if (runOnStart && startDelay === 0) await requestStartRun();
+      else if (runOnStart) this.after(this.startedAt + startDelay - Date.now(), name, requestStartRun, START_RUN_WINDOW_MS / 2);
+      if (at !== null) this.scheduleOneShot(name, at);
     }
+  }
+
+  /**
+   * A one-shot run (`at`): every replica up at its time requests it, by the coordinator's clock,
+   * under one id, so it runs once across the cluster. A time already past is not run: a replica
+   * restarted after it must not run it again, nor fail to start.
+   */
+  private scheduleOneShot(name: string, at: number): void {
+    if (at <= this.now()) {
+      this.logger.warn(`Job "${name}": its one-shot time ${iso(at)} has passed; it does not run (trigger it to run it now).`);
+      return;
+    }
+    this.after(at - this.now(), name, async () => {
+      // Far times wake once an hour (a timer cannot wait longer than 24.8 days) and look again.
+      if (at > this.now() + CLOCK_MARGIN_MS) return this.scheduleOneShot(name, at);
+      if (this.states.get(name)?.paused) {
+        this.logger.warn(`Job "${name}": its one-shot time ${iso(at)} came while it was paused; it does not run.`);
+        return;
+      }
+      await this.coordinator.requestTrigger(name, 'SCHEDULE', `at:${at}`, ONE_SHOT_WINDOW_MS);
+    }, ONE_SHOT_WINDOW_MS / 2);
+  }
+
+  /**
+   * Calls `request` after `delayMs` unless the replica stops first. A failed request (Redis
+   * away) is reported and tried again every second for `retryFor` ms: within its window, a
+   * request another replica made already makes a retry run nothing more.
+   */
+  private after(delayMs: number, name: string, request: () => Promise<unknown>, retryFor: number, since?: number): void {
+    const timer = setTimeout(() => {
+      this.bootTimers.delete(timer);
+      if (this.stopping) return;
+      const firstTry = since ?? Date.now();
+      // After a whole resync: Redis back from an outage empty must have the job registered again.
+      this.syncChain.then(request).catch((error) => {
+        this.report('sync', error, name);
+        if (Date.now() - firstTry < retryFor) this.after(CLAIM_RETRY_MS, name, request, retryFor, firstTry);
+      });
+    }, Math.min(MAX_TIMER_MS, Math.max(0, delayMs)));
+    timer.unref();
+    this.bootTimers.add(timer);
   }
 
   private registration(job: LocalJob, known: JobState | undefined): JobRegistration {
@@ -325,7 +382,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private queueDue(name: string, due: number): void {
-    this.queue.push({ at: this.claimOrder.claimTime(name, due), name, due });
+    this.queue.push({ at: Math.max(this.claimOrder.claimTime(name, due), this.claimableFrom(name)), name, due });
+  }
+
+  /** With `initialDelay`, this replica claims none of the job's scheduled fires before then (coordinator's clock). */
+  private claimableFrom(name: string): number {
+    const delay = this.registry.get(name)?.definition.initialDelay ?? 0;
+    const remaining = this.startedAt + delay - Date.now();
+    return delay > 0 && remaining > 0 ? this.now() + remaining : 0;
   }
 
   private onEvent(event: CoordinationEvent): void {
@@ -425,7 +489,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (schedule && entry.member === undefined) next = schedule.next(state.base, now);
     // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
     else if (schedule && this.pending.get(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
-    return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member };
+    const threshold = entry.member === undefined ? this.registry.get(entry.name)?.definition.threshold : null;
+    return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member, ...(threshold != null ? { threshold } : {}) };
   }
 
   /** Now, by the coordinator's clock as far as this replica can tell. */
@@ -457,6 +522,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         this.logger.warn(
           `Job "${name}": the fire due at ${iso(result.scheduledAt)} was skipped: ` +
             (result.reason === 'running' ? `a run is still going on instance "${result.holder}" (overlap: 'skip').` : `the job is locked by "${result.holder}".`),
+        );
+        return;
+      case 'late':
+        consume();
+        this.logger.warn(
+          `Job "${name}": the fire due at ${iso(result.scheduledAt)} was skipped: it was claimed ${result.lateMs} ms late, ` +
+            `past its threshold of ${request.threshold} ms.`,
         );
         return;
       case 'queued':

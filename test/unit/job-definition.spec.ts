@@ -11,6 +11,10 @@ describe('defineJob', () => {
       overlap: 'skip',
       paused: false,
       runOnStart: false,
+      startDelay: 0,
+      at: null,
+      threshold: null,
+      initialDelay: 0,
       timeout: null,
     });
   });

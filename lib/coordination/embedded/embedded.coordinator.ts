@@ -30,6 +30,7 @@ interface StoredJob extends JobState {
   queued: boolean;
   lastRun: LastRun | null;
   leases: Map<number, RunLease>;
+  skippedLate: number;
 }
 
 interface StoredTrigger {
@@ -97,7 +98,7 @@ export class EmbeddedCoordinator extends Coordinator {
         changed.push(name);
       };
       if (!existing) {
-        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map() } as unknown as StoredJob;
+        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0 } as unknown as StoredJob;
         apply(job);
         this.jobs.set(name, job);
         return { name, outcome: 'created' };
@@ -171,6 +172,11 @@ export class EmbeddedCoordinator extends Coordinator {
         job.due = request.next.due;
       }
     };
+    if (request.member === undefined && request.threshold !== undefined && now - scheduledAt > request.threshold) {
+      job.skippedLate++;
+      advance();
+      return { status: 'late', scheduledAt, lateMs: now - scheduledAt };
+    }
     if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
     if (job.locked) {
       advance();
@@ -338,6 +344,7 @@ export class EmbeddedCoordinator extends Coordinator {
           queued: job.queued,
           pendingTriggers: pending.filter((n) => n === name).length,
           lastRun: job.lastRun ? { ...job.lastRun } : null,
+          skippedLate: job.skippedLate,
         },
       ];
     });

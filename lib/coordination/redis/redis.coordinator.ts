@@ -231,6 +231,7 @@ export class RedisCoordinator extends Coordinator {
           request.rev,
           request.next?.base ?? '',
           request.next?.due ?? '',
+          request.threshold ?? '',
         );
       }
       const replies = await this.scripts.claim.run<Reply[][]>(this.client, keys, args);
@@ -388,6 +389,8 @@ function toClaimResult(reply: Reply[]): ClaimResult {
       return { status, reason: a as 'running' | 'locked', holder: String(b), scheduledAt: Number(c) };
     case 'queued':
       return { status, holder: String(a), scheduledAt: Number(b) };
+    case 'late':
+      return { status, scheduledAt: Number(a), lateMs: Number(b) };
     case 'stale':
     case 'missing':
     case 'gone':
@@ -469,5 +472,6 @@ function toJobRecord(
     queued: job.queued === '1',
     pendingTriggers,
     lastRun: job.last ? toLastRun(JSON.parse(job.last) as LastRunJson) : null,
+    skippedLate: Number(job.lateSkips ?? 0),
   };
 }

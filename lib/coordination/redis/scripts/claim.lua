@@ -1,26 +1,27 @@
 -- Claims due fires and pending triggers. The first replica whose claim arrives runs the fire;
 -- every other claim of it finds the due time moved on and gets the new one back.
 -- KEYS: due zset, triggers zset, then per request: job hash, runs hash.
--- ARGV: instanceId, lockTtl (ms), channel, then per request 6 values:
+-- ARGV: instanceId, lockTtl (ms), channel, then per request 7 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
---       next base ('' for none), next due ('' for none).
+--       next base ('' for none), next due ('' for none), threshold in ms ('' for none).
 -- Returns per request one of:
 --   { 'claimed', fencingToken, scheduledAt, startedAt, trigger }
 --   { 'moved', due or -1, base or -1, rev } | { 'stale' } | { 'early', waitMs }
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
+--   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
 --   { 'missing' } | { 'gone' }
 -- Every claim of a fire but the first takes two reads, so losing replicas cost Redis little.
 local due_key, triggers_key = KEYS[1], KEYS[2]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
-local FIELDS = 6
+local FIELDS = 7
 -- The lease and `last` JSON are written by hand: cjson.encode is several times slower, and a
 -- claim of 1,000 fires due together runs this for each. Only the instance id needs escaping.
 local instance_json = cjson.encode(instance)
 local now_text = tostring(now)
 local expires_text = tostring(now + ttl)
 
-local function claim(job_key, runs_key, name, kind, expected, rev, next_base, next_due)
+local function claim(job_key, runs_key, name, kind, expected, rev, next_base, next_due, threshold)
   local scheduled_at, trigger
   if kind == 'due' then
     local due = tonumber(redis.call('ZSCORE', due_key, name))
@@ -53,6 +54,13 @@ local function claim(job_key, runs_key, name, kind, expected, rev, next_base, ne
       fields[#fields + 1] = next_base
     end
     if fields then redis.call('HSET', job_key, unpack(fields)) end
+  end
+
+  -- Judged on Redis's clock, so a replica's skew cannot make a fire look late or on time.
+  if kind == 'due' and threshold ~= '' and now - scheduled_at > tonumber(threshold) then
+    redis.call('HINCRBY', job_key, 'lateSkips', 1)
+    advance(nil)
+    return { 'late', scheduled_at, now - scheduled_at }
   end
 
   local locked_by = job[5]
@@ -100,6 +108,6 @@ local n = (#ARGV - 3) / FIELDS
 for i = 1, n do
   local a = 3 + (i - 1) * FIELDS
   results[i] = claim(KEYS[1 + i * 2], KEYS[2 + i * 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6])
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 return results
