@@ -5,9 +5,9 @@ import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
 import { EventLog } from './support/wait';
 
 const FIXTURE = join(__dirname, 'fixtures', 'nest-schedule-sample', 'main.ts');
-const CRON_LINE = 'Called when the second is 45';
-const INTERVAL_LINE = 'Called every 10 seconds';
-const TIMEOUT_LINE = 'Called once after 5 seconds';
+const CRON_LINE = 'cron: second 45';
+const INTERVAL_LINE = 'interval: 10 s';
+const TIMEOUT_LINE = 'timeout: once, 5 s after start';
 
 /**
  * NestJS's scheduling sample, migrated by adding a bare `@DistributedJob()` to each of its
