@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { CommandResult, installConsumer, packLibrary, run, runConsumer, tarballFiles } from './support/consumer-apps';
+import { CommandResult, installConsumer, packLibrary, run, runConsumer, tarballFiles, withCacheLock } from './support/consumer-apps';
 import { TestDatabase } from './support/databases';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
 
@@ -31,8 +31,10 @@ describe('the packed library in consumer apps', () => {
       name,
       (async (): Promise<Outcome> => {
         try {
-          const dir = await installConsumer(name, tarball);
-          return { ok: true, dir, output: await runConsumer(dir, await env(name)) };
+          return await withCacheLock(name, async () => {
+            const dir = await installConsumer(name, tarball);
+            return { ok: true, dir, output: await runConsumer(dir, await env(name)) };
+          });
         } catch (error) {
           return { ok: false, error };
         }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -91,10 +91,64 @@ export async function tarballFiles(tarball: string): Promise<string[]> {
 }
 
 /**
+ * Runs `fn` holding the lock `name` in the cache, so that test runs on one machine (several
+ * checkouts) never install into the same app at once. A lock whose process is gone is taken over.
+ */
+export async function withCacheLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(CONSUMER_CACHE, { recursive: true });
+  const lock = join(CONSUMER_CACHE, `${name}.lock`);
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (!ownerAlive(lock)) {
+      rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    // Woken when the holder removes the lock; the timeout re-checks a holder that died.
+    await new Promise<void>((resolve) => {
+      const watcher = watch(CONSUMER_CACHE, () => done());
+      const timer = setTimeout(() => done(), 2_000);
+      function done() {
+        watcher.close();
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function ownerAlive(lock: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+  } catch {
+    // Just created, its pid being written; or left so by a process that died right then.
+    const created = statSync(lock, { throwIfNoEntry: false });
+    return created !== undefined && Date.now() - created.mtimeMs < 10_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Installs the consumer app `name` (from test/fixtures/consumers) with a plain `npm install`, adds
  * the library's tarball to it, and compiles it with its own TypeScript and tsconfig. The install
  * of its dependencies is kept in `CONSUMER_CACHE`, keyed by its package.json and Node's version,
- * so a warm run only reinstalls the tarball. Returns the app's directory.
+ * so a warm run only reinstalls the tarball and re-checks what changed. Returns the app's directory.
  */
 export async function installConsumer(name: string, tarball: string): Promise<string> {
   const fixture = join(FIXTURES, name);
@@ -112,14 +166,17 @@ export async function installConsumer(name: string, tarball: string): Promise<st
     await npm(['install'], dir);
     writeFileSync(join(dir, '.installed'), `${new Date().toISOString()}\n`);
   }
-  for (const stale of ['src', 'dist', 'tsconfig.json', join('node_modules', 'nestjs-distributed-scheduler')]) {
+  for (const stale of ['src', 'tsconfig.json', join('node_modules', 'nestjs-distributed-scheduler')]) {
     rmSync(join(dir, stale), { recursive: true, force: true });
   }
   cpSync(join(fixture, 'src'), join(dir, 'src'), { recursive: true });
   cpSync(join(fixture, 'tsconfig.json'), join(dir, 'tsconfig.json'));
   // As a user adds the library to an app: npm checks its peer ranges against what is installed.
   await npm(['install', tarball, '--no-save'], dir);
-  await run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir, { timeoutMs: 300_000 });
+  // Incremental: a warm run re-checks only what changed (the library's declarations and what
+  // depends on them), not all of @types/node and NestJS again; the diagnostics are the same.
+  const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+  await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--incremental', '--tsBuildInfoFile', '.tsbuildinfo'], dir, { timeoutMs: 300_000 });
   return dir;
 }
 
