@@ -33,14 +33,17 @@ function tail(text: string, max = 12_000): string {
   return text.length <= max ? text : `[… ${text.length - max} characters cut]\n${text.slice(-max)}`;
 }
 
+/** What npm adds to the environment of the scripts it runs (`npm test`), not what the user set. */
+const NPM_SCRIPT_ENV = /^(npm_(?!config_)|npm_config_(local_prefix|call|user_agent|npm_version|node_gyp)$)/i;
+
 /**
- * The environment of the test process without what `npm test` put in it (`npm_config_*`,
- * `npm_package_*`, `INIT_CWD`): a nested npm must behave as in a user's shell.
+ * The environment of the test process without what `npm test` and Jest put in it, so a nested
+ * npm behaves as in a user's shell (a user's own npm_config_*, e.g. a registry, is kept).
  */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(key) && key !== 'INIT_CWD' && key !== 'NODE_ENV' && key !== 'NODE_OPTIONS') env[key] = value;
+    if (!NPM_SCRIPT_ENV.test(key) && !['INIT_CWD', 'NODE_ENV', 'NODE_OPTIONS', 'JEST_WORKER_ID'].includes(key)) env[key] = value;
   }
   return { ...env, ...extra };
 }
