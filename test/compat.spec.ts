@@ -7,6 +7,10 @@ import { CommandResult, installConsumer, packLibrary, run, runConsumer, tarballF
 import { TestDatabase } from './support/databases';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
 
+type Outcome = { ok: true; dir: string; output: CommandResult } | { ok: false; error: unknown };
+
+const INSTALL_TIMEOUT = 15 * 60_000;
+
 /**
  * The library as users get it: packed with `npm pack`, added with a plain `npm install` to apps
  * on each supported major (test/fixtures/consumers), compiled against its declarations with
@@ -14,10 +18,6 @@ import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
  * A first run on a new machine downloads the apps' dependencies (a few minutes); later runs
  * reinstall only the tarball (see CONSUMER_CACHE).
  */
-type Outcome = { ok: true; dir: string; output: CommandResult } | { ok: false; error: unknown };
-
-const INSTALL_TIMEOUT = 15 * 60_000;
-
 describe('the packed library in consumer apps', () => {
   let tarball: string;
   let redis: Redis;
