@@ -9,7 +9,10 @@ module.exports = {
   },
   // Transform only the ES-module packages the tests load; every other package is CommonJS already.
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|uint8array-extras|strtok3|token-types|@tokenizer|peek-readable)/)'],
-  moduleNameMapper: { '^nestjs-distributed-scheduler$': '<rootDir>/lib/index.ts' },
+  moduleNameMapper: {
+    '^nestjs-distributed-scheduler$': '<rootDir>/lib/index.ts',
+    '^nestjs-distributed-scheduler/records$': '<rootDir>/lib/records.ts',
+  },
   testEnvironment: 'node',
   // Every run deletes the shared Redis keys of its uniquePrefix() prefixes, and fails if they come back.
   globalSetup: '<rootDir>/test/support/redis-keys.global-setup.ts',

@@ -28,24 +28,8 @@ export {
 } from './errors';
 export type { AbortCause } from './errors';
 
-// Execution records (with `records`; TypeORM is needed only then)
-export { Execution } from './execution/execution.entity';
-export type { ExecutionMetrics, JsonObject } from './execution/execution.entity';
-export { Task } from './execution/task.entity';
-export { TaskLog } from './execution/task-log.entity';
-export { schedulerEntities } from './execution/entity-schemas';
-export { EXECUTION_STATUS, EXECUTION_TRIGGERS, TASK_STATUS, FINAL_STATUSES, isFinalStatus } from './execution/execution.constants';
-export type { ExecutionStatus, ExecutionTrigger, TaskStatus } from './execution/execution.constants';
-export { ExecutionManager } from './execution/execution.manager';
-export type { RecordingStatus } from './execution/execution.manager';
-export { TaskManager } from './execution/task.manager';
-export type { TaskJob, TaskUpdatableField } from './execution/task.manager';
-export { SweepManager } from './execution/sweep.manager';
-export { VendorHookRegistry } from './execution/vendor-hooks.registry';
-export { OnCheckIn, OnExecutionStatusChange, OnTaskStatusChange } from './execution/vendor-hooks.decorators';
-export type { CheckInProcessor, ExecutionStatusChangeHook, TaskStatusChangeHook } from './execution/vendor-hooks.interface';
-export type { ExecutionQuery, TaskQuery, TimeRange } from './execution/record-query.interface';
+// The `records` option's type is here; the records' API (managers, entities, migrations, hooks)
+// is in `nestjs-distributed-scheduler/records` (lib/records.ts), because its declarations need
+// TypeORM's and this entry's must not.
 export type { RecordsOptions } from './execution/records-options.interface';
 export type { SchedulerModuleExtras } from './scheduler.module-definition';
-export { schedulerMigrations } from './execution/migrations';
-export type { SchedulerMigration } from './execution/migrations';

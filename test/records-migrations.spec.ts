@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { DataSource, DataSourceOptions, Table } from 'typeorm';
-import { Execution, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib';
+import { Execution, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib/records';
 import { EXECUTION_TABLE, TASK_LOG_TABLE, TASK_TABLE } from '../lib/execution/execution.constants';
 import { RecordsDialect } from '../lib/execution/records.dialect';
 import { DATABASE_KINDS, TestDatabase, TestDatabaseKind } from './support/databases';

@@ -2,20 +2,8 @@ import { Injectable, INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import {
-  DistributedJob,
-  Execution,
-  ExecutionManager,
-  ExecutionNotFinalError,
-  DuplicateVendorHookError,
-  JobContext,
-  JobScheduler,
-  SchedulerModule,
-  SweepManager,
-  Task,
-  TaskManager,
-  VendorHookRegistry,
-} from '../lib';
+import { DistributedJob, ExecutionNotFinalError, DuplicateVendorHookError, JobContext, JobScheduler, SchedulerModule } from '../lib';
+import { Execution, ExecutionManager, SweepManager, Task, TaskManager, VendorHookRegistry } from '../lib/records';
 import { StatusChangeHandler } from '../lib/execution/status-change.handler';
 import { SweepJob } from '../lib/execution/sweep.job';
 import { RunRecorder } from '../lib/scheduling/run-recorder';

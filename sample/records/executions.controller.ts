@@ -7,7 +7,7 @@ import {
   ExecutionStatus,
   ExecutionTrigger,
   TaskManager,
-} from 'nestjs-distributed-scheduler';
+} from 'nestjs-distributed-scheduler/records';
 
 const STATUSES = Object.values(EXECUTION_STATUS) as string[];
 const TRIGGERS = Object.values(EXECUTION_TRIGGERS) as string[];

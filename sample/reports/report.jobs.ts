@@ -1,15 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  DistributedJob,
-  Execution,
-  ExecutionStatus,
-  JobContext,
-  OnCheckIn,
-  OnExecutionStatusChange,
-  Task,
-  TaskManager,
-} from 'nestjs-distributed-scheduler';
+import { DistributedJob, JobContext } from 'nestjs-distributed-scheduler';
+import { Execution, ExecutionStatus, OnCheckIn, OnExecutionStatusChange, Task, TaskManager } from 'nestjs-distributed-scheduler/records';
 
 /** The vendor type of report executions: the executions `POST /reports` creates, and their tasks. */
 export const REPORT = 'report';

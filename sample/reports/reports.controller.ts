@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { ExecutionManager, TaskManager } from 'nestjs-distributed-scheduler';
+import { ExecutionManager, TaskManager } from 'nestjs-distributed-scheduler/records';
 import { REPORT } from './report.jobs';
 
 interface ReportRequest {
