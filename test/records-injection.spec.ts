@@ -2,17 +2,8 @@ import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import {
-  ExecutionManager,
-  ExecutionNotFinalError,
-  ExecutionQuery,
-  InvalidQueryError,
-  SchedulerError,
-  SchedulerModule,
-  SweepManager,
-  TaskManager,
-  TaskQuery,
-} from '../lib';
+import { ExecutionNotFinalError, InvalidQueryError, SchedulerError, SchedulerModule } from '../lib';
+import { ExecutionManager, ExecutionQuery, SweepManager, TaskManager, TaskQuery } from '../lib/records';
 import { CapturingLogger } from './support/app';
 import { DATABASE_KINDS, TestDatabase } from './support/databases';
 
