@@ -45,6 +45,7 @@ export { OnCheckIn, OnExecutionStatusChange, OnTaskStatusChange } from './execut
 export type { CheckInProcessor, ExecutionStatusChangeHook, TaskStatusChangeHook } from './execution/vendor-hooks.interface';
 export type { ExecutionQuery, TaskQuery, TimeRange } from './execution/record-query.interface';
 export type { RecordsOptions } from './execution/records-options.interface';
+export type { RecordsDatabase } from './execution/records.dialect';
 export type { SchedulerModuleExtras } from './scheduler.module-definition';
 export { schedulerMigrations } from './execution/migrations';
 export type { SchedulerMigration } from './execution/migrations';

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
 
 export type RecordsDatabase = 'postgres' | 'mysql' | 'sqlite';
+export const RECORDS_DATABASES: readonly RecordsDatabase[] = ['postgres', 'mysql', 'sqlite'];
 
 /** What differs between the databases the records live in, in one place. */
 export class RecordsDialect {
