@@ -1,6 +1,19 @@
 import 'reflect-metadata';
+import { Test } from '@nestjs/testing';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource, DataSourceOptions, Table } from 'typeorm';
-import { Execution, RecordsDatabase, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib';
+import { DataSource as DataSource1 } from 'typeorm';
+import {
+  Execution,
+  ExecutionManager,
+  InvalidSchedulerOptionError,
+  RecordsDatabase,
+  SchedulerModule,
+  Task,
+  TaskLog,
+  schedulerEntities,
+  schedulerMigrations,
+} from '../lib';
 import { EXECUTION_TABLE, TASK_LOG_TABLE, TASK_TABLE } from '../lib/execution/execution.constants';
 import { RecordsDialect } from '../lib/execution/records.dialect';
 import { DATABASE_KINDS, TestDatabase, TestDatabaseKind } from './support/databases';
@@ -202,3 +215,131 @@ describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [ki
     });
   },
 );
+
+describe.each(DATABASE_KINDS)('SchedulerModule with records.database on %s', (kind) => {
+  let database: TestDatabase;
+  // A DataSource name per database: @nestjs/typeorm keeps the entities of forFeature per name for
+  // the whole process, and each test here registers another database's.
+  const name = `records_${kind}`;
+
+  beforeAll(async () => {
+    database = await TestDatabase.create(kind);
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('registers the entities of that database: after the migrations, nothing to change, and runs are recorded', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...database.options, name, autoLoadEntities: true, migrations: schedulerMigrations(databaseOf(kind)), migrationsRun: true }),
+        SchedulerModule.forRoot({ records: { dataSource: name, database: databaseOf(kind), sweepEvery: false } }),
+      ],
+    }).compile();
+    await moduleRef.init();
+    try {
+      const dataSource = moduleRef.get<DataSource>(getDataSourceToken(name));
+      expect(await dataSource.showMigrations()).toBe(false);
+      expect(await pendingQueries(dataSource)).toEqual([]);
+
+      const executions = moduleRef.get(ExecutionManager);
+      const executionId = await executions.create('import', 'batch-1', 'MANUAL', { source: 's3' });
+      expect(await executions.get(executionId)).toMatchObject({ id: executionId, vendorType: 'import', vendorId: 'batch-1', status: 'Running', extraAttrs: { source: 's3' } });
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
+  if (kind === 'mariadb') {
+    it('fails the start, naming the option, when the DataSource is another database', async () => {
+      // SQLite's types exist on MariaDB too, so TypeORM itself accepts this mix; the module does not.
+      let dataSource: DataSource | undefined;
+      const start = Test.createTestingModule({
+        imports: [
+          TypeOrmModule.forRootAsync({
+            name: 'records_mismatch',
+            useFactory: () => ({ ...database.options, name: 'records_mismatch', autoLoadEntities: true }),
+            // Kept to close it: a start that fails leaves the DataSource open.
+            dataSourceFactory: async (options) => (dataSource = new DataSource1(options!)),
+          }),
+          SchedulerModule.forRoot({ records: { dataSource: 'records_mismatch', database: 'sqlite', sweepEvery: false } }),
+        ],
+      }).compile();
+      try {
+        await expect(start).rejects.toThrow(InvalidSchedulerOptionError);
+        await expect(start).rejects.toThrow(`option "records.database" has an invalid value 'sqlite': the DataSource is "mariadb", which is 'mysql'`);
+      } finally {
+        if (dataSource?.isInitialized) await dataSource.destroy();
+      }
+    });
+  }
+});
+
+/**
+ * What the README tells users whose tables an earlier version's `synchronize` made (the entities
+ * without a database) to run before they name the database: same text, tested here.
+ */
+const CONVERT_SYNCHRONIZED: Record<RecordsDatabase, string[]> = {
+  postgres: [
+    `ALTER TABLE "dsched_execution" ALTER COLUMN "id" TYPE bigint, ${['start_time', 'update_time', 'end_time', 'scheduled_at', 'due_at'].map(toTimestamptz).join(', ')}`,
+    `ALTER SEQUENCE "dsched_execution_id_seq" AS bigint`,
+    `ALTER TABLE "dsched_task" ALTER COLUMN "id" TYPE bigint, ${['creation_time', 'start_time', 'update_time', 'end_time'].map(toTimestamptz).join(', ')}`,
+    `ALTER SEQUENCE "dsched_task_id_seq" AS bigint`,
+    `ALTER TABLE "dsched_task_log" ${toTimestamptz('update_time')}`,
+  ],
+  mysql: [
+    'ALTER TABLE `dsched_execution` MODIFY `id` bigint NOT NULL AUTO_INCREMENT',
+    'ALTER TABLE `dsched_task` MODIFY `id` bigint NOT NULL AUTO_INCREMENT',
+    'ALTER TABLE `dsched_task_log` MODIFY `content` mediumtext NOT NULL',
+  ],
+  sqlite: [],
+};
+
+/** The stored wall-clock times were the app's local time: UTC on this machine, as on most servers. */
+function toTimestamptz(column: string): string {
+  return `ALTER COLUMN "${column}" TYPE timestamptz(3) USING "${column}" AT TIME ZONE 'UTC'`;
+}
+
+describe.each(DATABASE_KINDS)("tables an earlier version's synchronize made, on %s", (kind) => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await TestDatabase.create(kind);
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('keep their rows and match the entities of the database once converted and the migration is marked as run', async () => {
+    const at = new Date(Date.UTC(2029, 11, 31, 23, 59, 58, 765));
+    const earlier = new DataSource1({ ...database.options, entities: schedulerEntities(), synchronize: true } as DataSourceOptions);
+    await earlier.initialize();
+    const { id: executionId } = await earlier.getRepository(Execution).save({ vendorType: 'old', status: 'Success', trigger: 'SCHEDULE', extraAttrs: {}, startTime: at, updateTime: at, dueAt: at });
+    await earlier.getRepository(Task).insert({ vendorType: 'old', executionId, jobName: 'old', parameters: {}, status: 'Success', jobId: 'old-1', extraAttrs: {}, creationTime: at, updateTime: at });
+    await earlier.destroy();
+
+    const dataSource = new DataSource1({
+      ...database.options,
+      entities: schedulerEntities(databaseOf(kind)),
+      migrations: schedulerMigrations(databaseOf(kind)),
+    } as DataSourceOptions);
+    await dataSource.initialize();
+    try {
+      for (const statement of CONVERT_SYNCHRONIZED[databaseOf(kind)]) await dataSource.query(statement);
+      expect(await dataSource.showMigrations()).toBe(true);
+      await dataSource.runMigrations({ fake: true }); // records it as run, as `typeorm migration:run --fake` does
+      expect(await dataSource.showMigrations()).toBe(false);
+
+      expect(await pendingQueries(dataSource)).toEqual([]);
+      expect(await dataSource.getRepository(Execution).findOneByOrFail({ id: executionId })).toMatchObject({ id: executionId, startTime: at, dueAt: at });
+      expect(await dataSource.getRepository(Task).findOneByOrFail({ executionId })).toMatchObject({ jobId: 'old-1', creationTime: at });
+      // The ids go on from where they were.
+      const { id: next } = await dataSource.getRepository(Execution).save({ vendorType: 'new', status: 'Running', trigger: 'MANUAL', extraAttrs: {}, startTime: at, updateTime: at });
+      expect(next).toBe(executionId + 1);
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+});
