@@ -39,6 +39,8 @@ const TYPES: Record<RecordsDatabase, DatabaseTypes> = {
  */
 const UNNAMED: DatabaseTypes = { id: 'int', time: Date, log: 'text' };
 
+// One set per database for the process: the same objects wherever they are listed, so that
+// `forFeature` and an app's own `entities` never hand TypeORM two schemas of one entity.
 const cache = new Map<RecordsDatabase | undefined, EntitySchema[]>();
 
 /**
