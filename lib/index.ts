@@ -32,4 +32,5 @@ export type { AbortCause } from './errors';
 // is in `nestjs-distributed-scheduler/records` (lib/records.ts), because its declarations need
 // TypeORM's and this entry's must not.
 export type { RecordsOptions } from './execution/records-options.interface';
+export type { RecordsDatabase } from './execution/execution.constants';
 export type { SchedulerModuleExtras } from './scheduler.module-definition';

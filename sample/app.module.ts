@@ -5,7 +5,7 @@ import { SchedulerModule } from 'nestjs-distributed-scheduler';
 import { JobsController } from './jobs/jobs.controller';
 import { ReportJobs } from './jobs/report.jobs';
 import { SchedulerErrorFilter } from './jobs/scheduler-error.filter';
-import { databaseOptions } from './records/database';
+import { databaseOptions, recordsDatabase } from './records/database';
 import { ExecutionsController } from './records/executions.controller';
 import { ReportBuildJobs } from './reports/report.jobs';
 import { ReportsController } from './reports/reports.controller';
@@ -23,7 +23,8 @@ import { ApiTokenGuard } from './security/api-token.guard';
       keyPrefix: process.env.KEY_PREFIX,
       // Every run of every job becomes an Execution with its Task. The built-in sweep keeps the
       // newest 50 executions per vendor type (20 of the 5-second heartbeat), every 10 minutes.
-      records: { retain: 50, retainByVendor: { heartbeat: 20 }, sweepEvery: '10m' },
+      // `database` maps the tables exactly as the library's migrations create them.
+      records: { database: recordsDatabase(), retain: 50, retainByVendor: { heartbeat: 20 }, sweepEvery: '10m' },
     }),
   ],
   controllers: [JobsController, ExecutionsController, ReportsController],

@@ -1,211 +1,336 @@
 import 'reflect-metadata';
-import { DataSource, DataSourceOptions, Table } from 'typeorm';
-import { Execution, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib/records';
+import { Test } from '@nestjs/testing';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource, DataSourceOptions, Table } from 'typeorm';
+import { DataSource as DataSource1 } from 'typeorm';
+import { InvalidSchedulerOptionError, RecordsDatabase, SchedulerModule } from '../lib';
+import { Execution, ExecutionManager, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib/records';
 import { EXECUTION_TABLE, TASK_LOG_TABLE, TASK_TABLE } from '../lib/execution/execution.constants';
 import { RecordsDialect } from '../lib/execution/records.dialect';
 import { DATABASE_KINDS, TestDatabase, TestDatabaseKind } from './support/databases';
 
 /**
- * The shipped migrations against what TypeORM derives from the entities: on an empty database
- * they must give the schema `synchronize` would, except for the deliberately wider types below,
- * and the records must work on it.
+ * The shipped migrations against the entities of the same database: after the migrations, TypeORM
+ * must find nothing to change (what `synchronize` and `migration:generate` would do), on both
+ * TypeORM majors the peer range admits, and the records must work on the tables.
+ *
+ * TypeORM 0.3 is the `typeorm-0.3` alias. The entities are built by the `typeorm` (1.x) copy: a 0.3
+ * DataSource accepts them, since both copies recognise an EntitySchema by `Symbol.for('EntitySchema')`,
+ * a symbol shared across copies; the migrations only use the QueryRunner they are handed.
  */
-type Deliberate = Record<string, Record<string, string>>;
-
-/** Per database: table -> column -> the type the migration gives it, where the entities say less. */
-const DELIBERATE: Record<TestDatabaseKind, Deliberate> = {
-  postgres: {
-    [EXECUTION_TABLE]: {
-      id: 'bigint',
-      start_time: 'timestamp with time zone',
-      update_time: 'timestamp with time zone',
-      end_time: 'timestamp with time zone',
-      scheduled_at: 'timestamp with time zone',
-      due_at: 'timestamp with time zone',
-    },
-    [TASK_TABLE]: {
-      id: 'bigint',
-      creation_time: 'timestamp with time zone',
-      start_time: 'timestamp with time zone',
-      update_time: 'timestamp with time zone',
-      end_time: 'timestamp with time zone',
-    },
-    [TASK_LOG_TABLE]: { update_time: 'timestamp with time zone' },
-  },
-  mariadb: {
-    [EXECUTION_TABLE]: { id: 'bigint' },
-    [TASK_TABLE]: { id: 'bigint' },
-    [TASK_LOG_TABLE]: { content: 'mediumtext' },
-  },
-  sqlite: { [EXECUTION_TABLE]: {}, [TASK_TABLE]: {}, [TASK_LOG_TABLE]: {} },
-};
+type DataSourceClass = new (options: DataSourceOptions) => DataSource;
+const MAJORS: [string, () => DataSourceClass][] = [
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ['1.x', () => (require('typeorm') as typeof import('typeorm')).DataSource],
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ['0.3', () => (require('typeorm-0.3') as typeof import('typeorm')).DataSource],
+];
 
 const TABLES = [EXECUTION_TABLE, TASK_TABLE, TASK_LOG_TABLE];
+const MIGRATION_NAME = 'DschedRecords1795400000000';
 
-describe.each(DATABASE_KINDS)('records migrations on %s', (kind) => {
+const databaseOf = (kind: TestDatabaseKind): RecordsDatabase => (kind === 'mariadb' ? 'mysql' : kind);
+
+/** What TypeORM reads back of a table: enough to see any change `synchronize` could make. */
+async function tableShapes(dataSource: DataSource): Promise<unknown[]> {
+  const queryRunner = dataSource.createQueryRunner();
+  try {
+    const tables = (await queryRunner.getTables(TABLES)) as Table[];
+    return tables
+      .map((table) => ({
+        name: table.name,
+        columns: table.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          length: c.length,
+          precision: c.precision,
+          nullable: c.isNullable,
+          default: c.default,
+          primary: c.isPrimary,
+          generated: c.isGenerated,
+        })),
+        indices: table.indices.map((i) => ({ name: i.name, columns: i.columnNames, unique: !!i.isUnique })).sort((a, b) => a.name!.localeCompare(b.name!)),
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  } finally {
+    await queryRunner.release();
+  }
+}
+
+async function pendingQueries(dataSource: DataSource): Promise<string[]> {
+  const pending = await dataSource.driver.createSchemaBuilder().log();
+  return pending.upQueries.map((query) => query.query);
+}
+
+describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [kind, major, load] as const)))(
+  'records migrations on %s with TypeORM %s',
+  (kind, _major, loadDataSource) => {
+    let database: TestDatabase;
+    let dataSource: DataSource;
+
+    beforeAll(async () => {
+      database = await TestDatabase.create(kind);
+      const DataSourceOfMajor = loadDataSource();
+      dataSource = new DataSourceOfMajor({
+        ...database.options,
+        entities: schedulerEntities(databaseOf(kind)),
+        migrations: schedulerMigrations(databaseOf(kind)),
+      } as DataSourceOptions);
+      await dataSource.initialize();
+    });
+
+    afterAll(async () => {
+      if (dataSource?.isInitialized) await dataSource.destroy();
+      await database?.drop();
+    });
+
+    it('creates the tables on an empty database', async () => {
+      expect(await tableShapes(dataSource)).toEqual([]);
+      const ran = await dataSource.runMigrations();
+      expect(ran.map((migration) => migration.name)).toEqual([MIGRATION_NAME]);
+      expect(await dataSource.showMigrations()).toBe(false);
+      expect((await tableShapes(dataSource)).map((table) => (table as Table).name)).toEqual([...TABLES].sort());
+    });
+
+    it('leaves TypeORM nothing to change: the entities describe exactly what the migrations made', async () => {
+      // On failure the difference lists the statements `migration:generate` would write.
+      expect(await pendingQueries(dataSource)).toEqual([]);
+    });
+
+    it('survives synchronize: the tables and their rows stay as they are', async () => {
+      const before = await tableShapes(dataSource);
+      const executions = dataSource.getRepository(Execution);
+      const startTime = new Date(Date.UTC(2031, 1, 2, 3, 4, 5, 678));
+      const { id } = await executions.save(
+        executions.create({ vendorType: 'sync', status: 'Success', trigger: 'MANUAL', extraAttrs: {}, startTime, updateTime: startTime, fencingToken: 2 ** 40 }),
+      );
+
+      await dataSource.synchronize();
+
+      expect(await tableShapes(dataSource)).toEqual(before);
+      expect(await executions.findOneByOrFail({ id })).toMatchObject({ id, vendorType: 'sync', startTime, fencingToken: 2 ** 40 });
+      await executions.delete({ id });
+    });
+
+    it('stores and reads back executions, tasks and logs', async () => {
+      const at = (ms: number) => new Date(Date.UTC(2030, 0, 2, 3, 4, 5, ms));
+      const executions = dataSource.getRepository(Execution);
+      const row = {
+        vendorType: 'report',
+        vendorId: 'policy-7',
+        status: 'Running',
+        statusMessage: null,
+        metrics: { taskCount: 1, pendingTaskCount: 0, runningTaskCount: 1, successTaskCount: 0, errorTaskCount: 0, stoppedTaskCount: 0 },
+        trigger: 'SCHEDULE',
+        extraAttrs: { region: 'eu', nested: { n: 1 } },
+        startTime: at(123),
+        updateTime: at(456),
+        endTime: null,
+        jobName: 'report',
+        scheduledAt: at(789),
+        dueAt: at(789),
+        fencingToken: 2 ** 40,
+      } satisfies Partial<Execution>;
+      const saved = await executions.save(executions.create(row));
+      expect(typeof saved.id).toBe('number');
+
+      const execution = await executions.findOneByOrFail({ id: saved.id });
+      expect(execution).toEqual({ id: saved.id, ...row });
+      expect(execution.startTime).toBeInstanceOf(Date);
+
+      const tasks = dataSource.getRepository(Task);
+      const parameters: Task['parameters'] = { page: 3 };
+      // Leaves out the columns with defaults: the database fills them in.
+      const taskRow = {
+        vendorType: 'report',
+        executionId: execution.id,
+        jobName: 'report',
+        parameters,
+        status: 'Pending',
+        statusMessage: null,
+        jobId: 'job-1',
+        extraAttrs: {},
+        creationTime: at(1),
+        startTime: null,
+        updateTime: at(999),
+        endTime: null,
+      } satisfies Partial<Task>;
+      const insert = await tasks.insert({ ...taskRow }); // a copy: insert() writes the generated id into what it is given
+      // The insert result is not transformed: BIGINT ids come back as strings there (the managers use Number()).
+      const taskId = Number(insert.identifiers[0].id);
+      const task = await tasks.findOneByOrFail({ executionId: execution.id });
+      expect(task).toEqual({ id: taskId, ...taskRow, runCount: 0, statusRevision: 0, fencingToken: 0 });
+      expect(typeof task.id).toBe('number');
+
+      const logs = dataSource.getRepository(TaskLog);
+      await logs.insert({ taskId: task.id, content: 'line 1\nline 2\n', updateTime: at(5) });
+      expect(await logs.findOneByOrFail({ taskId: task.id })).toEqual({ taskId: task.id, content: 'line 1\nline 2\n', droppedLines: 0, updateTime: at(5) });
+    });
+
+    it('rejects a second execution of a job for the same due time', async () => {
+      const executions = dataSource.getRepository(Execution);
+      const row = (dueAt: Date | null, trigger: Execution['trigger']): Partial<Execution> => ({
+        vendorType: 'cleanup',
+        status: 'Pending',
+        trigger,
+        extraAttrs: {},
+        startTime: new Date(),
+        updateTime: new Date(),
+        jobName: 'cleanup',
+        dueAt,
+      });
+      const due = new Date(Date.UTC(2030, 5, 1, 0, 0, 0, 250));
+      await executions.insert(row(due, 'SCHEDULE'));
+
+      const duplicate = await executions.insert(row(new Date(due.getTime()), 'SCHEDULE')).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(duplicate).toBeDefined();
+      expect(new RecordsDialect(dataSource).isUniqueViolation(duplicate)).toBe(true);
+
+      // One millisecond apart is another due time; runs without one never collide.
+      await executions.insert(row(new Date(due.getTime() + 1), 'SCHEDULE'));
+      await executions.insert(row(null, 'MANUAL'));
+      await executions.insert(row(null, 'MANUAL'));
+      expect(await executions.countBy({ jobName: 'cleanup' })).toBe(4);
+    });
+
+    it('drops the tables when the migration is undone, and makes them again', async () => {
+      await dataSource.undoLastMigration();
+      expect(await tableShapes(dataSource)).toEqual([]);
+      expect(await dataSource.showMigrations()).toBe(true);
+
+      await dataSource.runMigrations();
+      expect(await pendingQueries(dataSource)).toEqual([]);
+    });
+  },
+);
+
+describe.each(DATABASE_KINDS)('SchedulerModule with records.database on %s', (kind) => {
   let database: TestDatabase;
-  let dataSource: DataSource;
+  // A DataSource name per database: @nestjs/typeorm keeps the entities of forFeature per name for
+  // the whole process, and each test here registers another database's.
+  const name = `records_${kind}`;
 
   beforeAll(async () => {
     database = await TestDatabase.create(kind);
-    dataSource = new DataSource({
-      ...database.options,
-      entities: schedulerEntities(),
-      migrations: schedulerMigrations(kind === 'mariadb' ? 'mysql' : kind),
-    } as DataSourceOptions);
-    await dataSource.initialize();
   });
 
   afterAll(async () => {
-    if (dataSource?.isInitialized) await dataSource.destroy();
     await database?.drop();
   });
 
-  async function table(name: string): Promise<Table | undefined> {
-    const queryRunner = dataSource.createQueryRunner();
+  it('registers the entities of that database: after the migrations, nothing to change, and runs are recorded', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...database.options, name, autoLoadEntities: true, migrations: schedulerMigrations(databaseOf(kind)), migrationsRun: true }),
+        SchedulerModule.forRoot({ records: { dataSource: name, database: databaseOf(kind), sweepEvery: false } }),
+      ],
+    }).compile();
+    await moduleRef.init();
     try {
-      return await queryRunner.getTable(name);
+      const dataSource = moduleRef.get<DataSource>(getDataSourceToken(name));
+      expect(await dataSource.showMigrations()).toBe(false);
+      expect(await pendingQueries(dataSource)).toEqual([]);
+
+      const executions = moduleRef.get(ExecutionManager);
+      const executionId = await executions.create('import', 'batch-1', 'MANUAL', { source: 's3' });
+      expect(await executions.get(executionId)).toMatchObject({ id: executionId, vendorType: 'import', vendorId: 'batch-1', status: 'Running', extraAttrs: { source: 's3' } });
     } finally {
-      await queryRunner.release();
+      await moduleRef.close();
     }
-  }
-
-  it('creates the tables on an empty database', async () => {
-    for (const name of TABLES) expect(await table(name)).toBeUndefined();
-    const ran = await dataSource.runMigrations();
-    expect(ran.map((migration) => migration.name)).toEqual(['DschedRecords1795400000000']);
-    expect(await dataSource.showMigrations()).toBe(false);
   });
 
-  it('gives the schema the entities describe, apart from the deliberate types', async () => {
-    const deliberate = DELIBERATE[kind];
-    for (const metadata of dataSource.entityMetadatas) {
-      const actual = (await table(metadata.tableName))!;
-      expect(actual).toBeDefined();
-
-      // The same columns, and no differences TypeORM sees but those intended.
-      expect(actual.columns.map((c) => c.name).sort()).toEqual(metadata.columns.map((c) => c.databaseName).sort());
-      const changed = dataSource.driver.findChangedColumns(actual.columns, metadata.columns).map((c) => c.databaseName);
-      expect(changed.sort()).toEqual(Object.keys(deliberate[metadata.tableName]).sort());
-
-      // Where the type differs on purpose, all else still matches.
-      for (const [name, type] of Object.entries(deliberate[metadata.tableName])) {
-        const column = actual.findColumnByName(name)!;
-        const expected = metadata.findColumnWithDatabaseName(name)!;
-        expect({ name, type: column.type, nullable: column.isNullable, primary: column.isPrimary, generated: column.isGenerated }).toEqual({
-          name,
-          type,
-          nullable: expected.isNullable,
-          primary: expected.isPrimary,
-          generated: expected.isGenerated,
-        });
-        if (type === 'timestamp with time zone') expect(column.precision).toBe(3);
+  if (kind === 'mariadb') {
+    it('fails the start, naming the option, when the DataSource is another database', async () => {
+      // SQLite's types exist on MariaDB too, so TypeORM itself accepts this mix; the module does not.
+      let dataSource: DataSource | undefined;
+      const start = Test.createTestingModule({
+        imports: [
+          TypeOrmModule.forRootAsync({
+            name: 'records_mismatch',
+            useFactory: () => ({ ...database.options, name: 'records_mismatch', autoLoadEntities: true }),
+            // Kept to close it: a start that fails leaves the DataSource open.
+            dataSourceFactory: async (options) => (dataSource = new DataSource1(options!)),
+          }),
+          SchedulerModule.forRoot({ records: { dataSource: 'records_mismatch', database: 'sqlite', sweepEvery: false } }),
+        ],
+      }).compile();
+      try {
+        await expect(start).rejects.toThrow(InvalidSchedulerOptionError);
+        await expect(start).rejects.toThrow(`option "records.database" has an invalid value 'sqlite': the DataSource is "mariadb", which is 'mysql'`);
+      } finally {
+        if (dataSource?.isInitialized) await dataSource.destroy();
       }
-
-      // The same indexes, by name, columns and uniqueness.
-      const shape = (name: string | undefined, columns: string[], unique: boolean) => ({ name, columns, unique });
-      expect(actual.indices.map((i) => shape(i.name, i.columnNames, !!i.isUnique)).sort((a, b) => a.name!.localeCompare(b.name!))).toEqual(
-        metadata.indices
-          .map((i) => shape(i.name, i.columns.map((c) => c.databaseName), i.isUnique))
-          .sort((a, b) => a.name!.localeCompare(b.name!)),
-      );
-    }
-    expect(dataSource.entityMetadatas.map((m) => m.tableName).sort()).toEqual([...TABLES].sort());
-
-    if (kind === 'sqlite') {
-      // No deliberate differences here: exactly what `synchronize` would make.
-      const pending = await dataSource.driver.createSchemaBuilder().log();
-      expect(pending.upQueries.map((q) => q.query)).toEqual([]);
-    }
-  });
-
-  it('stores and reads back executions, tasks and logs', async () => {
-    const at = (ms: number) => new Date(Date.UTC(2030, 0, 2, 3, 4, 5, ms));
-    const executions = dataSource.getRepository(Execution);
-    const row = {
-      vendorType: 'report',
-      vendorId: 'policy-7',
-      status: 'Running',
-      statusMessage: null,
-      metrics: { taskCount: 1, pendingTaskCount: 0, runningTaskCount: 1, successTaskCount: 0, errorTaskCount: 0, stoppedTaskCount: 0 },
-      trigger: 'SCHEDULE',
-      extraAttrs: { region: 'eu', nested: { n: 1 } },
-      startTime: at(123),
-      updateTime: at(456),
-      endTime: null,
-      jobName: 'report',
-      scheduledAt: at(789),
-      dueAt: at(789),
-      fencingToken: 2 ** 40,
-    } satisfies Partial<Execution>;
-    const saved = await executions.save(executions.create(row));
-    expect(typeof saved.id).toBe('number');
-
-    const execution = await executions.findOneByOrFail({ id: saved.id });
-    expect(execution).toEqual({ id: saved.id, ...row });
-    expect(execution.startTime).toBeInstanceOf(Date);
-
-    const tasks = dataSource.getRepository(Task);
-    const parameters: Task['parameters'] = { page: 3 };
-    // Leaves out the columns with defaults: the database fills them in.
-    const taskRow = {
-      vendorType: 'report',
-      executionId: execution.id,
-      jobName: 'report',
-      parameters,
-      status: 'Pending',
-      statusMessage: null,
-      jobId: 'job-1',
-      extraAttrs: {},
-      creationTime: at(1),
-      startTime: null,
-      updateTime: at(999),
-      endTime: null,
-    } satisfies Partial<Task>;
-    const insert = await tasks.insert({ ...taskRow }); // a copy: insert() writes the generated id into what it is given
-    // The insert result is not transformed: BIGINT ids come back as strings there (the managers use Number()).
-    const taskId = Number(insert.identifiers[0].id);
-    const task = await tasks.findOneByOrFail({ executionId: execution.id });
-    expect(task).toEqual({ id: taskId, ...taskRow, runCount: 0, statusRevision: 0, fencingToken: 0 });
-    expect(typeof task.id).toBe('number');
-
-    const logs = dataSource.getRepository(TaskLog);
-    await logs.insert({ taskId: task.id, content: 'line 1\nline 2\n', updateTime: at(5) });
-    expect(await logs.findOneByOrFail({ taskId: task.id })).toEqual({ taskId: task.id, content: 'line 1\nline 2\n', droppedLines: 0, updateTime: at(5) });
-  });
-
-  it('rejects a second execution of a job for the same due time', async () => {
-    const executions = dataSource.getRepository(Execution);
-    const row = (dueAt: Date | null, trigger: Execution['trigger']): Partial<Execution> => ({
-      vendorType: 'cleanup',
-      status: 'Pending',
-      trigger,
-      extraAttrs: {},
-      startTime: new Date(),
-      updateTime: new Date(),
-      jobName: 'cleanup',
-      dueAt,
     });
-    const due = new Date(Date.UTC(2030, 5, 1, 0, 0, 0, 250));
-    await executions.insert(row(due, 'SCHEDULE'));
+  }
+});
 
-    const duplicate = await executions.insert(row(new Date(due.getTime()), 'SCHEDULE')).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(duplicate).toBeDefined();
-    expect(new RecordsDialect(dataSource).isUniqueViolation(duplicate)).toBe(true);
+/**
+ * What the README tells users whose tables an earlier version's `synchronize` made (the entities
+ * without a database) to run before they name the database: same text, tested here.
+ */
+const CONVERT_SYNCHRONIZED: Record<RecordsDatabase, string[]> = {
+  postgres: [
+    `ALTER TABLE "dsched_execution" ALTER COLUMN "id" TYPE bigint, ${['start_time', 'update_time', 'end_time', 'scheduled_at', 'due_at'].map(toTimestamptz).join(', ')}`,
+    `ALTER SEQUENCE "dsched_execution_id_seq" AS bigint`,
+    `ALTER TABLE "dsched_task" ALTER COLUMN "id" TYPE bigint, ${['creation_time', 'start_time', 'update_time', 'end_time'].map(toTimestamptz).join(', ')}`,
+    `ALTER SEQUENCE "dsched_task_id_seq" AS bigint`,
+    `ALTER TABLE "dsched_task_log" ${toTimestamptz('update_time')}`,
+  ],
+  mysql: [
+    'ALTER TABLE `dsched_execution` MODIFY `id` bigint NOT NULL AUTO_INCREMENT',
+    'ALTER TABLE `dsched_task` MODIFY `id` bigint NOT NULL AUTO_INCREMENT',
+    'ALTER TABLE `dsched_task_log` MODIFY `content` mediumtext NOT NULL',
+  ],
+  sqlite: [],
+};
 
-    // One millisecond apart is another due time; runs without one never collide.
-    await executions.insert(row(new Date(due.getTime() + 1), 'SCHEDULE'));
-    await executions.insert(row(null, 'MANUAL'));
-    await executions.insert(row(null, 'MANUAL'));
-    expect(await executions.countBy({ jobName: 'cleanup' })).toBe(4);
+/** The stored wall-clock times were the app's local time: UTC on this machine, as on most servers. */
+function toTimestamptz(column: string): string {
+  return `ALTER COLUMN "${column}" TYPE timestamptz(3) USING "${column}" AT TIME ZONE 'UTC'`;
+}
+
+describe.each(DATABASE_KINDS)("tables an earlier version's synchronize made, on %s", (kind) => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await TestDatabase.create(kind);
   });
 
-  it('drops the tables when the migration is undone', async () => {
-    await dataSource.undoLastMigration();
-    for (const name of TABLES) expect(await table(name)).toBeUndefined();
-    expect(await dataSource.showMigrations()).toBe(true);
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('keep their rows and match the entities of the database once converted and the migration is marked as run', async () => {
+    const at = new Date(Date.UTC(2029, 11, 31, 23, 59, 58, 765));
+    const earlier = new DataSource1({ ...database.options, entities: schedulerEntities(), synchronize: true } as DataSourceOptions);
+    await earlier.initialize();
+    const { id: executionId } = await earlier.getRepository(Execution).save({ vendorType: 'old', status: 'Success', trigger: 'SCHEDULE', extraAttrs: {}, startTime: at, updateTime: at, dueAt: at });
+    await earlier.getRepository(Task).insert({ vendorType: 'old', executionId, jobName: 'old', parameters: {}, status: 'Success', jobId: 'old-1', extraAttrs: {}, creationTime: at, updateTime: at });
+    await earlier.destroy();
+
+    const dataSource = new DataSource1({
+      ...database.options,
+      entities: schedulerEntities(databaseOf(kind)),
+      migrations: schedulerMigrations(databaseOf(kind)),
+    } as DataSourceOptions);
+    await dataSource.initialize();
+    try {
+      for (const statement of CONVERT_SYNCHRONIZED[databaseOf(kind)]) await dataSource.query(statement);
+      expect(await dataSource.showMigrations()).toBe(true);
+      await dataSource.runMigrations({ fake: true }); // records it as run, as `typeorm migration:run --fake` does
+      expect(await dataSource.showMigrations()).toBe(false);
+
+      expect(await pendingQueries(dataSource)).toEqual([]);
+      expect(await dataSource.getRepository(Execution).findOneByOrFail({ id: executionId })).toMatchObject({ id: executionId, startTime: at, dueAt: at });
+      expect(await dataSource.getRepository(Task).findOneByOrFail({ executionId })).toMatchObject({ jobId: 'old-1', creationTime: at });
+      // The ids go on from where they were.
+      const { id: next } = await dataSource.getRepository(Execution).save({ vendorType: 'new', status: 'Running', trigger: 'MANUAL', extraAttrs: {}, startTime: at, updateTime: at });
+      expect(next).toBe(executionId + 1);
+    } finally {
+      await dataSource.destroy();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { EntitySchema, EntitySchemaColumnOptions, ValueTransformer } from 'typeorm';
 import { EXECUTION_TABLE, TASK_LOG_TABLE, TASK_TABLE } from './execution.constants';
 import { Execution } from './execution.entity';
+import type { RecordsDatabase } from './execution.constants';
 import { TaskLog } from './task-log.entity';
 import { Task } from './task.entity';
 
@@ -10,30 +11,73 @@ const bigintAsNumber: ValueTransformer = {
   from: (value: unknown) => (value === null || value === undefined ? value : Number(value)),
 };
 
-// `int` is what SQLite accepts for AUTOINCREMENT; the shipped migrations make ids BIGINT on
-// PostgreSQL and MySQL, and the transformer reads either as a number.
-const id: EntitySchemaColumnOptions = { type: 'int', primary: true, generated: 'increment', transformer: bigintAsNumber };
-// `Date` lets each driver pick its type: timestamp on PostgreSQL, datetime on MySQL and SQLite.
-const time = (name: string, nullable = false): EntitySchemaColumnOptions => ({ name, type: Date, precision: 3, nullable });
-const text = (name: string, nullable = true): EntitySchemaColumnOptions => ({ name, type: 'text', nullable });
-const json = (name: string, nullable = false): EntitySchemaColumnOptions => ({ name, type: 'simple-json', nullable });
-const varchar = (name: string, length: number, nullable = false): EntitySchemaColumnOptions => ({ name, type: 'varchar', length, nullable });
-const bigint = (name: string, nullable: boolean): EntitySchemaColumnOptions => ({ name, type: 'bigint', nullable, transformer: bigintAsNumber });
+/**
+ * The column types that differ between the databases: each is exactly what that database's
+ * migration (`schedulerMigrations(database)`) creates, so `synchronize` and `migration:generate`
+ * find nothing to change after it. No single TypeORM type can say them all: SQLite allows
+ * AUTOINCREMENT only on `INTEGER PRIMARY KEY` while the others have BIGINT ids, `timestamptz`
+ * exists only on PostgreSQL, `mediumtext` only on MySQL.
+ */
+interface DatabaseTypes {
+  id: EntitySchemaColumnOptions['type'];
+  time: EntitySchemaColumnOptions['type'];
+  log: EntitySchemaColumnOptions['type'];
+}
 
-let schemas: EntitySchema[] | undefined;
+const TYPES: Record<RecordsDatabase, DatabaseTypes> = {
+  // TypeORM 0.3 converts Dates only for the long name, not for `timestamptz`.
+  postgres: { id: 'bigint', time: 'timestamp with time zone', log: 'text' },
+  mysql: { id: 'bigint', time: 'datetime', log: 'mediumtext' },
+  // INTEGER PRIMARY KEY is SQLite's 64-bit rowid; times are text in `datetime(3)` columns.
+  sqlite: { id: 'int', time: 'datetime', log: 'text' },
+};
 
 /**
- * The TypeORM entities of the execution records. `SchedulerModule` registers them with
- * `TypeOrmModule.forFeature`, so `autoLoadEntities: true` picks them up; otherwise list them in
- * the DataSource: `entities: [...schedulerEntities(), ...yours]`.
+ * The mapping before the database could be named, and still the one without a name: what
+ * `synchronize` made from it is what databases of earlier versions have (on SQLite it is the
+ * migration's schema; elsewhere INT ids, and `timestamp` without time zone on PostgreSQL).
+ */
+const UNNAMED: DatabaseTypes = { id: 'int', time: Date, log: 'text' };
+
+// One set per database for the process: the same objects wherever they are listed, so that
+// `forFeature` and an app's own `entities` never hand TypeORM two schemas of one entity.
+const cache = new Map<RecordsDatabase | undefined, EntitySchema[]>();
+
+/**
+ * The TypeORM entities of the execution records, for the database that holds them: with the
+ * same `database` as `schedulerMigrations(database)`, they describe exactly the tables the
+ * migrations create (`'mysql'` covers MySQL and MariaDB; `'sqlite'` any SQLite driver).
+ * `SchedulerModule` registers them with `TypeOrmModule.forFeature` (for `records.database`), so
+ * `autoLoadEntities: true` picks them up; otherwise list them in the DataSource:
+ * `entities: [...schedulerEntities('postgres'), ...yours]`.
+ *
+ * Without a database: the mapping of earlier versions, which matches the migrations on SQLite
+ * only. Keep it for tables an earlier version's `synchronize` created (see the README).
  *
  * Built on first call so that the library loads without TypeORM installed.
  */
-export function schedulerEntities(): EntitySchema[] {
-  if (schemas) return schemas;
+export function schedulerEntities(database?: RecordsDatabase): EntitySchema[] {
+  let schemas = cache.get(database);
+  if (!schemas) {
+    if (database !== undefined && !Object.hasOwn(TYPES, database)) {
+      throw new Error(`Execution-record entities exist for 'postgres', 'mysql' and 'sqlite', not '${String(database)}'.`);
+    }
+    schemas = buildSchemas(database === undefined ? UNNAMED : TYPES[database]);
+    cache.set(database, schemas);
+  }
+  return schemas;
+}
+
+function buildSchemas(types: DatabaseTypes): EntitySchema[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { EntitySchema } = require('typeorm') as typeof import('typeorm');
-  schemas = [
+  const id: EntitySchemaColumnOptions = { type: types.id, primary: true, generated: 'increment', transformer: bigintAsNumber };
+  const time = (name: string, nullable = false): EntitySchemaColumnOptions => ({ name, type: types.time, precision: 3, nullable });
+  const text = (name: string, nullable = true): EntitySchemaColumnOptions => ({ name, type: 'text', nullable });
+  const json = (name: string, nullable = false): EntitySchemaColumnOptions => ({ name, type: 'simple-json', nullable });
+  const varchar = (name: string, length: number, nullable = false): EntitySchemaColumnOptions => ({ name, type: 'varchar', length, nullable });
+  const bigint = (name: string, nullable: boolean): EntitySchemaColumnOptions => ({ name, type: 'bigint', nullable, transformer: bigintAsNumber });
+  return [
     new EntitySchema<Execution>({
       name: 'Execution',
       target: Execution,
@@ -70,7 +114,7 @@ export function schedulerEntities(): EntitySchema[] {
       columns: {
         id,
         vendorType: varchar('vendor_type', 64),
-        executionId: { ...bigint('execution_id', false) },
+        executionId: bigint('execution_id', false),
         jobName: varchar('job_name', 200),
         parameters: json('parameters'),
         status: varchar('status', 16),
@@ -97,11 +141,10 @@ export function schedulerEntities(): EntitySchema[] {
       tableName: TASK_LOG_TABLE,
       columns: {
         taskId: { name: 'task_id', type: 'bigint', primary: true, transformer: bigintAsNumber },
-        content: text('content', false),
+        content: { name: 'content', type: types.log, nullable: false },
         droppedLines: { name: 'dropped_lines', type: 'int', default: 0 },
         updateTime: time('update_time'),
       },
     }),
   ];
-  return schemas;
 }

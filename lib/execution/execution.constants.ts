@@ -1,6 +1,10 @@
 import { JOB_TRIGGERS } from '../scheduling/job-context.interface';
 import type { JobTrigger } from '../scheduling/job-context.interface';
 
+/** The databases the records support, as named by `records.database` and `schedulerMigrations()`. */
+export type RecordsDatabase = 'postgres' | 'mysql' | 'sqlite';
+export const RECORDS_DATABASES: readonly RecordsDatabase[] = ['postgres', 'mysql', 'sqlite'];
+
 /** How an execution came about: the same values as a run's `ctx.trigger`. */
 export type ExecutionTrigger = JobTrigger;
 export const EXECUTION_TRIGGERS = JOB_TRIGGERS;

@@ -18,7 +18,7 @@ export interface ExecutionMetrics {
  * One run of an action: one fire of a `@DistributedJob`, or what a caller created with
  * `ExecutionManager.create`. Its status sums up its tasks.
  *
- * A plain class: its table mapping lives in `schedulerEntities()`, so that apps without TypeORM
+ * A plain class: its table mapping lives in `schedulerEntities(database)`, so that apps without TypeORM
  * can import this library.
  */
 export class Execution {

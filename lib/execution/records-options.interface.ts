@@ -1,3 +1,5 @@
+import type { RecordsDatabase } from './execution.constants';
+
 /**
  * Execution records: every run of a `@DistributedJob` as rows in the app's own database, through
  * TypeORM. Given to `SchedulerModule.forRoot/forRootAsync` next to the other options (for
@@ -9,6 +11,16 @@ export interface RecordsOptions {
    * @default the default DataSource
    */
   dataSource?: string;
+  /**
+   * The database of that DataSource, as in `schedulerMigrations(database)`: `'mysql'` covers
+   * MySQL and MariaDB, `'sqlite'` every SQLite driver. It picks the entity mapping registered for
+   * `autoLoadEntities` (`schedulerEntities(database)`), which matches the migrations exactly, so
+   * they combine with `synchronize` and `migration:generate`. The start fails if the DataSource
+   * is of another database.
+   * @default none: the mapping of earlier versions (INT ids, and `timestamp` without time zone
+   * on PostgreSQL), equal to the migrations on SQLite only
+   */
+  database?: RecordsDatabase;
   /**
    * How many of the newest executions the built-in sweep keeps per vendor type (per job, unless
    * jobs set `vendorType`). A job's `retain` option and `retainByVendor` override it.

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
 
-export type RecordsDatabase = 'postgres' | 'mysql' | 'sqlite';
+import type { RecordsDatabase } from './execution.constants';
 
 /** What differs between the databases the records live in, in one place. */
 export class RecordsDialect {

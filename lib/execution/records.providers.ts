@@ -1,10 +1,11 @@
-import type { DynamicModule, Provider } from '@nestjs/common';
+import { Logger, type DynamicModule, type Provider } from '@nestjs/common';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { InvalidSchedulerOptionError } from '../errors';
 import { RunRecorder } from '../scheduling/run-recorder';
 import { AfterCommit } from './after-commit';
 import { schedulerEntities } from './entity-schemas';
-import { RESOLVED_RECORDS_OPTIONS } from './execution.constants';
+import { RESOLVED_RECORDS_OPTIONS, type RecordsDatabase } from './execution.constants';
 import { ExecutionManager } from './execution.manager';
 import type { RecordsOptions } from './records-options.interface';
 import { RecordsDialect } from './records.dialect';
@@ -27,7 +28,7 @@ export function recordsModuleParts(records: RecordsOptions | true): Required<Pic
   const dataSource = getDataSourceToken(options.dataSource);
   const providers: Provider[] = [
     { provide: RESOLVED_RECORDS_OPTIONS, useValue: options },
-    { provide: RecordsDialect, useFactory: (source: DataSource) => new RecordsDialect(source), inject: [dataSource] },
+    { provide: RecordsDialect, useFactory: (source: DataSource) => dialectFor(source, options.database), inject: [dataSource] },
     { provide: AfterCommit, useFactory: (source: DataSource) => new AfterCommit(source), inject: [dataSource] },
     VendorHookRegistry,
     VendorHooksExplorer,
@@ -41,8 +42,30 @@ export function recordsModuleParts(records: RecordsOptions | true): Required<Pic
     SweepJob,
   ];
   return {
-    imports: [TypeOrmModule.forFeature(schedulerEntities(), options.dataSource)],
+    imports: [TypeOrmModule.forFeature(schedulerEntities(options.database), options.dataSource)],
     providers,
     exports: [ExecutionManager, TaskManager, SweepManager, VendorHookRegistry],
   };
+}
+
+/**
+ * The entities registered for `records.database` carry that database's column types, which on
+ * another database are wrong or do not exist (TypeORM itself rejects most such mixes): the start
+ * fails, naming the option, rather than recording into tables of the wrong shape.
+ */
+function dialectFor(source: DataSource, database: RecordsDatabase | undefined): RecordsDialect {
+  const dialect = new RecordsDialect(source);
+  if (database === undefined) {
+    // Without it the tables are mapped the way 0.1 mapped them, which is not what the shipped
+    // migrations create: `synchronize` or `migration:generate` would then alter our columns.
+    new Logger('ExecutionRecords').warn(
+      `Option "records.database" is not set: the record tables are mapped generically, not as schedulerMigrations('${dialect.database}') creates them. ` +
+        `Set records: { database: '${dialect.database}' } (see the README, "Tables, synchronize and migrations").`,
+    );
+  }
+  if (database !== undefined && dialect.database !== database) {
+    const type: string = source.options.type;
+    throw new InvalidSchedulerOptionError('records.database', database, `the DataSource is "${type}", which is '${dialect.database}'`);
+  }
+  return dialect;
 }

@@ -2,9 +2,11 @@ import { InvalidSchedulerOptionError } from '../errors';
 import { MAX_TIMER_DURATION_MS, parseDuration } from '../scheduling/duration';
 import { DEFAULT_LOG_MAX_BYTES, DEFAULT_RETAIN_COUNT, DEFAULT_SWEEP_EVERY, MAX_LOG_MAX_BYTES } from './execution.constants';
 import type { RecordsOptions } from './records-options.interface';
+import { RECORDS_DATABASES, type RecordsDatabase } from './execution.constants';
 
 export interface ResolvedRecordsOptions {
   dataSource: string | undefined;
+  database: RecordsDatabase | undefined;
   retain: number;
   retainByVendor: Record<string, number>;
   /** Null: the built-in sweep is off. */
@@ -20,6 +22,9 @@ export function resolveRecordsOptions(options: RecordsOptions | true): ResolvedR
   }
   if (records.dataSource !== undefined && (typeof records.dataSource !== 'string' || records.dataSource === '')) {
     throw new InvalidSchedulerOptionError('records.dataSource', records.dataSource, 'expected the name of a TypeORM DataSource');
+  }
+  if (records.database !== undefined && !RECORDS_DATABASES.includes(records.database)) {
+    throw new InvalidSchedulerOptionError('records.database', records.database, `expected one of ${RECORDS_DATABASES.map((d) => `'${d}'`).join(', ')}`);
   }
   const retain = records.retain ?? DEFAULT_RETAIN_COUNT;
   assertRetain('records.retain', retain);
@@ -39,7 +44,7 @@ export function resolveRecordsOptions(options: RecordsOptions | true): ResolvedR
   if (!Number.isInteger(logMaxBytes) || logMaxBytes < 256 || logMaxBytes > MAX_LOG_MAX_BYTES) {
     throw new InvalidSchedulerOptionError('records.logMaxBytes', logMaxBytes, `expected an integer from 256 to ${MAX_LOG_MAX_BYTES}`);
   }
-  return { dataSource: records.dataSource, retain, retainByVendor, sweepEvery, logMaxBytes };
+  return { dataSource: records.dataSource, database: records.database, retain, retainByVendor, sweepEvery, logMaxBytes };
 }
 
 export function assertRetain(option: string, value: unknown): asserts value is number {

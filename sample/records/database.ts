@@ -25,6 +25,11 @@ export function databaseOptions(): TypeOrmModuleOptions {
   return { type: 'better-sqlite3', database, autoLoadEntities: true, synchronize: true };
 }
 
+/** Which of the library's table mappings (and migrations) fits the database above. */
+export function recordsDatabase(): 'postgres' | 'sqlite' {
+  return process.env.DATABASE_URL ? 'postgres' : 'sqlite';
+}
+
 /** For the startup line: where the records are, without the password of a URL. */
 export function describeDatabase(): string {
   const url = process.env.DATABASE_URL;

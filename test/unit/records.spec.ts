@@ -78,7 +78,7 @@ describe('isTransient', () => {
 
 describe('resolveRecordsOptions', () => {
   it('applies the defaults', () => {
-    expect(resolveRecordsOptions(true)).toEqual({ dataSource: undefined, retain: 50, retainByVendor: {}, sweepEvery: 3_600_000, logMaxBytes: 32_768 });
+    expect(resolveRecordsOptions(true)).toEqual({ dataSource: undefined, database: undefined, retain: 50, retainByVendor: {}, sweepEvery: 3_600_000, logMaxBytes: 32_768 });
   });
 
   it.each([
@@ -87,6 +87,7 @@ describe('resolveRecordsOptions', () => {
     [{ sweepEvery: 'sometimes' }, 'records.sweepEvery', "'sometimes'"],
     [{ logMaxBytes: 10 }, 'records.logMaxBytes', '10'],
     [{ dataSource: '' }, 'records.dataSource', "''"],
+    [{ database: 'mariadb' }, 'records.database', "'mariadb'"],
   ])('rejects %j naming the option and the value', (records, option, value) => {
     expect(() => resolveRecordsOptions(records as never)).toThrow(InvalidSchedulerOptionError);
     expect(() => resolveRecordsOptions(records as never)).toThrow(`option "${option}" has an invalid value ${value}`);

@@ -1,5 +1,5 @@
 import type { MigrationInterface } from 'typeorm';
-import type { RecordsDatabase } from '../records.dialect';
+import type { RecordsDatabase } from '../execution.constants';
 import { DschedRecordsMysql1795400000000 } from './mysql';
 import { DschedRecordsPostgres1795400000000 } from './postgres';
 import { DschedRecordsSqlite1795400000000 } from './sqlite';
@@ -22,16 +22,19 @@ const MIGRATIONS: Record<RecordsDatabase, SchedulerMigration[]> = {
  * new DataSource({
  *   type: 'postgres',
  *   // ...
- *   entities: [...schedulerEntities(), ...yours],
+ *   entities: [...schedulerEntities('postgres'), ...yours],
  *   migrations: [...schedulerMigrations('postgres'), ...yours],
  *   migrationsRun: true, // or run `typeorm migration:run`
  * });
  * ```
  *
- * The PostgreSQL and MySQL schemas are wider than what `synchronize` derives from the entities
- * (BIGINT ids; `timestamptz` on PostgreSQL; MEDIUMTEXT logs on MySQL), so do not combine them with
- * `synchronize: true`, which would narrow them back. A database whose tables `synchronize`
- * already created must mark this migration as run instead of running it.
+ * They create exactly what `schedulerEntities(database)` (or `records.database` in
+ * `SchedulerModule`) describes for the same database: after them, `synchronize` and
+ * `migration:generate` find nothing to change. The entities without a database (those of
+ * earlier versions) differ on PostgreSQL and MySQL: name the database.
+ *
+ * Published migrations never change: a later schema change comes as a further migration in this
+ * list, written for databases that ran the earlier ones.
  */
 export function schedulerMigrations(database: RecordsDatabase): SchedulerMigration[] {
   const migrations = MIGRATIONS[database];

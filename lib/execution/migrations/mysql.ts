@@ -4,9 +4,10 @@ import { SCHEDULER_MIGRATION_NAME } from './migration-name';
 const TABLE_OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4';
 
 /**
- * The execution records on MySQL and MariaDB: InnoDB, utf8mb4 (with the server's default
- * collation for it). Deliberately wider than what `synchronize` makes from the entities: BIGINT
- * ids, and MEDIUMTEXT for a task's log (TEXT stops at 64 KiB).
+ * The execution records on MySQL and MariaDB, as `schedulerEntities('mysql')` describes them:
+ * InnoDB, utf8mb4 (with the server's default collation for it), BIGINT ids, and MEDIUMTEXT for a
+ * task's log (TEXT stops at 64 KiB). Published: never change what `up` does (see
+ * `schedulerMigrations`).
  */
 export class DschedRecordsMysql1795400000000 implements MigrationInterface {
   name = SCHEDULER_MIGRATION_NAME;

@@ -2,9 +2,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { SCHEDULER_MIGRATION_NAME } from './migration-name';
 
 /**
- * The execution records on PostgreSQL. Deliberately wider than what `synchronize` makes from
- * the entities: BIGINT ids and `timestamptz(3)` times (absolute instants, whatever the session's
- * time zone). The JSON columns are `text`, as `simple-json` writes them; queries cast with `::jsonb`.
+ * The execution records on PostgreSQL, as `schedulerEntities('postgres')` describes them: BIGINT
+ * ids and `timestamptz(3)` times (absolute instants, whatever the session's time zone). The JSON
+ * columns are `text`, as `simple-json` writes them; queries cast with `::jsonb`. Published: never
+ * change what `up` does (see `schedulerMigrations`).
  */
 export class DschedRecordsPostgres1795400000000 implements MigrationInterface {
   name = SCHEDULER_MIGRATION_NAME;

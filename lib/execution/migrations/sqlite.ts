@@ -2,8 +2,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { SCHEDULER_MIGRATION_NAME } from './migration-name';
 
 /**
- * The execution records on SQLite: the same schema `synchronize` makes from the entities
- * (SQLite's INTEGER PRIMARY KEY is 64-bit already; times are `datetime(3)` text).
+ * The execution records on SQLite, as `schedulerEntities('sqlite')` describes them (SQLite's
+ * INTEGER PRIMARY KEY is 64-bit already; times are `datetime(3)` text). Published: never change
+ * what `up` does (see `schedulerMigrations`).
  */
 export class DschedRecordsSqlite1795400000000 implements MigrationInterface {
   name = SCHEDULER_MIGRATION_NAME;
