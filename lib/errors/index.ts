@@ -10,3 +10,4 @@ export * from './coordinator-unavailable.error';
 export * from './job-aborted.error';
 export * from './duplicate-vendor-hook.error';
 export * from './records.error';
+export * from './too-many-triggers.error';

@@ -3,6 +3,7 @@ import { InvalidJobOptionError } from '../errors';
 import { DistributedJobOptions, OVERLAP_POLICIES, OverlapPolicy } from './distributed-job-options.interface';
 import { MAX_TIMER_DURATION_MS, parseDuration } from './duration';
 import { ScheduleSpec } from './schedule';
+import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
 
 /** A job's options after validation, with defaults applied once. */
 export interface JobDefinition {
@@ -31,7 +32,7 @@ const MAX_NAME_LENGTH = 200;
 const MAX_VENDOR_TYPE_LENGTH = 64;
 
 /** Validates a job's options; every error names the job, the option and the value. */
-export function defineJob(options: DistributedJobOptions, defaultName: string): JobDefinition {
+export function defineJob(options: DistributedJobOptions, defaultName: string, bounds: ScheduleBounds = DEFAULT_SCHEDULE_BOUNDS): JobDefinition {
   const name = options.name ?? defaultName;
   if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /[\r\n]/.test(name)) {
     throw new InvalidJobOptionError(String(defaultName), 'name', name, `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters on one line`);
@@ -63,7 +64,7 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
     name,
     vendorType,
     retain: options.retain ?? null,
-    spec: defineSchedule(name, options),
+    spec: defineSchedule(name, options, bounds),
     overlap,
     paused: options.paused ?? false,
     runOnStart: options.runOnStart ?? false,
@@ -75,6 +76,7 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
 export function defineSchedule(
   job: string,
   options: Pick<DistributedJobOptions, 'cron' | 'every' | 'timeZone' | 'jitter'>,
+  bounds: ScheduleBounds = DEFAULT_SCHEDULE_BOUNDS,
 ): ScheduleSpec | null {
   const { cron, every, timeZone, jitter = 0 } = options;
   if (cron !== undefined && every !== undefined) {
@@ -93,6 +95,7 @@ export function defineSchedule(
   }
   if (cron !== undefined) {
     validateCron(job, cron, timeZone);
+    checkCronFrequency(job, cron, timeZone, bounds);
     return { cron: cron.trim(), ...(timeZone ? { timeZone } : {}), jitter };
   }
   if (every !== undefined) {
@@ -100,6 +103,7 @@ export function defineSchedule(
     if (period === undefined) {
       throw new InvalidJobOptionError(job, 'every', every, "expected a period above zero, in ms or as a duration such as '30s' or '5m'");
     }
+    checkPeriod(job, every, period, bounds);
     return { every: period, jitter };
   }
   if (jitter !== 0) {

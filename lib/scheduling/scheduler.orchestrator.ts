@@ -132,7 +132,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const count = this.registry.names().length;
     this.logger.log(
       this.coordinator.kind === 'redis'
-        ? `Coordinating ${count} job(s) on ${this.coordinator.describeTarget()} as instance "${this.options.instanceId}".`
+        ? `Coordinating ${count} job(s) on ${this.coordinator.describeTarget()} under key prefix "${this.options.keyPrefix}" as instance "${this.options.instanceId}".`
         : `Running ${count} job(s) on the embedded coordinator: this process only. Set the \`redis\` option to run jobs once across replicas.`,
     );
     this.subscriptions.push(
@@ -162,7 +162,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     await withDeadline(Promise.all(this.claimsInFlight), deadline);
     const active = [...this.runs.values()];
     if (active.length > 0) {
-      this.logger.log(`Waiting up to ${Math.max(0, deadline - Date.now())} ms for ${active.length} running job(s): ${active.map((run) => run.name).join(', ')}.`);
+      this.logger.log(
+        `Shutting down: waiting up to ${inSeconds(deadline - Date.now())} for ${active.length} running job(s) to finish ` +
+          `(${active.map((run) => run.name).join(', ')}); the ones still running then are aborted.`,
+      );
       const finished = Promise.all(active.map((run) => run.done));
       if (!(await withDeadline(finished, deadline))) {
         for (const run of this.runs.values()) this.abortRun(run, 'shutdown', 'the application is shutting down');
@@ -437,6 +440,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.claiming.delete(claimKey(entry));
     const { name } = entry;
     const state = this.states.get(name);
+    // A fire or a trigger: what the logs call it (a trigger by its id, as its receipt does).
+    const pending = entry.member !== undefined ? this.pending.get(entry.member) : undefined;
+    const what = (scheduledAt: number) =>
+      pending ? `the ${pending.trigger === 'MANUAL' ? 'manual ' : ''}trigger ${pending.id} requested at ${iso(scheduledAt)}` : `the fire due at ${iso(scheduledAt)}`;
     const consume = () => {
       if (entry.member !== undefined) this.pending.delete(entry.member);
       if (request.next && state && !state.paused) {
@@ -455,13 +462,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       case 'skipped':
         consume();
         this.logger.warn(
-          `Job "${name}": the fire due at ${iso(result.scheduledAt)} was skipped: ` +
+          `Job "${name}": ${what(result.scheduledAt)} was skipped: ` +
             (result.reason === 'running' ? `a run is still going on instance "${result.holder}" (overlap: 'skip').` : `the job is locked by "${result.holder}".`),
         );
         return;
       case 'queued':
         consume();
-        this.logger.log(`Job "${name}": the fire due at ${iso(result.scheduledAt)} will run when the run on instance "${result.holder}" ends (overlap: 'queue-one').`);
+        this.logger.log(`Job "${name}": ${what(result.scheduledAt)} will run when the run on instance "${result.holder}" ends (overlap: 'queue-one').`);
         return;
       case 'moved':
         if (!state || result.rev !== state.rev) return void this.resync([name]);
@@ -660,6 +667,11 @@ function runKey(name: string, fencingToken: number): string {
 
 function claimKey(entry: DueEntry): string {
   return entry.member ?? `${entry.name}@${entry.due}`;
+}
+
+/** A wait in the words of a log line: `10 s`, `2.5 s`, `0 s`. */
+function inSeconds(ms: number): string {
+  return `${+(Math.max(0, ms) / 1000).toFixed(1)} s`;
 }
 
 function iso(epochMs: number): string {
