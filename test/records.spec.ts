@@ -89,7 +89,7 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
-        SchedulerModule.forRoot({ records: { sweepEvery: false } }),
+        SchedulerModule.forRoot({ minPeriod: 100, records: { sweepEvery: false } }),
       ],
       providers: [RecordedJobs],
     })
