@@ -186,6 +186,13 @@ export abstract class Coordinator {
   abstract readonly available$: Observable<boolean>;
   abstract isAvailable(): boolean;
   abstract describeTarget(): string;
+  /**
+   * True if a call failed because the coordinator could not be reached, rather than refusing it.
+   * A failure can arrive before the connection's own events say it is down.
+   */
+  isUnreachableError(_error: unknown): boolean {
+    return !this.isAvailable();
+  }
 
   abstract connect(): Promise<void>;
   abstract close(): Promise<void>;

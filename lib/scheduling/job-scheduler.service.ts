@@ -251,7 +251,7 @@ function explainUnavailability(coordinator: Coordinator): Coordinator {
         const result = value.apply(target, args);
         if (!(result instanceof Promise)) return result;
         return result.catch((error: unknown) => {
-          if (target.isAvailable()) throw error;
+          if (!target.isUnreachableError(error)) throw error;
           throw new CoordinatorUnavailableError(target.describeTarget(), error);
         });
       };

@@ -75,6 +75,10 @@ export class RedisCoordinator extends Coordinator {
     return this.available.value;
   }
 
+  override isUnreachableError(error: unknown): boolean {
+    return !this.isAvailable() || isConnectionError(error);
+  }
+
   async connect(): Promise<void> {
     const { client } = this.handle;
     // The subscriber is our own connection (a client in subscriber mode cannot run scripts).
@@ -386,6 +390,17 @@ export class RedisCoordinator extends Coordinator {
       this.events.next({ type: 'members' });
     }
   }
+}
+
+/**
+ * ioredis's errors for a connection that is down or going down: a command can fail with one of
+ * these before the client's 'close' event has told the coordinator.
+ */
+function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND)$/.test(code)) return true;
+  return error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed/.test(error.message);
 }
 
 function toClaimResult(reply: Reply[]): ClaimResult {
