@@ -239,7 +239,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.bootTriggersSent = true;
     for (const job of this.registry.all()) {
       // Replicas starting within the window share one start run.
-      if (job.definition.runOnStart) await this.coordinator.requestTrigger(job.definition.name, 'EVENT', 'start', START_RUN_WINDOW_MS);
+      if (!job.definition.runOnStart) continue;
+      const outcome = await this.coordinator.requestTrigger(job.definition.name, 'EVENT', 'start', START_RUN_WINDOW_MS);
+      if (outcome.status === 'skipped') {
+        this.logger.warn(
+          `Job "${job.definition.name}": the start run (runOnStart) was skipped: ` +
+            (outcome.reason === 'running' ? `a run is still going on instance "${outcome.holder}" (overlap: 'skip').` : `the job is locked by "${outcome.holder}".`),
+        );
+      }
     }
   }
 
@@ -442,8 +449,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const state = this.states.get(name);
     // A fire or a trigger: what the logs call it (a trigger by its id, as its receipt does).
     const pending = entry.member !== undefined ? this.pending.get(entry.member) : undefined;
-    const what = (scheduledAt: number) =>
-      pending ? `the ${pending.trigger === 'MANUAL' ? 'manual ' : ''}trigger ${pending.id} requested at ${iso(scheduledAt)}` : `the fire due at ${iso(scheduledAt)}`;
+    const what = (scheduledAt: number) => {
+      if (!pending) return `the fire due at ${iso(scheduledAt)}`;
+      if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
+      return pending.trigger === 'EVENT' ? `the start run (runOnStart) requested at ${iso(scheduledAt)}` : `the queued run requested at ${iso(scheduledAt)}`;
+    };
     const consume = () => {
       if (entry.member !== undefined) this.pending.delete(entry.member);
       if (request.next && state && !state.paused) {
