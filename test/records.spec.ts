@@ -349,7 +349,7 @@ describe('execution records: hooks and the built-in sweep', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
-        SchedulerModule.forRoot({ records: { retain: 3, retainByVendor: { overridden: 1 }, sweepEvery: false } }),
+        SchedulerModule.forRoot({ minPeriod: 100, records: { retain: 3, retainByVendor: { overridden: 1 }, sweepEvery: false } }),
       ],
       providers: [RecordedJobs],
     }).compile();
