@@ -1,6 +1,6 @@
 import { InvalidJobOptionError } from '../../lib';
 import { defineSchedule } from '../../lib/scheduling/job-definition';
-import { mergeSchedule } from '../../lib/scheduling/job-scheduler.service';
+import { mergeSchedule } from '../../lib/scheduling/schedule-update';
 
 /** What updateSchedule puts in force, given the schedule in force and the fields the caller gave. */
 const apply = (current: Parameters<typeof mergeSchedule>[1], update: Parameters<typeof mergeSchedule>[2]) =>
