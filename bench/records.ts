@@ -57,7 +57,7 @@ function appModule(db: TestDatabase, records: boolean, providers: Function[]) {
   @Module({
     imports: [
       TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, poolSize: 10 } as never),
-      SchedulerModule.forRoot({ records: records ? { sweepEvery: false } : false }),
+      SchedulerModule.forRoot({ minPeriod: 100, records: records ? { sweepEvery: false } : false }),
     ],
     providers: providers as never[],
   })

@@ -7,6 +7,7 @@ export { JOB_TRIGGERS } from './scheduling/job-context.interface';
 export type { JobContext, JobTrigger } from './scheduling/job-context.interface';
 export { JobScheduler } from './scheduling/job-scheduler.service';
 export type { JobDescription, JobLastRun, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
+export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
 export type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
 export type { RunStatus } from './coordination/coordinator.interface';
 export {
@@ -19,6 +20,7 @@ export {
   JobLockedError,
   RequestScopedJobError,
   SchedulerError,
+  TooManyTriggersError,
   UnknownJobError,
   DuplicateVendorHookError,
   ExecutionNotFinalError,

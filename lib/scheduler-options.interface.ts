@@ -40,6 +40,14 @@ export interface SchedulerModuleOptions {
    */
   shutdownTimeout?: number | string;
   /**
+   * The shortest period a schedule may have (ms or `'1s'`), checked on every path that sets one:
+   * `@DistributedJob`, `updateSchedule`. With a value above 1 s, cron expressions are checked too
+   * (a cron expression fires at most once a second). The longest period is fixed: 366 days.
+   * At least 10 ms.
+   * @default 1000
+   */
+  minPeriod?: number | string;
+  /**
    * Starts the scheduling loop at application bootstrap. With `false`, call `JobScheduler.start()`.
    * @default true
    */

@@ -4,6 +4,7 @@ import { EmbeddedInProductionError, InvalidSchedulerOptionError } from './errors
 import { DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './scheduler.constants';
 import type { RedisConnection, SchedulerModuleOptions } from './scheduler-options.interface';
 import { MAX_TIMER_DURATION_MS, parseDuration } from './scheduling/duration';
+import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -13,6 +14,8 @@ export interface ResolvedSchedulerOptions {
   lockTtl: number;
   shutdownTimeout: number;
   autoStart: boolean;
+  /** The shortest and longest period any schedule may have, on every path that sets one. */
+  bounds: ScheduleBounds;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -22,7 +25,8 @@ export function resolveSchedulerOptions(
   options: SchedulerModuleOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedSchedulerOptions {
-  if (options.redis === undefined && env.NODE_ENV === 'production' && options.allowEmbedded !== true) {
+  const redis = checkRedis(options.redis);
+  if (redis === undefined && env.NODE_ENV === 'production' && options.allowEmbedded !== true) {
     throw new EmbeddedInProductionError();
   }
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -45,12 +49,54 @@ export function resolveSchedulerOptions(
   if (options.autoStart !== undefined && typeof options.autoStart !== 'boolean') {
     throw new InvalidSchedulerOptionError('autoStart', options.autoStart, 'expected true or false');
   }
+  const minPeriod = options.minPeriod === undefined ? DEFAULT_MIN_PERIOD_MS : parseDuration(options.minPeriod);
+  if (minPeriod === undefined || minPeriod < MIN_PERIOD_FLOOR_MS || minPeriod > MAX_PERIOD_MS) {
+    throw new InvalidSchedulerOptionError('minPeriod', options.minPeriod, `expected a duration from ${MIN_PERIOD_FLOOR_MS} ms to 366 days, in ms or such as '1s'`);
+  }
   return {
-    redis: options.redis,
+    redis,
     keyPrefix,
     instanceId,
     lockTtl,
     shutdownTimeout,
     autoStart: options.autoStart ?? true,
+    bounds: { minPeriod, maxPeriod: MAX_PERIOD_MS },
   };
+}
+
+/**
+ * An empty string (what `REDIS_URL=` in a shell gives) or a string that is not a URL would make
+ * ioredis connect to localhost:6379, or to a host named after the string, without a word; and an
+ * empty string would slip past the production guard. Both fail here instead.
+ */
+function checkRedis(redis: unknown): RedisConnection | undefined {
+  if (redis === undefined) return undefined;
+  if (typeof redis === 'string') {
+    if (redis.trim() === '') {
+      throw new InvalidSchedulerOptionError(
+        'redis',
+        redis,
+        "an empty string (an environment variable set to nothing, such as `REDIS_URL=`, gives one) is not a Redis address: " +
+          "set a URL such as 'redis://host:6379', or leave the option undefined for the embedded coordinator",
+      );
+    }
+    if (redis.startsWith('/')) return redis; // a Unix socket path, as ioredis reads it
+    let url: URL | undefined;
+    try {
+      url = new URL(redis);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !/^rediss?:$/.test(url.protocol) || url.hostname === '') {
+      throw new InvalidSchedulerOptionError(
+        'redis',
+        // A password in what was meant as a URL stays out of the logs.
+        redis.replace(/\/\/[^/@]*@/, '//***@'),
+        "expected a URL such as 'redis://host:6379/0' or 'rediss://user:password@host:6380' (or a Unix socket path starting with '/')",
+      );
+    }
+    return redis;
+  }
+  if (typeof redis === 'object' && redis !== null) return redis as RedisConnection;
+  throw new InvalidSchedulerOptionError('redis', redis, 'expected a URL, ioredis options, or an ioredis client (Redis or Cluster)');
 }

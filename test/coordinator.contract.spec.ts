@@ -1,5 +1,5 @@
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
-import { ClaimResult, CoordinationEvent, Coordinator, JobRegistration } from '../lib/coordination/coordinator.interface';
+import { ClaimResult, CoordinationEvent, Coordinator, JobRegistration, MAX_PENDING_TRIGGERS } from '../lib/coordination/coordinator.interface';
 import { EmbeddedCoordinator } from '../lib/coordination/embedded/embedded.coordinator';
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import type { OverlapPolicy } from '../lib/scheduling/distributed-job-options.interface';
@@ -220,12 +220,14 @@ describe.each(factories)('$name', ({ create, shared }) => {
 
   it('queues triggers, coalesces the same request, and lets one replica take each', async () => {
     await coordinator.register([registration('manual', { paused: true })], 'boot', INSTANCE);
-    expect(await coordinator.requestTrigger('manual', 'EVENT', 'start')).toBe(true);
-    expect(await coordinator.requestTrigger('manual', 'EVENT', 'start')).toBe(true);
-    expect(await coordinator.requestTrigger('manual', 'MANUAL', 'a')).toBe(true);
-    expect(await coordinator.requestTrigger('nobody', 'MANUAL', 'a')).toBe(false);
+    const first = await coordinator.requestTrigger('manual', 'EVENT', 'start');
+    expect(first).toEqual({ status: 'accepted', requestedAt: expect.any(Number) });
+    expect(await coordinator.requestTrigger('manual', 'EVENT', 'start')).toEqual(first);
+    expect(await coordinator.requestTrigger('manual', 'MANUAL', 'a')).toMatchObject({ status: 'accepted' });
+    expect(await coordinator.requestTrigger('nobody', 'MANUAL', 'a')).toEqual({ status: 'unknown' });
     const { triggers } = await coordinator.snapshot(['manual'], INSTANCE);
     expect(triggers.map((t) => t.trigger).sort()).toEqual(['EVENT', 'MANUAL']);
+    expect(triggers.map((t) => t.id).sort()).toEqual(['a', 'start']);
     const member = triggers.find((t) => t.trigger === 'MANUAL')!.member;
     const other = await replica();
     const results = await Promise.all([coordinator, other].map((c) => c.claim([{ name: 'manual', rev: 1, member, next: null }], INSTANCE, TTL)));
@@ -235,13 +237,78 @@ describe.each(factories)('$name', ({ create, shared }) => {
 
   it('runs a trigger sent twice with one id once, even when the first was already taken', async () => {
     await coordinator.register([registration('once', { paused: true })], 'boot', INSTANCE);
-    expect(await coordinator.requestTrigger('once', 'MANUAL', 'request-1', 60_000)).toBe(true);
+    const receipt = await coordinator.requestTrigger('once', 'MANUAL', 'request-1', 60_000);
+    expect(receipt).toEqual({ status: 'accepted', requestedAt: expect.any(Number) });
     const [pending] = (await coordinator.snapshot(['once'], INSTANCE)).triggers;
     const [claimed] = await coordinator.claim([{ name: 'once', rev: 1, member: pending.member, next: null }], INSTANCE, TTL);
     expect(claimed.status).toBe('claimed');
-    // The same request again, as a client resending it after a reconnection would.
-    expect(await coordinator.requestTrigger('once', 'MANUAL', 'request-1', 60_000)).toBe(true);
+    // The same request again, as a client resending it after a reconnection would: the same
+    // answer, although the job runs now (a new request would be skipped), and no second run.
+    expect(await coordinator.requestTrigger('once', 'MANUAL', 'request-1', 60_000)).toEqual(receipt);
     expect((await coordinator.snapshot(['once'], INSTANCE)).triggers).toEqual([]);
+    expect(await coordinator.requestTrigger('once', 'MANUAL', 'request-2', 60_000)).toMatchObject({ status: 'skipped', reason: 'running' });
+  });
+
+  describe('trigger requests', () => {
+    it('answers skipped at once, queueing nothing, for a job locked by hand or running under overlap skip', async () => {
+      await coordinator.register([registration('guarded', { paused: true }), registration('parallel', { paused: true, overlap: 'allow' })], 'boot', INSTANCE);
+      expect(await coordinator.lock('guarded', 'ops', null)).toEqual({ status: 'locked' });
+      expect(await coordinator.requestTrigger('guarded', 'MANUAL', 'while-locked', 60_000)).toEqual({
+        status: 'skipped',
+        reason: 'locked',
+        holder: 'ops',
+        requestedAt: expect.any(Number),
+      });
+      await coordinator.unlock('guarded', 'ops');
+      expect(await coordinator.requestTrigger('guarded', 'MANUAL', 'free', 60_000)).toMatchObject({ status: 'accepted' });
+      const [pending] = (await coordinator.snapshot(['guarded'], INSTANCE)).triggers;
+      expect(pending.id).toBe('free');
+      const [run] = await coordinator.claim([{ name: 'guarded', rev: 1, member: pending.member, next: null }], 'replica-b', TTL);
+      expect(run.status).toBe('claimed');
+      expect(await coordinator.requestTrigger('guarded', 'MANUAL', 'while-running', 60_000)).toEqual({
+        status: 'skipped',
+        reason: 'running',
+        holder: 'replica-b',
+        requestedAt: expect.any(Number),
+      });
+      expect((await coordinator.snapshot(['guarded'], INSTANCE)).triggers).toEqual([]);
+      // Other overlap policies decide when the trigger is claimed: it is accepted.
+      await coordinator.lease('parallel', 'replica-b', TTL, 1);
+      expect(await coordinator.requestTrigger('parallel', 'MANUAL', 'beside', 60_000)).toMatchObject({ status: 'accepted' });
+    });
+
+    it(`refuses a job's trigger beyond ${MAX_PENDING_TRIGGERS} pending, and only that job's`, async () => {
+      await coordinator.register([registration('flooded', { paused: true }), registration('calm', { paused: true })], 'boot', INSTANCE);
+      for (let i = 0; i < MAX_PENDING_TRIGGERS; i++) {
+        expect((await coordinator.requestTrigger('flooded', 'MANUAL', `r${i}`, 60_000)).status).toBe('accepted');
+      }
+      expect(await coordinator.requestTrigger('flooded', 'MANUAL', 'one-too-many', 60_000)).toEqual({ status: 'full', pending: MAX_PENDING_TRIGGERS });
+      // The cap is per job: another job takes triggers.
+      expect(await coordinator.requestTrigger('calm', 'MANUAL', 'fine', 60_000)).toMatchObject({ status: 'accepted' });
+      const { triggers } = await coordinator.snapshot(['flooded'], INSTANCE);
+      expect(triggers).toHaveLength(MAX_PENDING_TRIGGERS);
+      // A refused request is not remembered: sent again once one trigger has run, it is accepted.
+      const [run] = (await coordinator.claim([{ name: 'flooded', rev: 1, member: triggers[0].member, next: null }], INSTANCE, TTL)) as Extract<
+        ClaimResult,
+        { status: 'claimed' }
+      >[];
+      await coordinator.finish([{ name: 'flooded', fencingToken: run.fencingToken, status: 'success', error: null }]);
+      expect(await coordinator.requestTrigger('flooded', 'MANUAL', 'one-too-many', 60_000)).toMatchObject({ status: 'accepted' });
+      expect((await coordinator.describe(['flooded']))[0].pendingTriggers).toBe(MAX_PENDING_TRIGGERS);
+    });
+
+    it('reads only the triggers of the jobs asked about, in snapshots and descriptions', async () => {
+      await coordinator.register([registration('asked', { paused: true }), registration('busy', { paused: true })], 'boot', INSTANCE);
+      await coordinator.requestTrigger('asked', 'MANUAL', 'mine', 60_000);
+      for (let i = 0; i < 5; i++) await coordinator.requestTrigger('busy', 'MANUAL', `other-${i}`, 60_000);
+      const { triggers } = await coordinator.snapshot(['asked'], INSTANCE);
+      expect(triggers).toEqual([{ name: 'asked', member: expect.any(String), id: 'mine', trigger: 'MANUAL', requestedAt: expect.any(Number) }]);
+      expect((await coordinator.describe(['asked']))[0].pendingTriggers).toBe(1);
+      expect((await coordinator.describe()).map((r) => [r.name, r.pendingTriggers])).toEqual([
+        ['asked', 1],
+        ['busy', 5],
+      ]);
+    });
   });
 
   it('tells a replica of its own live leases, so a run whose claim reply was lost is not lost', async () => {

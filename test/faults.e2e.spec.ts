@@ -35,7 +35,7 @@ describe('when Redis fails', () => {
       const unreachable = new RegExp(`Redis at 127\\.0\\.0\\.1:${server.port} is unreachable`);
       expect(logger.count('error', unreachable)).toBe(1);
       expect(runs.events).toEqual([]);
-      await expect(app.get(JobScheduler).list()).rejects.toThrow(`cannot reach its coordinator (Redis at 127.0.0.1:${server.port})`);
+      await expect(app.get(JobScheduler).list()).rejects.toThrow(`cannot reach Redis at 127.0.0.1:${server.port}: it is not connected right now`);
 
       await server.start();
       const first = await runs.until('the first run once Redis is up', (events) => events[0]);

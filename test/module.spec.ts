@@ -113,7 +113,7 @@ describe('SchedulerModule', () => {
     const logger = new CapturingLogger();
 
     beforeAll(async () => {
-      app = await bootApp({ shutdownTimeout: 200 }, [Jobs], logger);
+      app = await bootApp({ shutdownTimeout: 200, minPeriod: 100 }, [Jobs], logger);
       scheduler = app.get(JobScheduler);
     });
 
@@ -178,6 +178,7 @@ describe('SchedulerModule', () => {
       expect(preview.map((d) => d.getTime() - preview[0].getTime())).toEqual([0, 3_600_000, 7_200_000]);
       await expect(scheduler.updateSchedule('fast', { cron: 'every day' })).rejects.toThrow(InvalidJobOptionError);
       await expect(scheduler.updateSchedule('fast', {})).rejects.toThrow(/updateSchedule needs "cron" or "every"/);
+      await expect(scheduler.updateSchedule('on-demand', { jitter: 0.1 })).rejects.toThrow(/an on-demand job has no schedule to change/);
     });
 
     it('locks a job by hand, and refuses to while it runs', async () => {

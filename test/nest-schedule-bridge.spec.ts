@@ -247,7 +247,7 @@ describe('@DistributedJob on @nestjs/schedule methods', () => {
     afterEach(() => (calls.events.length = 0));
 
     async function boot(withScheduleModule: boolean) {
-      @Module({ imports: [...(withScheduleModule ? [ScheduleModule.forRoot()] : []), SchedulerModule.forRoot({})], providers: [Tasks] })
+      @Module({ imports: [...(withScheduleModule ? [ScheduleModule.forRoot()] : []), SchedulerModule.forRoot({ minPeriod: 100 })], providers: [Tasks] })
       class App {}
       const app = await Test.createTestingModule({ imports: [App] }).setLogger(new CapturingLogger()).compile();
       await app.init();
@@ -282,8 +282,8 @@ describe('@DistributedJob on @nestjs/schedule methods', () => {
 });
 
 describe.each([
-  { coordinator: 'embedded', options: (): SchedulerModuleOptions => ({}) },
-  { coordinator: 'Redis', options: (): SchedulerModuleOptions => ({ redis: SHARED_REDIS_URL, keyPrefix: uniquePrefix('threshold') }) },
+  { coordinator: 'embedded', options: (): SchedulerModuleOptions => ({ minPeriod: 100 }) },
+  { coordinator: 'Redis', options: (): SchedulerModuleOptions => ({ redis: SHARED_REDIS_URL, keyPrefix: uniquePrefix('threshold'), minPeriod: 100 }) },
 ])('threshold and initialDelay ($coordinator)', ({ options }) => {
   it('skips and counts a fire claimed later than its threshold, instead of running it late', async () => {
     const runs = new EventLog<JobContext>();
@@ -367,7 +367,7 @@ describe('one-shots across three replicas on Redis (at, runOnStart: { delay })',
     const apps = await Promise.all(
       loggers.map(async (logger, i) => {
         const app = await Test.createTestingModule({
-          imports: [SchedulerModule.forRoot({ redis: SHARED_REDIS_URL, keyPrefix, instanceId: `r${i + 1}` })],
+          imports: [SchedulerModule.forRoot({ redis: SHARED_REDIS_URL, keyPrefix, instanceId: `r${i + 1}`, minPeriod: 100 })],
           providers: [Jobs],
         })
           .setLogger(logger)

@@ -23,7 +23,7 @@ class Heartbeat {
 
 async function bootRecordedHeartbeat(typeorm: TypeOrmModuleOptions, scheduler: SchedulerModuleOptions, logger: CapturingLogger): Promise<INestApplicationContext> {
   const moduleRef = await Test.createTestingModule({
-    imports: [TypeOrmModule.forRoot(typeorm), SchedulerModule.forRoot({ ...scheduler, records: { sweepEvery: false } })],
+    imports: [TypeOrmModule.forRoot(typeorm), SchedulerModule.forRoot({ ...scheduler, minPeriod: 100, records: { sweepEvery: false } })],
     providers: [Heartbeat],
   })
     .setLogger(logger)

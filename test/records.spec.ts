@@ -77,7 +77,7 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
-        SchedulerModule.forRoot({ records: { sweepEvery: false } }),
+        SchedulerModule.forRoot({ minPeriod: 100, records: { sweepEvery: false } }),
       ],
       providers: [RecordedJobs],
     })
@@ -337,7 +337,7 @@ describe('execution records: hooks and the built-in sweep', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
-        SchedulerModule.forRoot({ records: { retain: 3, retainByVendor: { overridden: 1 }, sweepEvery: false } }),
+        SchedulerModule.forRoot({ minPeriod: 100, records: { retain: 3, retainByVendor: { overridden: 1 }, sweepEvery: false } }),
       ],
       providers: [RecordedJobs],
     }).compile();

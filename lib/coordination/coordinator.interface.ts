@@ -80,9 +80,26 @@ export interface PendingTrigger {
   name: string;
   /** Opaque identity of the request in the coordinator. */
   member: string;
+  /** The request's id (a manual trigger's receipt id; `start` or `queued` for the others). */
+  id: string;
   trigger: JobTrigger;
   requestedAt: number;
 }
+
+/**
+ * The most triggers one job may have pending. Beyond it a request is refused (`full`), so one
+ * caller cannot fill Redis, and a snapshot or description reads at most this many per job.
+ */
+export const MAX_PENDING_TRIGGERS = 100;
+
+/** The coordinator's answer to a trigger request; a request id sent again gets the first answer. */
+export type TriggerOutcome =
+  | { status: 'accepted'; requestedAt: number }
+  /** Seen at request time: the job is locked, or (overlap `skip`) a run is going. Nothing is queued. */
+  | { status: 'skipped'; reason: 'running' | 'locked'; holder: string; requestedAt: number }
+  /** The job already has `MAX_PENDING_TRIGGERS` pending; nothing is queued or remembered. */
+  | { status: 'full'; pending: number }
+  | { status: 'unknown' };
 
 export interface ClaimRequest {
   name: string;
@@ -148,6 +165,7 @@ export interface JobsSnapshot {
   states: JobState[];
   /** Names asked for that the coordinator does not have. */
   missing: string[];
+  /** The pending triggers of the jobs asked about (only theirs). */
   triggers: PendingTrigger[];
   /** The caller's own live leases: a run whose claim reply was lost shows up here. */
   ownLeases: OwnLease[];
@@ -155,7 +173,7 @@ export interface JobsSnapshot {
 
 export type CoordinationEvent =
   | { type: 'changed'; names: string[] }
-  | { type: 'trigger'; name: string; member: string; trigger: JobTrigger; requestedAt: number }
+  | { type: 'trigger'; name: string; member: string; id: string; trigger: JobTrigger; requestedAt: number }
   /** A run must abort: replaced by a newer fire (`cancel-previous`) or stopped by a caller. */
   | { type: 'cancel'; name: string; fencingToken: number; reason: 'replaced' | 'stopped' }
   /** A replica joined or left. */
@@ -174,6 +192,13 @@ export abstract class Coordinator {
   abstract readonly available$: Observable<boolean>;
   abstract isAvailable(): boolean;
   abstract describeTarget(): string;
+  /**
+   * True if a call failed because the coordinator could not be reached, rather than refusing it.
+   * A failure can arrive before the connection's own events say it is down.
+   */
+  isUnreachableError(_error: unknown): boolean {
+    return !this.isAvailable();
+  }
 
   abstract connect(): Promise<void>;
   abstract close(): Promise<void>;
@@ -194,10 +219,13 @@ export abstract class Coordinator {
   abstract finish(reports: RunReport[]): Promise<boolean[]>;
 
   /**
-   * Requests a run. With `idTtl`, the id is remembered that long and a second request with it is
-   * ignored (resent requests run once); without, requests with the same id coalesce while pending.
+   * Requests a run. A job locked by hand, or (overlap `skip`) running, answers `skipped` at once
+   * and queues nothing. With `idTtl`, the id and its answer are remembered that long and a second
+   * request with it gets the same answer without running again (resent requests run once);
+   * without, requests with the same id coalesce while pending. A job with
+   * `MAX_PENDING_TRIGGERS` pending answers `full`.
    */
-  abstract requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl?: number): Promise<boolean>;
+  abstract requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl?: number): Promise<TriggerOutcome>;
   abstract pause(name: string): Promise<boolean>;
   abstract reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'>;
   abstract lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'>;

@@ -11,3 +11,4 @@ export * from './job-aborted.error';
 export * from './duplicate-vendor-hook.error';
 export * from './records.error';
 export * from './invalid-query.error';
+export * from './too-many-triggers.error';

@@ -1,7 +1,7 @@
 /** Base class of every error this library throws, so callers can catch them as a family. */
 export class SchedulerError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
   }
 }

@@ -3,6 +3,7 @@ import { InvalidJobOptionError } from '../errors';
 import { DistributedJobOptions, OVERLAP_POLICIES, OverlapPolicy } from './distributed-job-options.interface';
 import { MAX_TIMER_DURATION_MS, parseDuration } from './duration';
 import { ScheduleSpec } from './schedule';
+import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
 
 /** A job's options after validation, with defaults applied once. */
 export interface JobDefinition {
@@ -39,7 +40,7 @@ const MAX_NAME_LENGTH = 200;
 const MAX_VENDOR_TYPE_LENGTH = 64;
 
 /** Validates a job's options; every error names the job, the option and the value. */
-export function defineJob(options: DistributedJobOptions, defaultName: string): JobDefinition {
+export function defineJob(options: DistributedJobOptions, defaultName: string, bounds: ScheduleBounds = DEFAULT_SCHEDULE_BOUNDS): JobDefinition {
   const name = options.name ?? defaultName;
   if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /[\r\n]/.test(name)) {
     throw new InvalidJobOptionError(String(defaultName), 'name', name, `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters on one line`);
@@ -65,7 +66,7 @@ export function defineJob(options: DistributedJobOptions, defaultName: string): 
   if (options.retain !== undefined && (!Number.isInteger(options.retain) || options.retain < 0)) {
     throw new InvalidJobOptionError(name, 'retain', options.retain, 'expected a whole number of executions to keep, 0 or more');
   }
-  const spec = defineSchedule(name, options);
+  const spec = defineSchedule(name, options, bounds);
   return {
     name,
     vendorType,
@@ -131,6 +132,7 @@ function defineStartAndLateness(
 export function defineSchedule(
   job: string,
   options: Pick<DistributedJobOptions, 'cron' | 'every' | 'timeZone' | 'jitter' | 'utcOffset'>,
+  bounds: ScheduleBounds = DEFAULT_SCHEDULE_BOUNDS,
 ): ScheduleSpec | null {
   const { cron, every, jitter = 0, utcOffset } = options;
   let { timeZone } = options;
@@ -160,6 +162,7 @@ export function defineSchedule(
   }
   if (cron !== undefined) {
     validateCron(job, cron, timeZone);
+    checkCronFrequency(job, cron, timeZone, bounds);
     return { cron: cron.trim(), ...(timeZone ? { timeZone } : {}), jitter };
   }
   if (every !== undefined) {
@@ -167,6 +170,7 @@ export function defineSchedule(
     if (period === undefined) {
       throw new InvalidJobOptionError(job, 'every', every, "expected a period above zero, in ms or as a duration such as '30s' or '5m'");
     }
+    checkPeriod(job, every, period, bounds);
     return { every: period, jitter };
   }
   if (jitter !== 0) {

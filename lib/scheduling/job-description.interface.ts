@@ -46,7 +46,11 @@ export interface JobDescription {
   definedAt: Date;
 }
 
-/** The schedule to put in force with `JobScheduler.updateSchedule`: `cron` or `every`. */
+/**
+ * The schedule to put in force with `JobScheduler.updateSchedule`. Fields not given keep the value
+ * in force: `{ every }` keeps the jitter, `{ cron }` keeps a cron schedule's time zone, `{ jitter }`
+ * alone changes only the jitter. `cron` and `every` replace each other.
+ */
 export interface ScheduleUpdate {
   cron?: string;
   timeZone?: string;

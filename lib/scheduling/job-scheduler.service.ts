@@ -1,16 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Observable } from 'rxjs';
-import { Coordinator, JobRecord, RescheduleRequest } from '../coordination/coordinator.interface';
-import { CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, UnknownJobError } from '../errors';
+import { Coordinator, JobRecord, MAX_PENDING_TRIGGERS, RescheduleRequest } from '../coordination/coordinator.interface';
+import { CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, TooManyTriggersError, UnknownJobError } from '../errors';
 import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
+import { auditTime, ControlAudit } from './control-audit';
 import { parseDuration } from './duration';
 import type { JobDescription, ScheduleUpdate } from './job-description.interface';
 import { defineSchedule } from './job-definition';
 import { Schedule } from './schedule';
+import { mergeSchedule } from './schedule-update';
 import type { SchedulerErrorEvent } from './scheduler-error-event.interface';
 import { SchedulerOrchestrator } from './scheduler.orchestrator';
+import type { TriggerReceipt } from './trigger-receipt.interface';
 
 /** How long a manual trigger's id is remembered, so a request resent after a reconnection runs once. */
 const TRIGGER_ID_TTL_MS = 10 * 60_000;
@@ -18,13 +21,20 @@ const TRIGGER_ID_TTL_MS = 10 * 60_000;
 /** How often a change computed from a schedule that changed meanwhile is tried again. */
 const MAX_STALE_RETRIES = 5;
 
+/** The most due times `preview` computes: more would hold the event loop, and every job of the replica with it. */
+export const MAX_PREVIEW_COUNT = 1_000;
+
+const MAX_TRIGGER_ID_LENGTH = 200;
+
 /**
  * Runtime control of the jobs, from any replica and for the whole cluster: every call acts on
- * the coordinator, and every replica follows.
+ * the coordinator, and every replica follows. Each control that changes something is logged
+ * once, by this replica, with the job, the change and this instance (`ControlAudit`).
  */
 @Injectable()
 export class JobScheduler {
   private readonly coordinator: Coordinator;
+  private readonly audit: ControlAudit;
 
   constructor(
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
@@ -32,6 +42,7 @@ export class JobScheduler {
     private readonly orchestrator: SchedulerOrchestrator,
   ) {
     this.coordinator = explainUnavailability(coordinator);
+    this.audit = new ControlAudit(options.instanceId);
   }
 
   /** `redis` when replicas coordinate on Redis, `embedded` for a single process. */
@@ -56,40 +67,74 @@ export class JobScheduler {
   /**
    * Runs the job now on one replica. For a scheduled job the period restarts from this run.
    * The run obeys the job's `overlap` policy and manual lock; it also runs a paused job.
+   *
+   * Answers with a receipt: `accepted` (one replica will claim it), or `skipped` with the reason
+   * when the job is locked or (overlap `'skip'`) running. Give `id` to make a retried request
+   * safe: the same id within 10 minutes gets the same answer and runs at most once.
+   * Throws `TooManyTriggersError` when the job already has `MAX_PENDING_TRIGGERS` pending.
    */
-  async trigger(name: string): Promise<void> {
-    const requested = await this.coordinator.requestTrigger(name, 'MANUAL', randomUUID(), TRIGGER_ID_TTL_MS);
-    if (!requested) throw new UnknownJobError(name);
+  async trigger(name: string, options: { id?: string } = {}): Promise<TriggerReceipt> {
+    const id = options.id ?? randomUUID();
+    if (typeof id !== 'string' || id === '' || id.length > MAX_TRIGGER_ID_LENGTH || /[\r\n]/.test(id)) {
+      throw new InvalidJobOptionError(name, 'id', id, `expected a non-empty string of at most ${MAX_TRIGGER_ID_LENGTH} characters on one line`);
+    }
+    const outcome = await this.coordinator.requestTrigger(name, 'MANUAL', id, TRIGGER_ID_TTL_MS);
+    switch (outcome.status) {
+      case 'unknown':
+        throw new UnknownJobError(name);
+      case 'full':
+        throw new TooManyTriggersError(name, outcome.pending, MAX_PENDING_TRIGGERS);
+      case 'accepted':
+        this.audit.record(name, `triggered, trigger ${id} accepted`);
+        return { id, job: name, status: 'accepted', requestedAt: new Date(outcome.requestedAt) };
+      case 'skipped':
+        this.audit.record(
+          name,
+          `triggered, trigger ${id} skipped: ` +
+            (outcome.reason === 'locked' ? `the job is locked by "${outcome.holder}"` : `a run is still going on instance "${outcome.holder}" (overlap: 'skip')`),
+        );
+        return { id, job: name, status: 'skipped', reason: outcome.reason, holder: outcome.holder, requestedAt: new Date(outcome.requestedAt) };
+    }
   }
 
   /** Stops scheduling the job on every replica until `resume`. A running run goes on. */
   async pause(name: string): Promise<void> {
     if (!(await this.coordinator.pause(name))) throw new UnknownJobError(name);
+    this.audit.record(name, 'paused');
   }
 
   /** Schedules the job again on every replica, its next fire computed from now. A job that is not paused is left as it is. */
   async resume(name: string): Promise<void> {
-    await this.reschedule(name, (record, schedule) =>
+    const applied = await this.reschedule(name, (record, schedule) =>
       record.paused ? { rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null } : null,
     );
+    if (applied) this.audit.record(name, `resumed; next run at ${auditTime(applied.request.next?.due)}`);
   }
 
   /** Moves the next fire to now + period (for a cron job, its next time after now). */
   async reset(name: string): Promise<void> {
-    await this.reschedule(name, (record, schedule) => ({ rev: record.rev, next: schedule?.next(null, Date.now()) ?? null }));
+    const applied = await this.reschedule(name, (record, schedule) => ({ rev: record.rev, next: schedule?.next(null, Date.now()) ?? null }));
+    if (applied) this.audit.record(name, `reset; next run at ${auditTime(applied.record.paused ? null : applied.request.next?.due)}`);
   }
 
   /**
    * Puts a new schedule in force on every replica. It is kept in Redis, so it survives restarts
    * of the replicas, until a replica starts with a changed definition of the job in code.
+   * Fields not given keep their value in force: `{ every }` keeps the jitter, `{ cron }` keeps
+   * the time zone of a cron schedule, `{ jitter }` alone changes only the jitter.
    */
   async updateSchedule(name: string, update: ScheduleUpdate): Promise<void> {
-    const spec = defineSchedule(name, update);
-    if (spec === null) {
-      throw new InvalidJobOptionError(name, 'schedule', update, 'updateSchedule needs "cron" or "every"');
+    const applied = await this.reschedule(name, (record) => {
+      const spec = defineSchedule(name, mergeSchedule(name, record.spec, update), this.options.bounds)!;
+      return { rev: record.rev, spec, next: new Schedule(spec).next(null, Date.now()) };
+    });
+    if (applied) {
+      const { record, request } = applied;
+      this.audit.record(
+        name,
+        `schedule changed from ${JSON.stringify(record.spec)} to ${JSON.stringify(request.spec)}; next run at ${auditTime(record.paused ? null : request.next?.due)}`,
+      );
     }
-    const schedule = new Schedule(spec);
-    await this.reschedule(name, (record) => ({ rev: record.rev, spec, next: schedule.next(null, Date.now()) }));
   }
 
   /**
@@ -99,16 +144,20 @@ export class JobScheduler {
   async lock(name: string, options: { ttl?: number | string; holder?: string } = {}): Promise<void> {
     const ttl = options.ttl === undefined ? null : parseDuration(options.ttl);
     if (ttl === undefined) throw new InvalidJobOptionError(name, 'ttl', options.ttl, 'expected a positive duration');
-    const outcome = await this.coordinator.lock(name, options.holder ?? this.options.instanceId, ttl);
+    const holder = options.holder ?? this.options.instanceId;
+    const outcome = await this.coordinator.lock(name, holder, ttl);
     if (outcome === 'unknown') throw new UnknownJobError(name);
     if (outcome.status === 'refused') throw new JobLockedError(name, outcome.holder, outcome.reason);
+    this.audit.record(name, `locked by "${holder}" ${ttl === null ? 'until unlocked' : `for ${ttl} ms`}`);
   }
 
   /** Releases the job's manual lock, whoever took it. */
   async unlock(name: string): Promise<void> {
     const { locked } = await this.record(name);
+    if (!locked) return;
     // Naming the holder seen makes a late or resent unlock unable to release a newer lock.
-    if (locked && !(await this.coordinator.unlock(name, locked.by))) throw new UnknownJobError(name);
+    if (!(await this.coordinator.unlock(name, locked.by))) throw new UnknownJobError(name);
+    this.audit.record(name, `unlocked (it was locked by "${locked.by}")`);
   }
 
   async describe(name: string): Promise<JobDescription> {
@@ -120,10 +169,16 @@ export class JobScheduler {
     return (await this.coordinator.describe()).map(toDescription);
   }
 
-  /** The next `count` due times (without jitter, which is drawn as each fire is claimed). */
+  /**
+   * The next `count` due times (without jitter, which is drawn as each fire is claimed), at most
+   * `MAX_PREVIEW_COUNT` (1,000); a count beyond it, negative or not whole throws a `RangeError`.
+   */
   async preview(name: string, count: number): Promise<Date[]> {
+    if (!Number.isInteger(count) || count < 0 || count > MAX_PREVIEW_COUNT) {
+      throw new RangeError(`Job "${name}": preview count ${String(count)} is out of range: expected a whole number from 0 to ${MAX_PREVIEW_COUNT}.`);
+    }
     const record = await this.record(name);
-    if (!record.spec || count <= 0) return [];
+    if (!record.spec || count === 0) return [];
     const schedule = new Schedule(record.spec);
     const start = record.base ?? schedule.nextBase(null, Date.now());
     return [start, ...schedule.preview(count - 1, start)].map((at) => new Date(at));
@@ -142,14 +197,20 @@ export class JobScheduler {
     return record;
   }
 
-  /** Applies a change computed from the job's current revision; `change` returns null for no change. */
-  private async reschedule(name: string, change: (record: JobRecord, schedule: Schedule | null) => RescheduleRequest | null): Promise<void> {
+  /**
+   * Applies a change computed from the job's current revision; `change` returns null for no
+   * change. Resolves with what was applied, against which record, or null if nothing was.
+   */
+  private async reschedule(
+    name: string,
+    change: (record: JobRecord, schedule: Schedule | null) => RescheduleRequest | null,
+  ): Promise<{ record: JobRecord; request: RescheduleRequest } | null> {
     for (let attempt = 0; attempt < MAX_STALE_RETRIES; attempt++) {
       const record = await this.record(name);
       const request = change(record, record.spec ? new Schedule(record.spec) : null);
-      if (request === null) return;
+      if (request === null) return null;
       const outcome = await this.coordinator.reschedule(name, request);
-      if (outcome === 'ok') return;
+      if (outcome === 'ok') return { record, request };
       if (outcome === 'unknown') throw new UnknownJobError(name);
     }
     throw new Error(`Job "${name}": its schedule kept changing while it was being updated; try again.`);
@@ -169,7 +230,7 @@ function explainUnavailability(coordinator: Coordinator): Coordinator {
         const result = value.apply(target, args);
         if (!(result instanceof Promise)) return result;
         return result.catch((error: unknown) => {
-          if (target.isAvailable()) throw error;
+          if (!target.isUnreachableError(error)) throw error;
           throw new CoordinatorUnavailableError(target.describeTarget(), error);
         });
       };

@@ -1,7 +1,9 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { RequestScopedJobError } from '../errors';
+import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import type { JobContext } from './job-context.interface';
 import { defineJob } from './job-definition';
 import { JobMetadataAccessor } from './job-metadata.accessor';
@@ -19,6 +21,7 @@ export class JobExplorer implements OnModuleInit {
     private readonly scanner: MetadataScanner,
     private readonly metadata: JobMetadataAccessor,
     private readonly registry: JobRegistry,
+    @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
   ) {}
 
   onModuleInit(): void {
@@ -39,7 +42,7 @@ export class JobExplorer implements OnModuleInit {
       // has run for all others).
       takeOverNestSchedule(method);
       const taken = this.metadata.getTakenOverSchedule(method);
-      const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target);
+      const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target, this.options.bounds);
       if (!wrapper.isDependencyTreeStatic()) throw new RequestScopedJobError(definition.name, className);
       this.registry.add({
         definition,

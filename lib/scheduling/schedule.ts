@@ -47,16 +47,19 @@ export class Schedule {
     return { base, due: base + jitter };
   }
 
-  /** The next `count` bases after `from`, without jitter (it is drawn when each fire is claimed). */
+  /**
+   * The next `count` bases after `from`, without jitter (it is drawn when each fire is claimed).
+   * One cron iterator for all of them, not one parse per step.
+   */
   preview(count: number, from: number): number[] {
     const bases: number[] = [];
-    let base: number | null = null;
-    let now = from;
-    for (let i = 0; i < count; i++) {
-      base = this.nextBase(base, now);
-      bases.push(base);
-      now = base;
+    const { every } = this.spec;
+    if (every !== undefined) {
+      for (let i = 1; i <= count; i++) bases.push(from + every * i);
+      return bases;
     }
+    const fires = CronExpressionParser.parse(this.spec.cron!, { currentDate: new Date(from), tz: this.spec.timeZone });
+    for (let i = 0; i < count && fires.hasNext(); i++) bases.push(fires.next().getTime());
     return bases;
   }
 

@@ -12,6 +12,7 @@ import {
   PendingTrigger,
   RegistrationOutcome,
   RunReport,
+  TriggerOutcome,
 } from '../coordination/coordinator.interface';
 import { AbortCause, JobAbortedError } from '../errors';
 import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
@@ -142,7 +143,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const count = this.registry.names().length;
     this.logger.log(
       this.coordinator.kind === 'redis'
-        ? `Coordinating ${count} job(s) on ${this.coordinator.describeTarget()} as instance "${this.options.instanceId}".`
+        ? `Coordinating ${count} job(s) on ${this.coordinator.describeTarget()} under key prefix "${this.options.keyPrefix}" as instance "${this.options.instanceId}".`
         : `Running ${count} job(s) on the embedded coordinator: this process only. Set the \`redis\` option to run jobs once across replicas.`,
     );
     this.subscriptions.push(
@@ -174,7 +175,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     await withDeadline(Promise.all(this.claimsInFlight), deadline);
     const active = [...this.runs.values()];
     if (active.length > 0) {
-      this.logger.log(`Waiting up to ${Math.max(0, deadline - Date.now())} ms for ${active.length} running job(s): ${active.map((run) => run.name).join(', ')}.`);
+      this.logger.log(
+        `Shutting down: waiting up to ${inSeconds(deadline - Date.now())} for ${active.length} running job(s) to finish ` +
+          `(${active.map((run) => run.name).join(', ')}); the ones still running then are aborted.`,
+      );
       const finished = Promise.all(active.map((run) => run.done));
       if (!(await withDeadline(finished, deadline))) {
         for (const run of this.runs.values()) this.abortRun(run, 'shutdown', 'the application is shutting down');
@@ -249,11 +253,24 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     for (const { definition } of this.registry.all()) {
       const { name, runOnStart, startDelay, at } = definition;
       // Replicas requesting it within the window share one start run.
-      const requestStartRun = () => this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS);
-      if (runOnStart && startDelay === 0) await requestStartRun();
-      else if (runOnStart) this.after(this.startedAt + startDelay - Date.now(), name, requestStartRun, START_RUN_WINDOW_MS / 2);
+      const requestStartRun = async () => this.logSkippedStartRun(name, await this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS));
+      if (runOnStart && startDelay === 0) {
+        // One failed request must not lose the start runs of the jobs after it: retried apart.
+        await requestStartRun().catch((error) => {
+          this.report('sync', error, name);
+          this.after(CLAIM_RETRY_MS, name, requestStartRun, START_RUN_WINDOW_MS / 2);
+        });
+      } else if (runOnStart) this.after(this.startedAt + startDelay - Date.now(), name, requestStartRun, START_RUN_WINDOW_MS / 2);
       if (at !== null) this.scheduleOneShot(name, at);
     }
+  }
+
+  private logSkippedStartRun(name: string, outcome: TriggerOutcome): void {
+    if (outcome.status !== 'skipped') return;
+    this.logger.warn(
+      `Job "${name}": the start run (runOnStart) was skipped: ` +
+        (outcome.reason === 'running' ? `a run is still going on instance "${outcome.holder}" (overlap: 'skip').` : `the job is locked by "${outcome.holder}".`),
+    );
   }
 
   /**
@@ -502,6 +519,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.claiming.delete(claimKey(entry));
     const { name } = entry;
     const state = this.states.get(name);
+    // A fire or a trigger: what the logs call it (a trigger by its id, as its receipt does).
+    const pending = entry.member !== undefined ? this.pending.get(entry.member) : undefined;
+    const what = (scheduledAt: number) => {
+      if (!pending) return `the fire due at ${iso(scheduledAt)}`;
+      if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
+      return pending.trigger === 'EVENT' ? `the start run (runOnStart) requested at ${iso(scheduledAt)}` : `the queued run requested at ${iso(scheduledAt)}`;
+    };
     const consume = () => {
       if (entry.member !== undefined) this.pending.delete(entry.member);
       if (request.next && state && !state.paused) {
@@ -520,7 +544,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       case 'skipped':
         consume();
         this.logger.warn(
-          `Job "${name}": the fire due at ${iso(result.scheduledAt)} was skipped: ` +
+          `Job "${name}": ${what(result.scheduledAt)} was skipped: ` +
             (result.reason === 'running' ? `a run is still going on instance "${result.holder}" (overlap: 'skip').` : `the job is locked by "${result.holder}".`),
         );
         return;
@@ -533,7 +557,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         return;
       case 'queued':
         consume();
-        this.logger.log(`Job "${name}": the fire due at ${iso(result.scheduledAt)} will run when the run on instance "${result.holder}" ends (overlap: 'queue-one').`);
+        this.logger.log(`Job "${name}": ${what(result.scheduledAt)} will run when the run on instance "${result.holder}" ends (overlap: 'queue-one').`);
         return;
       case 'moved':
         if (!state || result.rev !== state.rev) return void this.resync([name]);
@@ -732,6 +756,11 @@ function runKey(name: string, fencingToken: number): string {
 
 function claimKey(entry: DueEntry): string {
   return entry.member ?? `${entry.name}@${entry.due}`;
+}
+
+/** A wait in the words of a log line: `10 s`, `2.5 s`, `0 s`. */
+function inSeconds(ms: number): string {
+  return `${+(Math.max(0, ms) / 1000).toFixed(1)} s`;
 }
 
 function iso(epochMs: number): string {

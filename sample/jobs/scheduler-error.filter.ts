@@ -9,6 +9,7 @@ import {
   RecordNotFoundError,
   SchedulerError,
   StopTimeoutError,
+  TooManyTriggersError,
   UnknownJobError,
 } from 'nestjs-distributed-scheduler';
 
@@ -16,13 +17,14 @@ import {
  * Maps the library's errors to HTTP statuses. Errors about the request itself (an unknown job or
  * record, a bad option or query, a record still running) are sent with their message, which says
  * what to do. The others can carry internals (hosts, ports, instance ids, driver messages): the
- * client gets a plain sentence and the detail goes to the log.
+ * client gets a plain sentence and the detail goes to the log. A RangeError is an argument out of
+ * its documented range (`preview` beyond 1,000 times).
  */
-@Catch(SchedulerError)
+@Catch(SchedulerError, RangeError)
 export class SchedulerErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('SchedulerErrorFilter');
 
-  catch(error: SchedulerError, host: ArgumentsHost) {
+  catch(error: SchedulerError | RangeError, host: ArgumentsHost) {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const { status, message } = answerTo(error);
@@ -31,7 +33,9 @@ export class SchedulerErrorFilter implements ExceptionFilter {
   }
 }
 
-function answerTo(error: SchedulerError): { status: HttpStatus; message: string } {
+function answerTo(error: SchedulerError | RangeError): { status: HttpStatus; message: string } {
+  if (error instanceof RangeError) return { status: HttpStatus.BAD_REQUEST, message: error.message };
+  if (error instanceof TooManyTriggersError) return { status: HttpStatus.TOO_MANY_REQUESTS, message: error.message };
   if (error instanceof UnknownJobError || error instanceof RecordNotFoundError) return { status: HttpStatus.NOT_FOUND, message: error.message };
   if (error instanceof InvalidJobOptionError || error instanceof InvalidQueryError) return { status: HttpStatus.BAD_REQUEST, message: error.message };
   if (error instanceof ExecutionNotFinalError) return { status: HttpStatus.CONFLICT, message: error.message };

@@ -1,3 +1,4 @@
+import { CronExpressionParser } from 'cron-parser';
 import { Schedule } from '../../lib/scheduling/schedule';
 
 const at = (iso: string) => Date.parse(iso);
@@ -81,6 +82,25 @@ describe('Schedule', () => {
       const { base, due } = schedule.next(null, at('2026-01-01T00:10:00Z'), () => 0.5);
       expect(iso(base)).toBe('2026-01-01T01:00:00.000Z');
       expect(due - base).toBe(15 * 60_000);
+    });
+  });
+
+  describe('preview', () => {
+    afterEach(() => jest.restoreAllMocks());
+
+    it('computes 1,000 cron times with one iterator, the same times as step by step', () => {
+      const schedule = new Schedule({ cron: '*/10 * * * * *', timeZone: 'Europe/Berlin', jitter: 0 });
+      const from = at('2026-03-29T00:59:55Z');
+      const stepwise: number[] = [];
+      let base: number | null = null;
+      for (let i = 0, now = from; i < 1_000; i++, now = base!) stepwise.push((base = schedule.nextBase(base, now)));
+      const parse = jest.spyOn(CronExpressionParser, 'parse');
+      expect(schedule.preview(1_000, from)).toEqual(stepwise);
+      expect(parse).toHaveBeenCalledTimes(1);
+    });
+
+    it('computes periods without any parsing', () => {
+      expect(new Schedule({ every: 1_000, jitter: 0.5 }).preview(3, 10_000)).toEqual([11_000, 12_000, 13_000]);
     });
   });
 });

@@ -29,4 +29,54 @@ describe('resolveSchedulerOptions', () => {
     expect(() => resolveSchedulerOptions(options, {})).toThrow(InvalidSchedulerOptionError);
     expect(() => resolveSchedulerOptions(options, {})).toThrow(`option "${option}" has an invalid value ${value}`);
   });
+
+  describe('redis', () => {
+    it.each([
+      ["''", '', /an empty string \(an environment variable set to nothing, such as `REDIS_URL=`, gives one\) is not a Redis address/],
+      ["'   '", '   ', /is not a Redis address/],
+      ["'notaurl'", 'notaurl', /expected a URL such as 'redis:\/\/host:6379\/0'/],
+      ["'localhost:6379'", 'localhost:6379', /expected a URL/],
+      ["'http://cache:6379'", 'http://cache:6379', /expected a URL/],
+      ["'redis://'", 'redis://', /expected a URL/],
+      ['null', null, /expected a URL, ioredis options, or an ioredis client/],
+      ['6379', 6379, /expected a URL, ioredis options, or an ioredis client/],
+    ])('refuses %s at startup, naming the option and the value', (shown, redis, reason) => {
+      const resolve = () => resolveSchedulerOptions({ redis: redis as never }, {});
+      expect(resolve).toThrow(InvalidSchedulerOptionError);
+      expect(resolve).toThrow(`SchedulerModule: option "redis" has an invalid value ${shown}: `);
+      expect(resolve).toThrow(reason);
+    });
+
+    it('refuses an empty URL in production too, instead of slipping past the guard to localhost', () => {
+      expect(() => resolveSchedulerOptions({ redis: '' }, { NODE_ENV: 'production' })).toThrow(InvalidSchedulerOptionError);
+      expect(() => resolveSchedulerOptions({ redis: '', allowEmbedded: true }, { NODE_ENV: 'production' })).toThrow(/option "redis"/);
+    });
+
+    it('keeps a password out of the message', () => {
+      expect(() => resolveSchedulerOptions({ redis: 'http://user:secret@cache:6379' }, {})).toThrow("invalid value 'http://***@cache:6379'");
+    });
+
+    it.each(['redis://127.0.0.1:6379', 'rediss://user:pw@cache.example:6380/2', 'redis://[::1]:6379', '/var/run/redis.sock'])('accepts %s', (url) => {
+      expect(resolveSchedulerOptions({ redis: url }, {}).redis).toBe(url);
+    });
+
+    it('accepts ioredis options', () => {
+      expect(resolveSchedulerOptions({ redis: { host: 'cache', port: 6380 } }, {}).redis).toEqual({ host: 'cache', port: 6380 });
+    });
+  });
+
+  describe('minPeriod', () => {
+    it('defaults to a second, with a fixed maximum of 366 days', () => {
+      expect(resolveSchedulerOptions({}, {}).bounds).toEqual({ minPeriod: 1_000, maxPeriod: 366 * 86_400_000 });
+      expect(resolveSchedulerOptions({ minPeriod: '100ms' }, {}).bounds.minPeriod).toBe(100);
+    });
+
+    it.each([
+      [5, '5'],
+      ['400d', "'400d'"],
+      ['often', "'often'"],
+    ])('rejects %s', (minPeriod, shown) => {
+      expect(() => resolveSchedulerOptions({ minPeriod }, {})).toThrow(`option "minPeriod" has an invalid value ${shown}`);
+    });
+  });
 });

@@ -12,12 +12,14 @@ import {
   JobState,
   LastRun,
   LockOutcome,
+  MAX_PENDING_TRIGGERS,
   OwnLease,
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
   RunLease,
   RunReport,
+  TriggerOutcome,
 } from '../coordinator.interface';
 
 interface StoredJob extends JobState {
@@ -35,6 +37,7 @@ interface StoredJob extends JobState {
 
 interface StoredTrigger {
   name: string;
+  id: string;
   trigger: JobTrigger;
   requestedAt: number;
 }
@@ -46,9 +49,10 @@ interface StoredTrigger {
 export class EmbeddedCoordinator extends Coordinator {
   readonly kind = 'embedded' as const;
   private readonly jobs = new Map<string, StoredJob>();
-  private readonly triggers = new Map<string, StoredTrigger>();
-  /** Ids of trigger requests that must not run twice, until when they are remembered. */
-  private readonly requestIds = new Map<string, number>();
+  /** Pending triggers per job (as Redis keeps one set per job): member -> trigger. */
+  private readonly triggers = new Map<string, Map<string, StoredTrigger>>();
+  /** Ids of trigger requests that must not run twice: their answer, and until when it is remembered. */
+  private readonly requestIds = new Map<string, { until: number; outcome: TriggerOutcome }>();
   private changeCount = 0;
   private readonly events = new Subject<CoordinationEvent>();
   private readonly available = new BehaviorSubject(false);
@@ -134,7 +138,7 @@ export class EmbeddedCoordinator extends Coordinator {
         }
       }
     }
-    const triggers = [...this.triggers].map(([member, trigger]) => ({ member, ...trigger }));
+    const triggers = states.flatMap(({ name }) => [...this.pendingOf(name)].map(([member, trigger]) => ({ member, ...trigger })));
     return { states, missing, triggers, ownLeases };
   }
 
@@ -159,14 +163,14 @@ export class EmbeddedCoordinator extends Coordinator {
       scheduledAt = job.due!;
       trigger = 'SCHEDULE';
     } else {
-      const pending = this.triggers.get(request.member);
+      const pending = this.pendingOf(request.name).get(request.member);
       if (!pending) return { status: 'gone' };
       if (job.rev !== request.rev) return { status: 'stale' };
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
     }
     const advance = () => {
-      if (request.member !== undefined) this.triggers.delete(request.member);
+      if (request.member !== undefined) this.pendingOf(request.name).delete(request.member);
       if (request.next && !job.paused) {
         job.base = request.next.base;
         job.due = request.next.due;
@@ -231,31 +235,49 @@ export class EmbeddedCoordinator extends Coordinator {
     if (job.queued) {
       job.queued = false;
       const member = `${job.name}\nSCHEDULE\nqueued`;
-      if (!this.triggers.has(member)) {
-        this.triggers.set(member, { name: job.name, trigger: 'SCHEDULE', requestedAt: now });
-        this.emit({ type: 'trigger', name: job.name, member, trigger: 'SCHEDULE', requestedAt: now });
+      const pending = this.pendingOf(job.name, true);
+      if (!pending.has(member)) {
+        pending.set(member, { name: job.name, id: 'queued', trigger: 'SCHEDULE', requestedAt: now });
+        this.emit({ type: 'trigger', name: job.name, member, id: 'queued', trigger: 'SCHEDULE', requestedAt: now });
       }
     }
     return true;
   }
 
-  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<boolean> {
-    if (!this.jobs.has(name)) return false;
+  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<TriggerOutcome> {
+    const job = this.jobs.get(name);
+    if (!job) return { status: 'unknown' };
     const now = Date.now();
+    const key = `${name}\n${id}`;
     if (idTtl > 0) {
-      const key = `${name}\n${id}`;
-      if ((this.requestIds.get(key) ?? 0) > now) return true;
-      this.requestIds.set(key, now + idTtl);
-      for (const [seen, until] of this.requestIds) if (until <= now) this.requestIds.delete(seen);
+      for (const [seen, { until }] of this.requestIds) if (until <= now) this.requestIds.delete(seen);
+      const seen = this.requestIds.get(key);
+      if (seen) return seen.outcome;
     }
-    const member = `${name}\n${trigger}\n${id}`;
-    if (!this.triggers.has(member)) {
-      const requestedAt = Date.now();
-      this.triggers.set(member, { name, trigger, requestedAt });
-      this.changeCount++;
-      this.emit({ type: 'trigger', name, member, trigger, requestedAt });
+    let outcome: TriggerOutcome | undefined;
+    if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
+    if (job.locked) {
+      outcome = { status: 'skipped', reason: 'locked', holder: job.locked.by, requestedAt: now };
+    } else if (job.overlap === 'skip') {
+      const live = liveLeases(job, now);
+      if (live.length > 0) outcome = { status: 'skipped', reason: 'running', holder: live[0].instanceId, requestedAt: now };
     }
-    return true;
+    if (!outcome) {
+      const member = `${name}\n${trigger}\n${id}`;
+      const pending = this.pendingOf(name, true);
+      const existing = pending.get(member);
+      if (existing) {
+        outcome = { status: 'accepted', requestedAt: existing.requestedAt };
+      } else {
+        if (pending.size >= MAX_PENDING_TRIGGERS) return { status: 'full', pending: pending.size };
+        pending.set(member, { name, id, trigger, requestedAt: now });
+        this.changeCount++;
+        this.emit({ type: 'trigger', name, member, id, trigger, requestedAt: now });
+        outcome = { status: 'accepted', requestedAt: now };
+      }
+    }
+    if (idTtl > 0) this.requestIds.set(key, { until: now + idTtl, outcome });
+    return outcome;
   }
 
   async pause(name: string): Promise<boolean> {
@@ -330,7 +352,6 @@ export class EmbeddedCoordinator extends Coordinator {
   async describe(names?: string[]): Promise<JobRecord[]> {
     const now = Date.now();
     const wanted = names ?? [...this.jobs.keys()].sort();
-    const pending = [...this.triggers.values()].map((trigger) => trigger.name);
     return wanted.flatMap((name) => {
       const job = this.jobs.get(name);
       if (!job) return [];
@@ -342,12 +363,22 @@ export class EmbeddedCoordinator extends Coordinator {
           locked,
           running: liveLeases(job, now).map((lease) => ({ ...lease })),
           queued: job.queued,
-          pendingTriggers: pending.filter((n) => n === name).length,
+          pendingTriggers: this.pendingOf(name).size,
           lastRun: job.lastRun ? { ...job.lastRun } : null,
           skippedLate: job.skippedLate,
         },
       ];
     });
+  }
+
+  /** A job's pending triggers; `create` makes the set when it is missing. */
+  private pendingOf(name: string, create = false): Map<string, StoredTrigger> {
+    let pending = this.triggers.get(name);
+    if (!pending) {
+      pending = new Map();
+      if (create) this.triggers.set(name, pending);
+    }
+    return pending;
   }
 
   private announceChanged(names: string[]): void {

@@ -24,9 +24,12 @@ export class RedisKeys {
     return `${this.base}:due`;
   }
 
-  /** Sorted set of pending run requests: "name\ntrigger\nid" -> requested at (epoch ms). */
-  get triggers(): string {
-    return `${this.base}:triggers`;
+  /**
+   * Sorted set of one job's pending run requests: "name\ntrigger\nid" -> requested at (epoch ms).
+   * One per job, so reading a job's triggers never reads the others', and each is capped.
+   */
+  triggers(name: string): string {
+    return `${this.base}:triggers:${name}`;
   }
 
   /** Set of every job name ever registered under this prefix. */

@@ -15,6 +15,7 @@ import {
   JobState,
   LastRun,
   LockOutcome,
+  MAX_PENDING_TRIGGERS,
   OwnLease,
   PendingTrigger,
   RegistrationMode,
@@ -23,6 +24,7 @@ import {
   RunLease,
   RunReport,
   RunStatus,
+  TriggerOutcome,
 } from '../coordinator.interface';
 import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-connection';
 import { parseTriggerMember, RedisKeys, triggerMember } from './redis-keys';
@@ -71,6 +73,10 @@ export class RedisCoordinator extends Coordinator {
 
   isAvailable(): boolean {
     return this.available.value;
+  }
+
+  override isUnreachableError(error: unknown): boolean {
+    return !this.isAvailable() || isConnectionError(error);
   }
 
   async connect(): Promise<void> {
@@ -173,7 +179,7 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async snapshot(names: string[], instanceId: string): Promise<JobsSnapshot> {
-    const keys = [this.keys.due, this.keys.triggers, ...names.flatMap((name) => [this.keys.job(name), this.keys.runs(name)])];
+    const keys = [this.keys.due, ...names.flatMap((name) => [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name)])];
     const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...names]);
     const states: JobState[] = [];
     const missing: string[] = [];
@@ -201,8 +207,8 @@ export class RedisCoordinator extends Coordinator {
     });
     const triggers: PendingTrigger[] = [];
     for (let i = 0; i < triggerReply.length; i += 2) {
-      const { name, trigger } = parseTriggerMember(triggerReply[i]);
-      triggers.push({ name, member: triggerReply[i], trigger: trigger as JobTrigger, requestedAt: Number(triggerReply[i + 1]) });
+      const { name, trigger, id } = parseTriggerMember(triggerReply[i]);
+      triggers.push({ name, member: triggerReply[i], id, trigger: trigger as JobTrigger, requestedAt: Number(triggerReply[i + 1]) });
     }
     return { states, missing, triggers, ownLeases };
   }
@@ -220,10 +226,10 @@ export class RedisCoordinator extends Coordinator {
     const results: ClaimResult[] = [];
     for (let i = 0; i < requests.length; i += BATCH) {
       const batch = requests.slice(i, i + BATCH);
-      const keys = [this.keys.due, this.keys.triggers];
+      const keys = [this.keys.due];
       const args: (string | number)[] = [instanceId, lockTtl, this.keys.channel];
       for (const request of batch) {
-        keys.push(this.keys.job(request.name), this.keys.runs(request.name));
+        keys.push(this.keys.job(request.name), this.keys.runs(request.name), this.keys.triggers(request.name));
         args.push(
           request.name,
           request.member === undefined ? 'due' : 'trigger',
@@ -251,10 +257,10 @@ export class RedisCoordinator extends Coordinator {
     const results: boolean[] = [];
     for (let i = 0; i < reports.length; i += BATCH) {
       const batch = reports.slice(i, i + BATCH);
-      const keys = [this.keys.triggers, this.keys.version];
+      const keys = [this.keys.version];
       const args: (string | number)[] = [this.keys.channel];
       for (const report of batch) {
-        keys.push(this.keys.job(report.name), this.keys.runs(report.name));
+        keys.push(this.keys.job(report.name), this.keys.runs(report.name), this.keys.triggers(report.name));
         args.push(report.name, report.fencingToken, report.status, report.error ?? '');
       }
       const replies = await this.scripts.finish.run<number[]>(this.client, keys, args);
@@ -263,13 +269,24 @@ export class RedisCoordinator extends Coordinator {
     return results;
   }
 
-  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<boolean> {
-    const reply = await this.scripts.trigger.run<number>(
+  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<TriggerOutcome> {
+    const [status, a, b, c] = await this.scripts.trigger.run<(string | number)[]>(
       this.client,
-      [this.keys.job(name), this.keys.triggers, this.keys.version, this.keys.triggerId(name, id)],
-      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl],
+      [this.keys.job(name), this.keys.triggers(name), this.keys.runs(name), this.keys.version, this.keys.triggerId(name, id)],
+      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl, MAX_PENDING_TRIGGERS],
     );
-    return reply === 1;
+    switch (status) {
+      case 'accepted':
+        return { status, requestedAt: Number(a) };
+      case 'skipped':
+        return { status, reason: a as 'running' | 'locked', holder: String(b), requestedAt: Number(c) };
+      case 'full':
+        return { status, pending: Number(a) };
+      case 'unknown':
+        return { status };
+      default:
+        throw new Error(`Unexpected trigger reply ${JSON.stringify([status, a, b, c])}`);
+    }
   }
 
   async pause(name: string): Promise<boolean> {
@@ -321,7 +338,7 @@ export class RedisCoordinator extends Coordinator {
   async stop(name: string, fencingToken: number): Promise<boolean> {
     const reply = await this.scripts.stop.run<number>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.triggers, this.keys.version],
+      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version],
       [name, fencingToken, this.keys.channel],
     );
     return reply === 1;
@@ -335,8 +352,9 @@ export class RedisCoordinator extends Coordinator {
       pipeline.hgetall(this.keys.job(name));
       pipeline.hgetall(this.keys.runs(name));
       pipeline.zscore(this.keys.due, name);
+      // A count, and only of the jobs asked about: never the whole set of every job's triggers.
+      pipeline.zcard(this.keys.triggers(name));
     }
-    pipeline.zrange(this.keys.triggers, 0, -1);
     pipeline.time();
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([error]) => error);
@@ -344,14 +362,13 @@ export class RedisCoordinator extends Coordinator {
     const values = replies.map(([, value]) => value);
     const [seconds, micros] = values.pop() as [string, string];
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const pending = (values.pop() as string[]).map((member) => parseTriggerMember(member).name);
     const records: JobRecord[] = [];
     wanted.forEach((name, index) => {
-      const job = values[index * 3] as Record<string, string>;
+      const job = values[index * 4] as Record<string, string>;
       if (!job.rev) return;
-      const runs = values[index * 3 + 1] as Record<string, string>;
-      const due = values[index * 3 + 2] as string | null;
-      records.push(toJobRecord(name, job, runs, due, now, pending.filter((n) => n === name).length));
+      const runs = values[index * 4 + 1] as Record<string, string>;
+      const due = values[index * 4 + 2] as string | null;
+      records.push(toJobRecord(name, job, runs, due, now, Number(values[index * 4 + 3])));
     });
     return records;
   }
@@ -366,14 +383,25 @@ export class RedisCoordinator extends Coordinator {
     if (event.t === 'changed' && Array.isArray(event.names)) {
       this.events.next({ type: 'changed', names: event.names });
     } else if (event.t === 'trigger' && event.name && event.member) {
-      const { trigger } = parseTriggerMember(event.member);
-      this.events.next({ type: 'trigger', name: event.name, member: event.member, trigger: trigger as JobTrigger, requestedAt: Number(event.at) });
+      const { trigger, id } = parseTriggerMember(event.member);
+      this.events.next({ type: 'trigger', name: event.name, member: event.member, id, trigger: trigger as JobTrigger, requestedAt: Number(event.at) });
     } else if (event.t === 'cancel' && event.name) {
       this.events.next({ type: 'cancel', name: event.name, fencingToken: Number(event.token), reason: event.r === 'stopped' ? 'stopped' : 'replaced' });
     } else if (event.t === 'members') {
       this.events.next({ type: 'members' });
     }
   }
+}
+
+/**
+ * ioredis's errors for a connection that is down or going down: a command can fail with one of
+ * these before the client's 'close' event has told the coordinator.
+ */
+function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND)$/.test(code)) return true;
+  return error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed/.test(error.message);
 }
 
 function toClaimResult(reply: Reply[]): ClaimResult {

@@ -1,6 +1,6 @@
 -- Claims due fires and pending triggers. The first replica whose claim arrives runs the fire;
 -- every other claim of it finds the due time moved on and gets the new one back.
--- KEYS: due zset, triggers zset, then per request: job hash, runs hash.
+-- KEYS: due zset, then per request: job hash, runs hash, the job's triggers zset.
 -- ARGV: instanceId, lockTtl (ms), channel, then per request 7 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
 --       next base ('' for none), next due ('' for none), threshold in ms ('' for none).
@@ -11,7 +11,7 @@
 --   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
 --   { 'missing' } | { 'gone' }
 -- Every claim of a fire but the first takes two reads, so losing replicas cost Redis little.
-local due_key, triggers_key = KEYS[1], KEYS[2]
+local due_key = KEYS[1]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
 local FIELDS = 7
@@ -21,7 +21,7 @@ local instance_json = cjson.encode(instance)
 local now_text = tostring(now)
 local expires_text = tostring(now + ttl)
 
-local function claim(job_key, runs_key, name, kind, expected, rev, next_base, next_due, threshold)
+local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev, next_base, next_due, threshold)
   local scheduled_at, trigger
   if kind == 'due' then
     local due = tonumber(redis.call('ZSCORE', due_key, name))
@@ -107,7 +107,8 @@ local results = {}
 local n = (#ARGV - 3) / FIELDS
 for i = 1, n do
   local a = 3 + (i - 1) * FIELDS
-  results[i] = claim(KEYS[1 + i * 2], KEYS[2 + i * 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+  local k = 2 + (i - 1) * 3
+  results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 return results

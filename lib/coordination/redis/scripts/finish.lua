@@ -1,13 +1,13 @@
 -- Ends runs: releases each lease, records the run's result, and starts the queued run of a
 -- 'queue-one' job. All the runs one replica ended in one tick go in one call.
--- KEYS: triggers zset, version, then per run: job hash, runs hash.
+-- KEYS: version, then per run: job hash, runs hash, the job's triggers zset.
 -- ARGV: channel, then per run 4 values: name, fencing token, status, error.
 -- Returns per run 1, or 0 if its lease was already lost (then nothing is written for it).
-local triggers_key, version_key, channel = KEYS[1], KEYS[2], ARGV[1]
+local version_key, channel = KEYS[1], ARGV[1]
 local now = now_ms()
 local FIELDS = 4
 
-local function finish(job_key, runs_key, name, token, status, err)
+local function finish(job_key, runs_key, triggers_key, name, token, status, err)
   if redis.call('HDEL', runs_key, token) == 0 then return 0 end
   end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now)
   return 1
@@ -17,6 +17,7 @@ local results = {}
 local n = (#ARGV - 1) / FIELDS
 for i = 1, n do
   local a = 1 + (i - 1) * FIELDS
-  results[i] = finish(KEYS[1 + i * 2], KEYS[2 + i * 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+  local k = 2 + (i - 1) * 3
+  results[i] = finish(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
 end
 return results

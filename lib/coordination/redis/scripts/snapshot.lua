@@ -1,16 +1,19 @@
 -- Reads what a replica needs to schedule its jobs, in one round trip whatever their number.
--- KEYS: due zset, triggers zset, then per job: job hash, runs hash.
+-- KEYS: due zset, then per job: job hash, runs hash, its triggers zset.
 -- ARGV: instanceId, then the job names.
--- Returns { pending triggers (member, score, ...), per job: {} if missing, else
+-- Returns { pending triggers of these jobs (member, score, ...), per job: {} if missing, else
 --           { rev, spec, overlap, paused, base, due, definition, definedBy, own leases } }
 -- where own leases are this instance's live leases as { token, lease JSON, ... }: runs it
 -- claimed but may never have heard of (the claim's reply was lost with the connection).
-local due_key, triggers_key = KEYS[1], KEYS[2]
+-- Only the asked jobs' triggers are read (at most max pending each), never every job's.
+local due_key = KEYS[1]
 local instance = ARGV[1]
 local now = now_ms()
 local jobs = {}
+local triggers = {}
 for i = 1, #ARGV - 1 do
-  local job_key, runs_key = KEYS[1 + i * 2], KEYS[2 + i * 2]
+  local k = 2 + (i - 1) * 3
+  local job_key, runs_key, triggers_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local fields = redis.call('HMGET', job_key, 'rev', 'spec', 'overlap', 'paused', 'base', 'def', 'defBy')
   if not fields[1] then
     jobs[i] = {}
@@ -26,6 +29,8 @@ for i = 1, #ARGV - 1 do
     end
     local due = redis.call('ZSCORE', due_key, ARGV[i + 1]) or ''
     jobs[i] = { fields[1], fields[2], fields[3], fields[4], fields[5] or '', due, fields[6], fields[7], own }
+    local pending = redis.call('ZRANGE', triggers_key, 0, -1, 'WITHSCORES')
+    for t = 1, #pending do triggers[#triggers + 1] = pending[t] end
   end
 end
-return { redis.call('ZRANGE', triggers_key, 0, -1, 'WITHSCORES'), jobs }
+return { triggers, jobs }

@@ -1,7 +1,7 @@
 -- Stops a run wherever it runs: revokes its lease and tells its replica to abort it. What a
 -- finish would have done is done here, since the aborted run's replica no longer holds a lease
 -- to finish: the last run is recorded as stopped, and a run queued behind it ('queue-one') starts.
--- KEYS: job hash, runs hash, triggers zset, version. ARGV: name, fencing token, channel.
+-- KEYS: job hash, runs hash, the job's triggers zset, version. ARGV: name, fencing token, channel.
 -- Returns 1, or 0 if no live lease has that token (the run ended, or its replica died).
 local job_key, runs_key, triggers_key, version_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local name, token, channel = ARGV[1], ARGV[2], ARGV[3]

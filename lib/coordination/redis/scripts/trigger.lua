@@ -1,17 +1,42 @@
 -- Requests a run of a job now. Requests with the same member coalesce while pending.
--- KEYS: job hash, triggers zset, version, request id key.
--- ARGV: name, member, channel, id ttl (ms; '0' for requests meant to coalesce).
--- A request with an id ttl leaves its id behind for that long, so that the same request sent
--- twice (a client resending it after a reconnection) runs once even if the first was already
--- claimed and removed.
--- Returns 0 if the job is unknown, else 1.
-local job_key, triggers_key, version_key, id_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local name, member, channel, id_ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-if redis.call('EXISTS', job_key) == 0 then return 0 end
-if id_ttl > 0 and not redis.call('SET', id_key, '1', 'NX', 'PX', id_ttl) then return 1 end
-local now = now_ms()
-if redis.call('ZADD', triggers_key, 'NX', now, member) == 1 then
-  redis.call('INCR', version_key)
-  redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
+-- KEYS: job hash, the job's triggers zset, runs hash, version, request id key.
+-- ARGV: name, member, channel, id ttl (ms; '0' for requests meant to coalesce), max pending.
+-- What the request can already see decides it at once, and nothing is queued: the manual lock
+-- ('skipped', 'locked'), or for overlap 'skip' a live run ('skipped', 'running'). A job with
+-- max pending triggers refuses more ('full'), so one caller cannot fill Redis.
+-- A request with an id ttl leaves its id and answer behind for that long, so that the same
+-- request sent twice (a client resending it after a reconnection) runs once, even if the first
+-- was already claimed and removed, and gets the same answer.
+-- Returns { 'unknown' } | { 'full', pending } | { 'accepted', requestedAt }
+--       | { 'skipped', 'locked' | 'running', holder, requestedAt }.
+local job_key, triggers_key, runs_key, version_key, id_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local name, member, channel, id_ttl, max_pending = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
+if id_ttl > 0 then
+  local seen = redis.call('GET', id_key)
+  if seen then return cjson.decode(seen) end
 end
-return 1
+local now = now_ms()
+local answer
+local holder = manual_lock_holder(job_key, now)
+if holder then
+  answer = { 'skipped', 'locked', holder, now }
+elseif redis.call('HGET', job_key, 'overlap') == 'skip' then
+  local live = live_leases(runs_key, now)
+  if #live > 0 then answer = { 'skipped', 'running', live[1][2].i, now } end
+end
+if not answer then
+  local pending_since = redis.call('ZSCORE', triggers_key, member)
+  if pending_since then
+    answer = { 'accepted', tonumber(pending_since) }
+  else
+    local pending = redis.call('ZCARD', triggers_key)
+    if pending >= max_pending then return { 'full', pending } end
+    redis.call('ZADD', triggers_key, now, member)
+    redis.call('INCR', version_key)
+    redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
+    answer = { 'accepted', now }
+  end
+end
+if id_ttl > 0 then redis.call('SET', id_key, cjson.encode(answer), 'PX', id_ttl) end
+return answer
