@@ -27,6 +27,7 @@ export {
   RecordNotFoundError,
   StopTimeoutError,
   InvalidQueryError,
+  CorruptJobError,
 } from './errors';
 export type { AbortCause } from './errors';
 

@@ -56,6 +56,19 @@ export interface JobRecord extends JobState {
   skippedLate: number;
 }
 
+/**
+ * A key of a job that holds what no script wrote (edited by hand, or by another program): the
+ * coordinator writes nothing for that job and answers this instead, so the other jobs of the
+ * same call go on.
+ */
+export interface CorruptKey {
+  name: string;
+  /** The Redis key (on the embedded coordinator, which cannot be corrupted, never given). */
+  key: string;
+  /** What is wrong with it, in words: `its field "rev" is not a number: "x"`. */
+  problem: string;
+}
+
 export interface JobRegistration {
   name: string;
   definition: SharedJobDefinition;
@@ -74,7 +87,9 @@ export type RegistrationMode = 'boot' | 'restore';
 
 export type RegistrationOutcome =
   | { name: string; outcome: 'created' | 'unchanged' }
-  | { name: string; outcome: 'replaced' | 'differs'; other: SharedJobDefinition; otherBy: string };
+  | { name: string; outcome: 'replaced' | 'differs'; other: SharedJobDefinition; otherBy: string }
+  /** The stored job is corrupt: left as it is, nothing written. */
+  | { name: string; outcome: 'corrupt'; key: string; problem: string };
 
 export interface PendingTrigger {
   name: string;
@@ -130,7 +145,9 @@ export type ClaimResult =
   /** The job is gone from the coordinator (Redis lost its data): register it again. */
   | { status: 'missing' }
   /** The trigger was taken by another replica. */
-  | { status: 'gone' };
+  | { status: 'gone' }
+  /** A key of the job holds what no script wrote: nothing was written for it. */
+  | { status: 'corrupt'; key: string; problem: string };
 
 export interface RunReport {
   name: string;
@@ -169,6 +186,8 @@ export interface JobsSnapshot {
   triggers: PendingTrigger[];
   /** The caller's own live leases: a run whose claim reply was lost shows up here. */
   ownLeases: OwnLease[];
+  /** Jobs asked for whose keys are corrupt: neither in `states` nor in `missing`. */
+  corrupt: CorruptKey[];
 }
 
 export type CoordinationEvent =
@@ -200,6 +219,11 @@ export abstract class Coordinator {
     return !this.isAvailable();
   }
 
+  /** Where a job's state is kept, in the words of a log line (a Redis key). */
+  jobKey(name: string): string {
+    return `job "${name}"`;
+  }
+
   abstract connect(): Promise<void>;
   abstract close(): Promise<void>;
   abstract ping(): Promise<void>;
@@ -213,10 +237,16 @@ export abstract class Coordinator {
   abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[] }>;
 
   abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
-  /** Renews leases; false for each one that was lost (expired and taken, or cancelled). */
-  abstract extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]>;
-  /** Releases runs' leases and records their results; false for each lease already lost. */
-  abstract finish(reports: RunReport[]): Promise<boolean[]>;
+  /**
+   * Renews leases; false for each one that was lost (expired and taken, or cancelled), a
+   * `CorruptKey` for one whose key is corrupt (not renewed).
+   */
+  abstract extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<(boolean | CorruptKey)[]>;
+  /**
+   * Releases runs' leases and records their results; false for each lease already lost, a
+   * `CorruptKey` for a job whose keys are corrupt (nothing written for it).
+   */
+  abstract finish(reports: RunReport[]): Promise<(boolean | CorruptKey)[]>;
 
   /**
    * Requests a run. A job locked by hand, or (overlap `skip`) running, answers `skipped` at once
@@ -231,6 +261,10 @@ export abstract class Coordinator {
   abstract lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'>;
   /** Releases the job's manual lock if `holder` still holds it. */
   abstract unlock(name: string, holder: string): Promise<boolean>;
+  /**
+   * The named jobs (a `CorruptJobError` for one whose keys are corrupt), or every job registered
+   * (the corrupt ones left out, with a warning naming each).
+   */
   abstract describe(names?: string[]): Promise<JobRecord[]>;
   /**
    * Takes a run lease for a task dispatched to `instanceId`, outside the job's schedule and

@@ -12,3 +12,4 @@ export * from './duplicate-vendor-hook.error';
 export * from './records.error';
 export * from './invalid-query.error';
 export * from './too-many-triggers.error';
+export * from './corrupt-job.error';

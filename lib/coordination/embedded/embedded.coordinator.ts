@@ -139,7 +139,7 @@ export class EmbeddedCoordinator extends Coordinator {
       }
     }
     const triggers = states.flatMap(({ name }) => [...this.pendingOf(name)].map(([member, trigger]) => ({ member, ...trigger })));
-    return { states, missing, triggers, ownLeases };
+    return { states, missing, corrupt: [], triggers, ownLeases };
   }
 
   async heartbeat(instanceId: string): Promise<{ version: string; members: string[] }> {

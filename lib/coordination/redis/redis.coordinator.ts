@@ -8,6 +8,7 @@ import {
   ClaimRequest,
   ClaimResult,
   CoordinationEvent,
+  CorruptKey,
   Coordinator,
   JobRecord,
   JobRegistration,
@@ -28,8 +29,10 @@ import {
 } from '../coordinator.interface';
 import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-connection';
 import { parseTriggerMember, RedisKeys, triggerMember } from './redis-keys';
-import { loadScripts } from './redis-script';
+import { loadScripts, RedisScript } from './redis-script';
 import type { RedisConnection } from '../../scheduler-options.interface';
+import { CorruptJobError } from '../../errors/corrupt-job.error';
+import { corruptKeyOf, jobHashProblem, parseJson, runsHashProblem, wrongTypeProblem } from './corrupt-key';
 
 type Reply = string | number | null | Reply[];
 
@@ -65,6 +68,10 @@ export class RedisCoordinator extends Coordinator {
 
   get client(): Redis | Cluster {
     return this.handle.client;
+  }
+
+  override jobKey(name: string): string {
+    return this.keys.job(name);
   }
 
   describeTarget(): string {
@@ -168,11 +175,12 @@ export class RedisCoordinator extends Coordinator {
       const replies = await this.scripts.register.run<string[][]>(this.client, keys, args);
       replies.forEach(([outcome, other, otherBy], index) => {
         const name = batch[index].name;
-        outcomes.push(
-          outcome === 'created' || outcome === 'unchanged'
-            ? { name, outcome }
-            : { name, outcome: outcome as 'replaced' | 'differs', other: JSON.parse(other) as SharedJobDefinition, otherBy },
-        );
+        if (outcome === 'created' || outcome === 'unchanged') return void outcomes.push({ name, outcome });
+        if (outcome === 'corrupt') return void outcomes.push({ name, outcome, key: other, problem: otherBy });
+        const stored = parseJson<SharedJobDefinition>(other);
+        // A stored definition that is not JSON is reported by the snapshot that follows.
+        if (stored === undefined) return void outcomes.push({ name, outcome: 'corrupt', key: this.keys.job(name), problem: `its field "def" is not JSON: ${JSON.stringify(other.slice(0, 40))}` });
+        outcomes.push({ name, outcome: outcome as 'replaced' | 'differs', other: stored, otherBy });
       });
     }
     return outcomes;
@@ -183,21 +191,28 @@ export class RedisCoordinator extends Coordinator {
     const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...names]);
     const states: JobState[] = [];
     const missing: string[] = [];
+    const corrupt: CorruptKey[] = [];
     const ownLeases: OwnLease[] = [];
     jobs.forEach((fields, index) => {
       const name = names[index];
       if (fields.length === 0) return void missing.push(name);
+      if (fields[0] === 'corrupt') return void corrupt.push({ name, key: String(fields[1]), problem: String(fields[2]) });
       const [rev, spec, overlap, paused, base, due, definition, definedBy] = fields as string[];
       const own = fields[8] as string[];
+      // Lua checked the types, numbers and leases; the JSON that only Node reads is checked here.
+      const parsedSpec = parseJson<JobState['spec']>(spec);
+      const parsedDefinition = parseJson<SharedJobDefinition>(definition);
+      const bad = corruptKeyOf(name, this.keys.job(name), { spec: [spec, parsedSpec], def: [definition, parsedDefinition] });
+      if (bad) return void corrupt.push(bad);
       states.push({
         name,
         rev: Number(rev),
-        spec: JSON.parse(spec),
+        spec: parsedSpec!,
         overlap: overlap as OverlapPolicy,
         paused: paused === '1',
         base: base === '' ? null : Number(base),
         due: due === '' ? null : Number(due),
-        definition: JSON.parse(definition),
+        definition: parsedDefinition!,
         definedBy,
       });
       for (let i = 0; i < own.length; i += 2) {
@@ -210,7 +225,7 @@ export class RedisCoordinator extends Coordinator {
       const { name, trigger, id } = parseTriggerMember(triggerReply[i]);
       triggers.push({ name, member: triggerReply[i], id, trigger: trigger as JobTrigger, requestedAt: Number(triggerReply[i + 1]) });
     }
-    return { states, missing, triggers, ownLeases };
+    return { states, missing, corrupt, triggers, ownLeases };
   }
 
   async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[] }> {
@@ -246,15 +261,15 @@ export class RedisCoordinator extends Coordinator {
     return results;
   }
 
-  async extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]> {
+  async extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<(boolean | CorruptKey)[]> {
     if (leases.length === 0) return [];
     const keys = leases.map((lease) => this.keys.runs(lease.name));
-    const replies = await this.scripts.extend.run<number[]>(this.client, keys, [lockTtl, ...leases.map((lease) => lease.fencingToken)]);
-    return replies.map((reply) => reply === 1);
+    const replies = await this.scripts.extend.run<(number | string[])[]>(this.client, keys, [lockTtl, ...leases.map((lease) => lease.fencingToken)]);
+    return replies.map((reply, index) => (Array.isArray(reply) ? { name: leases[index].name, key: reply[1], problem: reply[2] } : reply === 1));
   }
 
-  async finish(reports: RunReport[]): Promise<boolean[]> {
-    const results: boolean[] = [];
+  async finish(reports: RunReport[]): Promise<(boolean | CorruptKey)[]> {
+    const results: (boolean | CorruptKey)[] = [];
     for (let i = 0; i < reports.length; i += BATCH) {
       const batch = reports.slice(i, i + BATCH);
       const keys = [this.keys.version];
@@ -263,14 +278,14 @@ export class RedisCoordinator extends Coordinator {
         keys.push(this.keys.job(report.name), this.keys.runs(report.name), this.keys.triggers(report.name));
         args.push(report.name, report.fencingToken, report.status, report.error ?? '');
       }
-      const replies = await this.scripts.finish.run<number[]>(this.client, keys, args);
-      results.push(...replies.map((reply) => reply === 1));
+      const replies = await this.scripts.finish.run<(number | string[])[]>(this.client, keys, args);
+      results.push(...replies.map((reply, index) => (Array.isArray(reply) ? { name: batch[index].name, key: reply[1], problem: reply[2] } : reply === 1)));
     }
     return results;
   }
 
   async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<TriggerOutcome> {
-    const [status, a, b, c] = await this.scripts.trigger.run<(string | number)[]>(
+    const [status, a, b, c] = await this.single(name, this.scripts.trigger).run<(string | number)[]>(
       this.client,
       [this.keys.job(name), this.keys.triggers(name), this.keys.runs(name), this.keys.version, this.keys.triggerId(name, id)],
       [name, triggerMember(name, trigger, id), this.keys.channel, idTtl, MAX_PENDING_TRIGGERS],
@@ -290,7 +305,7 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async pause(name: string): Promise<boolean> {
-    const reply = await this.scripts.pause.run<number>(
+    const reply = await this.single(name, this.scripts.pause).run<number>(
       this.client,
       [this.keys.job(name), this.keys.due, this.keys.version],
       [name, this.keys.channel],
@@ -299,7 +314,7 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'> {
-    return this.scripts.reschedule.run(
+    return this.single(name, this.scripts.reschedule).run(
       this.client,
       [this.keys.job(name), this.keys.due, this.keys.version],
       [
@@ -315,7 +330,7 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'> {
-    const [status, other] = await this.scripts.lock.run<string[]>(
+    const [status, other] = await this.single(name, this.scripts.lock).run<string[]>(
       this.client,
       [this.keys.job(name), this.keys.runs(name), this.keys.version],
       [name, holder, ttl ?? 0, this.keys.channel],
@@ -326,17 +341,17 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async unlock(name: string, holder: string): Promise<boolean> {
-    const reply = await this.scripts.unlock.run<number>(this.client, [this.keys.job(name), this.keys.version], [name, holder, this.keys.channel]);
+    const reply = await this.single(name, this.scripts.unlock).run<number>(this.client, [this.keys.job(name), this.keys.version], [name, holder, this.keys.channel]);
     return reply === 1;
   }
 
   async lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null> {
-    const reply = await this.scripts.lease.run<number[]>(this.client, [this.keys.job(name), this.keys.runs(name)], [instanceId, lockTtl, taskId]);
+    const reply = await this.single(name, this.scripts.lease).run<number[]>(this.client, [this.keys.job(name), this.keys.runs(name)], [instanceId, lockTtl, taskId]);
     return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
   }
 
   async stop(name: string, fencingToken: number): Promise<boolean> {
-    const reply = await this.scripts.stop.run<number>(
+    const reply = await this.single(name, this.scripts.stop).run<number>(
       this.client,
       [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version],
       [name, fencingToken, this.keys.channel],
@@ -357,20 +372,50 @@ export class RedisCoordinator extends Coordinator {
     }
     pipeline.time();
     const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([error]) => error);
+    // A key of the wrong type fails its own command only: that job is reported, the others listed.
+    const failed = replies.find(([error]) => error && !/^WRONGTYPE/.test(error.message));
     if (failed) throw failed[0];
-    const values = replies.map(([, value]) => value);
-    const [seconds, micros] = values.pop() as [string, string];
+    const [seconds, micros] = replies.pop()![1] as [string, string];
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const records: JobRecord[] = [];
+    const corrupt: CorruptKey[] = [];
     wanted.forEach((name, index) => {
-      const job = values[index * 4] as Record<string, string>;
-      if (!job.rev) return;
-      const runs = values[index * 4 + 1] as Record<string, string>;
-      const due = values[index * 4 + 2] as string | null;
-      records.push(toJobRecord(name, job, runs, due, now, Number(values[index * 4 + 3])));
+      const [[jobError, job], [runsError, runs], , [triggersError, pending]] = replies.slice(index * 4, index * 4 + 4) as [Error | null, unknown][];
+      const problems: [string, string | null][] = [
+        [this.keys.job(name), wrongTypeProblem(jobError, 'hash')],
+        [this.keys.runs(name), wrongTypeProblem(runsError, 'hash')],
+        [this.keys.triggers(name), wrongTypeProblem(triggersError, 'sorted set')],
+      ];
+      const hash = job as Record<string, string> | null;
+      if (!jobError && hash && Object.keys(hash).length > 0) problems.push([this.keys.job(name), jobHashProblem(hash)]);
+      if (!runsError && runs) problems.push([this.keys.runs(name), runsHashProblem(runs as Record<string, string>)]);
+      const bad = problems.find(([, problem]) => problem !== null);
+      if (bad) return void corrupt.push({ name, key: bad[0], problem: bad[1]! });
+      if (!hash?.rev) return;
+      const due = replies[index * 4 + 2][1] as string | null;
+      records.push(toJobRecord(name, hash, runs as Record<string, string>, due, now, Number(pending)));
     });
+    if (names && corrupt.length > 0) throw new CorruptJobError(corrupt[0].name, corrupt[0].key, corrupt[0].problem);
+    for (const { name, key, problem } of corrupt) {
+      this.logger.warn(`Job "${name}" is left out of the list: its key "${key}" holds data the scheduler did not write: ${problem}.`);
+    }
     return records;
+  }
+
+  /**
+   * Runs a script on one job's keys; its CORRUPT error (a key of the job holds what no script
+   * wrote) becomes a `CorruptJobError` naming the job, the key and what is wrong.
+   */
+  private single(name: string, script: RedisScript): { run<T>(client: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<T> } {
+    return {
+      run: <T>(client: Redis | Cluster, keys: string[], args: (string | number)[]) =>
+        script.run<T>(client, keys, args).catch((error: unknown) => {
+          const corrupt = error instanceof Error ? /^CORRUPT (\{.*?\}) script:/s.exec(error.message) : null;
+          if (!corrupt) throw error;
+          const { key, what } = JSON.parse(corrupt[1]) as { key: string; what: string };
+          throw new CorruptJobError(name, key, what);
+        }),
+    };
   }
 
   private onMessage(message: string): void {
@@ -423,6 +468,8 @@ function toClaimResult(reply: Reply[]): ClaimResult {
     case 'missing':
     case 'gone':
       return { status };
+    case 'corrupt':
+      return { status, key: String(a), problem: String(b) };
     default:
       throw new Error(`Unexpected claim reply ${JSON.stringify(reply)}`);
   }

@@ -10,6 +10,7 @@
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
 --   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
 --   { 'missing' } | { 'gone' }
+--   { 'corrupt', key, what } (a key of the job holds what no script wrote: nothing is written for it)
 -- Every claim of a fire but the first takes two reads, so losing replicas cost Redis little.
 local due_key = KEYS[1]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -22,26 +23,32 @@ local now_text = tostring(now)
 local expires_text = tostring(now + ttl)
 
 local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev, next_base, next_due, threshold)
+  -- Everything the claim reads of the job is read and checked before anything is written, so a
+  -- corrupt key stops this job only, and leaves no lease or last run behind for it.
+  local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips')
+  if problem then return corrupt(job_key, problem) end
   local scheduled_at, trigger
   if kind == 'due' then
     local due = tonumber(redis.call('ZSCORE', due_key, name))
     if due ~= tonumber(expected) then
-      local job = redis.call('HMGET', job_key, 'rev', 'base')
       if not job[1] then return { 'missing' } end
-      return { 'moved', due or -1, tonumber(job[2]) or -1, tonumber(job[1]) }
+      return { 'moved', due or -1, tonumber(job[8]) or -1, tonumber(job[1]) }
     end
     scheduled_at, trigger = due, 'SCHEDULE'
   else
-    local requested = tonumber(redis.call('ZSCORE', triggers_key, expected))
+    local requested, wrong = read_key('zset', 'ZSCORE', triggers_key, expected)
+    if wrong then return corrupt(triggers_key, wrong) end
     if not requested then return { 'gone' } end
     -- A trigger member is "name \n trigger \n id".
-    scheduled_at, trigger = requested, string.match(expected, '\n([^\n]*)\n')
+    scheduled_at, trigger = tonumber(requested), string.match(expected, '\n([^\n]*)\n')
   end
 
-  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued')
   if not job[1] then return { 'missing' } end
   if tonumber(job[1]) ~= rev then return { 'stale' } end
   if kind == 'due' and scheduled_at > now then return { 'early', scheduled_at - now } end
+  if not OVERLAPS[job[3]] then return corrupt(job_key, 'its field "overlap" is not an overlap policy: ' .. quoted(job[3])) end
+  local leases, bad_lease = read_leases(runs_key)
+  if bad_lease then return corrupt(runs_key, bad_lease) end
 
   -- The fire is consumed from here on, whether it runs or not: the trigger is removed, the due
   -- time moves to the next one, and `fields` (if any) are written with the new base.
@@ -74,7 +81,7 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   end
 
   local overlap = job[3]
-  local live = live_leases(runs_key, now)
+  local live = drop_expired(runs_key, leases, now)
   -- A run queued behind a holder that died (its lease expired unfinished) is dropped.
   if #live == 0 and job[7] == '1' then redis.call('HDEL', job_key, 'queued') end
   if #live > 0 and overlap ~= 'allow' then

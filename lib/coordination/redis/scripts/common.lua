@@ -7,21 +7,113 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Keys edited by hand or by another program can hold what no script wrote. A script checks what
+-- it reads of a job before it writes anything for it, so that a corrupt key costs that job only:
+-- multi-job scripts answer { 'corrupt', key, what } for it and go on with the others; single-job
+-- scripts fail with a 'CORRUPT {"key":…,"what":…}' error. Nothing is written for a corrupt job.
+local function corrupt(key, what) return { 'corrupt', key, what } end
+
+local function raise_corrupt(key, what)
+  error({ err = 'CORRUPT ' .. cjson.encode({ key = key, what = what }) })
+end
+
+-- Runs a read command on one key; a key of another type gives (nil, what is wrong) instead of
+-- failing the whole script with WRONGTYPE.
+local function read_key(expected, command, key, ...)
+  local reply = redis.pcall(command, key, ...)
+  if type(reply) == 'table' and reply.err then
+    return nil, 'expected a ' .. expected .. ', found a ' .. redis.call('TYPE', key).ok
+  end
+  return reply, nil
+end
+
+local function quoted(value)
+  return '"' .. string.sub(tostring(value), 1, 40) .. '"'
+end
+
+-- Fields of a job hash that scripts compare or count as numbers.
+local NUMERIC_FIELDS = { rev = true, fence = true, base = true, lockedUntil = true, lateSkips = true, defAt = true }
+-- Those of them that HINCRBY counts: whole numbers.
+local INTEGER_FIELDS = { rev = true, lateSkips = true }
+
+-- HMGET of a job hash, its numeric fields checked. Returns the values (false for absent fields),
+-- or nil and what is wrong. A hash with fields but no `rev` is corrupt, not missing.
+local function read_job(job_key, ...)
+  local fields = { ... }
+  local values, problem = read_key('hash', 'HMGET', job_key, ...)
+  if problem then return nil, problem end
+  for i, field in ipairs(fields) do
+    local value = values[i]
+    if value and NUMERIC_FIELDS[field] and tonumber(value) == nil then
+      return nil, 'its field "' .. field .. '" is not a number: ' .. quoted(value)
+    end
+    if value and INTEGER_FIELDS[field] and not string.match(value, '^%-?%d+$') then
+      return nil, 'its field "' .. field .. '" is not a whole number: ' .. quoted(value)
+    end
+  end
+  if fields[1] == 'rev' and not values[1] and redis.call('EXISTS', job_key) == 1 then
+    return nil, 'it has no field "rev"'
+  end
+  return values, nil
+end
+
+local OVERLAPS = { skip = true, allow = true, ['queue-one'] = true, ['cancel-previous'] = true }
+
 -- A running job's leases live in one hash per job: fencing token -> JSON
 -- {i = instanceId, e = expiresAt, s = scheduledAt, t = startedAt, g = trigger}.
--- Leases are expired lazily: whoever reads them drops the dead ones.
-local function live_leases(runs_key, now)
-  local flat = redis.call('HGETALL', runs_key)
-  local live = {}
+local function decode_lease(raw)
+  local ok, lease = pcall(cjson.decode, raw)
+  if not ok or type(lease) ~= 'table' or type(lease.e) ~= 'number' or type(lease.i) ~= 'string'
+    or type(lease.s) ~= 'number' or type(lease.t) ~= 'number' then
+    return nil
+  end
+  return lease
+end
+
+-- Every lease of a job, checked: { { token, lease, raw JSON }, ... }, or nil and what is wrong.
+local function read_leases(runs_key)
+  local flat, problem = read_key('hash', 'HGETALL', runs_key)
+  if problem then return nil, problem end
+  local leases = {}
   for i = 1, #flat, 2 do
-    local lease = cjson.decode(flat[i + 1])
-    if lease.e <= now then
-      redis.call('HDEL', runs_key, flat[i])
+    local lease = decode_lease(flat[i + 1])
+    if not lease or not tonumber(flat[i]) then
+      return nil, 'its entry ' .. quoted(flat[i]) .. ' is not a run lease: ' .. quoted(flat[i + 1])
+    end
+    leases[#leases + 1] = { flat[i], lease, flat[i + 1] }
+  end
+  return leases, nil
+end
+
+-- Leases are expired lazily: whoever reads them drops the dead ones. Returns the live ones.
+local function drop_expired(runs_key, leases, now)
+  local live = {}
+  for _, lease in ipairs(leases) do
+    if lease[2].e <= now then
+      redis.call('HDEL', runs_key, lease[1])
     else
-      live[#live + 1] = { flat[i], lease }
+      live[#live + 1] = lease
     end
   end
   return live
+end
+
+-- For single-job scripts: the live leases, or a CORRUPT error.
+local function live_leases(runs_key, now)
+  local leases, problem = read_leases(runs_key)
+  if problem then raise_corrupt(runs_key, problem) end
+  return drop_expired(runs_key, leases, now)
+end
+
+-- For single-job scripts, before they write: fails with a CORRUPT error if the job hash (and, if
+-- given, its triggers zset) holds what no script wrote.
+local function check_job(job_key, triggers_key)
+  local _, problem = read_job(job_key, 'rev', 'fence', 'base', 'lockedUntil')
+  if problem then raise_corrupt(job_key, problem) end
+  if triggers_key then
+    local _, wrong = read_key('zset', 'ZCARD', triggers_key)
+    if wrong then raise_corrupt(triggers_key, wrong) end
+  end
 end
 
 local function manual_lock_holder(job_key, now)
@@ -43,19 +135,34 @@ local function announce_changed(version_key, channel, names)
   redis.call('PUBLISH', channel, cjson.encode({ t = 'changed', names = names }))
 end
 
--- What ending a run does besides dropping its lease (finish.lua, stop.lua): records it as the
--- job's last run if it is the last one started, and starts the run that a 'queue-one' job queued
--- behind it.
-local function end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now)
-  local job = redis.call('HMGET', job_key, 'last', 'queued')
+-- Reads and checks what ending a run needs (finish.lua, stop.lua), before anything is written:
+-- { last = decoded last run or nil, queued = bool }, or nil, the corrupt key and what is wrong.
+local function read_run_end(job_key, triggers_key)
+  local job, problem = read_job(job_key, 'last', 'queued')
+  if problem then return nil, job_key, problem end
+  local last = nil
   if job[1] then
-    local last = cjson.decode(job[1])
-    if last.k == tonumber(token) then
-      last.f, last.st, last.er = now, status, err
-      redis.call('HSET', job_key, 'last', cjson.encode(last))
-    end
+    local ok, decoded = pcall(cjson.decode, job[1])
+    if not ok or type(decoded) ~= 'table' then return nil, job_key, 'its field "last" is not a run: ' .. quoted(job[1]) end
+    last = decoded
   end
   if job[2] == '1' then
+    local _, wrong = read_key('zset', 'ZCARD', triggers_key)
+    if wrong then return nil, triggers_key, wrong end
+  end
+  return { last = last, queued = job[2] == '1' }, nil, nil
+end
+
+-- What ending a run does besides dropping its lease (finish.lua, stop.lua): records it as the
+-- job's last run if it is the last one started, and starts the run that a 'queue-one' job queued
+-- behind it. `ending` is read_run_end's answer.
+local function end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now, ending)
+  local last = ending.last
+  if last and last.k == tonumber(token) then
+    last.f, last.st, last.er = now, status, err
+    redis.call('HSET', job_key, 'last', cjson.encode(last))
+  end
+  if ending.queued then
     redis.call('HDEL', job_key, 'queued')
     local member = name .. '\nSCHEDULE\nqueued'
     if redis.call('ZADD', triggers_key, 'NX', now, member) == 1 then

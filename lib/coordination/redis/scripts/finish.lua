@@ -2,14 +2,20 @@
 -- 'queue-one' job. All the runs one replica ended in one tick go in one call.
 -- KEYS: version, then per run: job hash, runs hash, the job's triggers zset.
 -- ARGV: channel, then per run 4 values: name, fencing token, status, error.
--- Returns per run 1, or 0 if its lease was already lost (then nothing is written for it).
+-- Returns per run 1, or 0 if its lease was already lost (then nothing is written for it), or
+-- { 'corrupt', key, what } if a key of the job holds what no script wrote (nothing is written).
 local version_key, channel = KEYS[1], ARGV[1]
 local now = now_ms()
 local FIELDS = 4
 
 local function finish(job_key, runs_key, triggers_key, name, token, status, err)
-  if redis.call('HDEL', runs_key, token) == 0 then return 0 end
-  end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now)
+  local lease, problem = read_key('hash', 'HGET', runs_key, token)
+  if problem then return corrupt(runs_key, problem) end
+  if not lease then return 0 end
+  local ending, key, what = read_run_end(job_key, triggers_key)
+  if not ending then return corrupt(key, what) end
+  redis.call('HDEL', runs_key, token)
+  end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now, ending)
   return 1
 end
 

@@ -6,6 +6,9 @@ local job_key, runs_key = KEYS[1], KEYS[2]
 local instance, ttl, task = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 if redis.call('EXISTS', job_key) == 0 then return {} end
+check_job(job_key)
+local _, wrong = read_key('hash', 'HLEN', runs_key)
+if wrong then raise_corrupt(runs_key, wrong) end
 local fence = redis.call('HGET', job_key, 'fence')
 local token = math.max((tonumber(fence) or 0) + 1, now)
 redis.call('HSET', runs_key, token, cjson.encode({ i = instance, e = now + ttl, s = now, t = now, g = 'EVENT', x = task }))

@@ -4,6 +4,7 @@
 local job_key, runs_key, version_key = KEYS[1], KEYS[2], KEYS[3]
 local name, holder, ttl, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
+check_job(job_key)
 local now = now_ms()
 local live = live_leases(runs_key, now)
 if #live > 0 then return { 'running', live[1][2].i } end

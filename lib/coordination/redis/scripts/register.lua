@@ -5,6 +5,9 @@
 --       name, definition JSON, definition hash, spec JSON, overlap, paused ('1' | '0'),
 --       first base ('' for none), first due ('' for none).
 -- Returns per job: { 'created' } | { 'unchanged' } | { 'replaced' | 'differs', other definition, other instance }.
+--       | { 'corrupt', key, what } if the job hash holds what no script wrote: it is left as it is
+--       (a job is never re-created over a key someone else may have written), until it is repaired
+--       or deleted.
 local names_key, due_key, version_key = KEYS[1], KEYS[2], KEYS[3]
 local instance, mode, channel = ARGV[1], ARGV[2], ARGV[3]
 local now = now_ms()
@@ -31,7 +34,10 @@ for i = 1, n do
     changed[#changed + 1] = name
   end
 
-  if redis.call('EXISTS', job_key) == 0 then
+  local checked, problem = read_job(job_key, 'rev', 'fence', 'base', 'lockedUntil')
+  if problem then
+    results[i] = corrupt(job_key, problem)
+  elseif not checked[1] then
     redis.call('HSET', job_key, 'rev', 1)
     redis.call('SADD', names_key, name)
     apply_definition()

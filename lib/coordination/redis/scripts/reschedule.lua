@@ -7,6 +7,7 @@
 local job_key, due_key, version_key = KEYS[1], KEYS[2], KEYS[3]
 local name, channel, rev, spec, resume, base, due = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 if redis.call('EXISTS', job_key) == 0 then return 'unknown' end
+check_job(job_key)
 if redis.call('HGET', job_key, 'rev') ~= rev then return 'stale' end
 if spec ~= '' then
   redis.call('HSET', job_key, 'spec', spec)

@@ -12,6 +12,7 @@
 local job_key, triggers_key, runs_key, version_key, id_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local name, member, channel, id_ttl, max_pending = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
+check_job(job_key, triggers_key)
 if id_ttl > 0 then
   local seen = redis.call('GET', id_key)
   if seen then return cjson.decode(seen) end

@@ -5,6 +5,7 @@
 local job_key, version_key = KEYS[1], KEYS[2]
 local name, holder, channel = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', job_key) == 0 then return 0 end
+check_job(job_key)
 if redis.call('HGET', job_key, 'lockedBy') == holder then
   redis.call('HDEL', job_key, 'lockedBy', 'lockedUntil')
   announce_changed(version_key, channel, { name })
