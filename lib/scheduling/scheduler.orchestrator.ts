@@ -6,6 +6,7 @@ import {
   ClaimResult,
   CoordinationEvent,
   Coordinator,
+  CorruptKey,
   JobRegistration,
   JobState,
   OwnLease,
@@ -30,6 +31,8 @@ import { RunRecorder, RunStart } from './run-recorder';
 import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
+import { CorruptJobs } from './corrupt-jobs';
+import { LeaseDiagnosis } from './lease-diagnosis';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
 const FIRST_SYNC_WAIT_MS = 3_000;
@@ -61,6 +64,8 @@ interface ActiveRun {
   leaseLost: boolean;
   /** When this replica last asked for the lease to be extended and was told it was. */
   renewedAt: number;
+  /** Set once the handler returned (or threw): a lease lost after that does not abort the run. */
+  settled?: boolean;
   done: Promise<void>;
 }
 
@@ -74,13 +79,16 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly logger = new Logger('DistributedScheduler');
   private readonly queue = new DueQueue();
   private readonly states = new Map<string, JobState>();
-  private readonly schedules = new Map<string, { rev: number; schedule: Schedule | null }>();
+  private readonly schedules = new Map<string, { rev: number; spec: string; schedule: Schedule | null }>();
   private readonly pending = new Map<string, PendingTrigger>();
   private readonly claiming = new Set<string>();
   private readonly claimsInFlight = new Set<Promise<void>>();
   private readonly runs = new Map<string, ActiveRun>();
   private readonly unreported: RunReport[] = [];
-  private readonly finishes = new TickBatcher<RunReport, boolean>((reports) => this.coordinator.finish(reports));
+  private readonly finishes = new TickBatcher<RunReport, boolean | CorruptKey>((reports) => this.coordinator.finish(reports));
+  /** Jobs whose keys are corrupt: isolated, and read again with backoff. */
+  private readonly corruptJobs = new CorruptJobs(this.logger, (name) => void this.resync([name]));
+  private readonly leaseDiagnosis: LeaseDiagnosis;
   private readonly definitionsWarned = new Map<string, string>();
   private readonly errors = new Subject<SchedulerErrorEvent>();
   private readonly subscriptions: Subscription[] = [];
@@ -117,6 +125,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     private readonly recorder: RunRecorder,
   ) {
     this.claimOrder = new ClaimOrder(options.instanceId);
+    this.leaseDiagnosis = new LeaseDiagnosis(2 * options.lockTtl, Math.floor(options.lockTtl / 3));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -186,6 +195,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       }
     }
     clearInterval(this.extendTimer);
+    this.leaseDiagnosis.unwatch();
+    this.corruptJobs.clear();
     await withDeadline(this.syncChain, Date.now() + SHUTDOWN_RELEASE_MS);
     await this.recorder.drain(Math.max(deadline, Date.now() + SHUTDOWN_RELEASE_MS));
     this.closed = true;
@@ -229,7 +240,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       const restore = snapshot.missing.map((name) => this.registration(this.registry.get(name)!, this.states.get(name)));
       this.logRegistration(await this.coordinator.register(restore, 'restore', this.options.instanceId));
       const again = await this.coordinator.snapshot(snapshot.missing, this.options.instanceId);
-      snapshot = { ...again, states: [...snapshot.states, ...again.states], ownLeases: [...snapshot.ownLeases, ...again.ownLeases] };
+      snapshot = {
+        ...again,
+        states: [...snapshot.states, ...again.states],
+        ownLeases: [...snapshot.ownLeases, ...again.ownLeases],
+        corrupt: [...snapshot.corrupt, ...again.corrupt],
+      };
     }
     // A trigger announced while the snapshot was on its way is not in it: keep those.
     const announcedMeanwhile = full ? [...this.pending.values()].filter((trigger) => trigger.requestedAt >= snapshotAt - CLOCK_MARGIN_MS) : [];
@@ -238,6 +254,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.pending.clear();
     }
     for (const state of snapshot.states) this.applyState(state);
+    for (const corrupt of snapshot.corrupt) this.isolate(corrupt);
     for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.addTrigger(trigger);
     for (const lease of snapshot.ownLeases) this.adopt(lease);
     if (full) {
@@ -341,6 +358,16 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private applyState(state: JobState): void {
+    // A spec edited by hand keeps its revision: check what was read, not what was cached.
+    if (this.schedules.get(state.name)?.spec !== JSON.stringify(state.spec)) {
+      this.schedules.delete(state.name);
+      const problem = scheduleProblem(() => this.scheduleOf(state), state.base, this.now());
+      if (problem) {
+        this.schedules.delete(state.name);
+        return this.isolate({ name: state.name, key: this.coordinator.jobKey(state.name), problem: `its field "spec" is not a schedule: ${problem}` });
+      }
+    }
+    this.corruptJobs.healthy(state.name);
     this.warnIfDefinitionDiffers(state);
     this.states.set(state.name, state);
     if (state.due !== null) this.queueDue(state.name, state.due);
@@ -358,6 +385,18 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     );
   }
 
+  /**
+   * A job whose keys are corrupt: claimed no more here (its fires and triggers are forgotten until
+   * its keys read well again; the snapshot that finds them so brings them back), reported once
+   * per episode, and read again with backoff.
+   */
+  private isolate(corrupt: CorruptKey): void {
+    this.states.delete(corrupt.name);
+    for (const [member, trigger] of this.pending) if (trigger.name === corrupt.name) this.pending.delete(member);
+    const error = this.corruptJobs.found(corrupt);
+    if (error) this.report('data', error, corrupt.name);
+  }
+
   private addTrigger(trigger: PendingTrigger): void {
     if (!this.registry.has(trigger.name) || this.pending.has(trigger.member)) return;
     this.pending.set(trigger.member, trigger);
@@ -368,7 +407,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const cached = this.schedules.get(state.name);
     if (cached?.rev === state.rev) return cached.schedule;
     const schedule = state.spec ? new Schedule(state.spec) : null;
-    this.schedules.set(state.name, { rev: state.rev, schedule });
+    this.schedules.set(state.name, { rev: state.rev, spec: JSON.stringify(state.spec), schedule });
     return schedule;
   }
 
@@ -576,6 +615,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         // The resync queues the trigger again, with the job's current revision.
         if (entry.member !== undefined) this.pending.delete(entry.member);
         return void this.resync([name]);
+      case 'corrupt':
+        return this.isolate({ name, key: result.key, problem: result.problem });
     }
   }
 
@@ -654,6 +695,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       return this.endRun(run, outcome, false);
     }
     const outcome = await executeJob(job, context, run.controller);
+    run.settled = true;
     // The records first: a stop that finds the lease gone must find the run's end recorded too.
     await record.finish(outcome);
     await this.endRun(run, outcome);
@@ -678,9 +720,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private async release(report: RunReport): Promise<void> {
     try {
-      if (!(await this.finishes.add(report))) {
-        this.logger.warn(`Job "${report.name}": its lock had expired before the run ended; raise lockTtl if handlers block the event loop.`);
-      }
+      const released = await this.leaseDiagnosis.timed(() => this.finishes.add(report));
+      if (released === false) {
+        this.logger.warn(
+          `Job "${report.name}": the run with fencing token ${report.fencingToken} ended (${report.status}), but its lease had expired ` +
+            `before that reached Redis: ${this.leaseDiagnosis.explain()}.`,
+        );
+      } else if (released !== true) this.isolate(released);
     } catch (error) {
       // Kept and sent again after the coordinator returns; until then the lease expires by itself.
       this.unreported.push(report);
@@ -696,6 +742,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (this.extendTimer) return;
     this.extendTimer = setInterval(() => void this.extendLeases(), Math.floor(this.options.lockTtl / 3));
     this.extendTimer.unref();
+    this.leaseDiagnosis.watch();
   }
 
   private async extendLeases(): Promise<void> {
@@ -703,18 +750,24 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     // Cut off from Redis, a replica cannot tell whether its leases still hold: once one may have
     // expired, another replica may run the job, so this run must stop.
     const now = Date.now();
+    this.leaseDiagnosis.tick();
     for (const run of runs) {
       if (now - run.renewedAt >= this.options.lockTtl * LEASE_SAFETY_FRACTION) {
-        this.abortRun(run, 'lease-lost', 'its lock could not be renewed before it expired');
+        this.abortRun(run, 'lease-lost', `its lock could not be renewed before it expired: ${this.leaseDiagnosis.explain()}`);
       }
     }
     const held = runs.filter((run) => !run.leaseLost);
     if (held.length === 0) return;
     try {
-      const kept = await this.coordinator.extend(held, this.options.lockTtl);
+      const kept = await this.leaseDiagnosis.timed(() => this.coordinator.extend(held, this.options.lockTtl));
       kept.forEach((ok, index) => {
-        if (ok) held[index].renewedAt = now;
-        else this.abortRun(held[index], 'lease-lost', 'its lock expired and may be held by another run now');
+        if (ok === true) held[index].renewedAt = now;
+        else if (ok === false) {
+          this.abortRun(held[index], 'lease-lost', `its lock expired and may be held by another run now: ${this.leaseDiagnosis.explain()}`);
+        } else {
+          this.abortRun(held[index], 'lease-lost', `its lease could not be renewed: key "${ok.key}" holds data the scheduler did not write`);
+          this.isolate(ok);
+        }
       });
     } catch (error) {
       this.report('extend', error);
@@ -723,6 +776,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private abortRun(run: ActiveRun, cause: AbortCause, detail: string): void {
     if (run.controller.signal.aborted) return;
+    // A run whose handler already returned is not aborted: a lease lost meanwhile (an extend
+    // answered late) is reported when its end fails to reach Redis, as what it is.
+    if (run.settled || !this.runs.has(runKey(run.name, run.fencingToken))) {
+      // A stop or a replacement revoked its lease: nothing is left to release.
+      if (cause === 'cancelled' || cause === 'stopped') run.leaseLost = true;
+      return;
+    }
     // Cancelled and stopped runs had their lease revoked by whoever aborted them.
     if (cause === 'cancelled' || cause === 'stopped' || cause === 'lease-lost') run.leaseLost = true;
     if (cause !== 'shutdown') this.logger.warn(`Job "${run.name}" (fencing token ${run.fencingToken}) is aborted: ${detail}.`);
@@ -733,9 +793,21 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const cause = error instanceof Error ? error : new Error(String(error));
     this.errors.next({ phase, job, error: cause, at: new Date() });
     // Connection errors are logged once per outage by the coordinator; handler errors by endRun.
-    if (phase !== 'run' && this.coordinator.isAvailable()) {
+    // Corrupt data is logged once per episode by CorruptJobs.
+    if (phase !== 'run' && phase !== 'data' && this.coordinator.isAvailable()) {
       this.logger.error(`${phase}${job ? ` of job "${job}"` : ''} failed: ${cause.message}`, cause.stack);
     }
+  }
+}
+
+/** Why a stored schedule cannot be followed (its next fire cannot be computed, or is not ahead), or null. */
+function scheduleProblem(schedule: () => Schedule | null, base: number | null, now: number): string | null {
+  try {
+    const next = schedule()?.next(base, now);
+    if (next && !(Number.isFinite(next.due) && next.base > now)) return `its next fire would be ${JSON.stringify(next)}`;
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }
 
