@@ -139,7 +139,6 @@ describe('a job whose keys are corrupt', () => {
       await runs.until('a fire of a and c after the corruption', (events) => events.some((ctx) => ctx.name === 'a' && ctx.scheduledAt.getTime() > corruptedAt + 1_000));
       const before = await Promise.all(keys.map((key) => redis.dump(key)));
       const busy = await commandsPerSecond(redis, 3_000);
-      if (process.env.DEBUG_RATES) console.log(kind.what, { idle, busy });
       const after = await Promise.all(keys.map((key) => redis.dump(key)));
 
       // The other two ran every second, on time.
@@ -171,6 +170,64 @@ describe('a job whose keys are corrupt', () => {
       await kind.repair(prefix, saved);
       await runs.until('a run of b after the repair', (events) => events.some((ctx) => ctx.name === 'b' && ctx.scheduledAt.getTime() > repairedAt), 45_000);
       if (kind.isolated !== false) expect(logger.count('log', /Job "b": its keys hold valid data again/)).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('a running job whose keys turn corrupt', () => {
+  jest.setTimeout(60_000);
+  const started = new EventLog<JobContext>();
+  let server: TestRedisServer;
+  let redis: Redis;
+
+  @Injectable()
+  class Jobs {
+    @DistributedJob({ name: 'slow' })
+    async slow(ctx: JobContext) {
+      started.push(ctx);
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+  }
+
+  beforeAll(async () => {
+    server = await TestRedisServer.reserve();
+    await server.start();
+    redis = server.client();
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  it('aborts the run when its lease cannot be renewed for that reason, names the key, and refuses controls with CorruptJobError until repaired', async () => {
+    const prefix = uniquePrefix('corrupt-run');
+    const logger = new CapturingLogger();
+    const app = await bootApp({ redis: server.url, keyPrefix: prefix, instanceId: 'solo', lockTtl: 1_000 }, [Jobs], logger);
+    const scheduler = app.get(JobScheduler);
+    try {
+      await scheduler.trigger('slow');
+      const run = await started.until('the run', (events) => events[0]);
+      const runsKey = `{${prefix}}:runs:slow`;
+      await redis.multi().del(runsKey).set(runsKey, 'garbage').exec();
+
+      const aborted = await logger.until('warn', /Job "slow" .*is aborted/);
+      expect(aborted.message).toContain(`its lease could not be renewed: key "${runsKey}" holds data the scheduler did not write`);
+      expect(run.signal.aborted).toBe(true);
+      const error = await logger.until('error', /Job "slow": its key/);
+      expect(error.message).toContain(`Job "slow": its key "${runsKey}" holds data the scheduler did not write: expected a hash, found a string`);
+
+      const refused = await scheduler.trigger('slow').catch((caught: unknown) => caught);
+      expect(refused).toBeInstanceOf(CorruptJobError);
+      expect(refused).toMatchObject({ job: 'slow', key: runsKey, problem: 'expected a hash, found a string' });
+      expect(await redis.get(runsKey)).toBe('garbage');
+
+      await redis.del(runsKey);
+      await scheduler.trigger('slow');
+      await started.until('a run after the repair', (events) => events.length === 2);
+      expect(logger.count('error', /Job "slow": its key/)).toBe(1);
     } finally {
       await app.close();
     }
