@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import Redis from 'ioredis';
 import { DistributedJob, JobContext, JobScheduler } from '../lib';
+import { Coordinator } from '../lib/coordination/coordinator.interface';
 import { bootApp, CapturingLogger } from './support/app';
 import { TestRedisServer, uniquePrefix } from './support/redis-server';
 import { EventLog } from './support/wait';
@@ -16,6 +17,8 @@ describe('when a lease cannot be renewed in time', () => {
   const LOCK_TTL = 1_000;
   const started = new EventLog<JobContext>();
   const ended = new EventLog<string>();
+  /** When the replica sent each lease extension (observed, not changed). */
+  const extensions = new EventLog<number>();
   let finishHandler: () => void = () => undefined;
   let server: TestRedisServer;
   let redis: Redis;
@@ -62,9 +65,16 @@ describe('when a lease cannot be renewed in time', () => {
   beforeEach(async () => {
     started.events.length = 0;
     ended.events.length = 0;
+    extensions.events.length = 0;
     logger = new CapturingLogger();
     prefix = uniquePrefix('lease');
     app = await bootApp({ redis: server.url, keyPrefix: prefix, instanceId: 'solo', lockTtl: LOCK_TTL }, [Jobs], logger);
+    const coordinator = app.get(Coordinator);
+    const extend = coordinator.extend.bind(coordinator);
+    coordinator.extend = (...args) => {
+      extensions.push(Date.now());
+      return extend(...args);
+    };
   });
 
   afterEach(() => app?.close());
@@ -88,8 +98,9 @@ describe('when a lease cannot be renewed in time', () => {
       .call('CLIENT', 'PAUSE', String(1.5 * LOCK_TTL), 'WRITE')
       .exec())!;
     expect(dropped).toBeNull();
-    // Long enough for a lease extension to be sent into the stall, short of the 90 % give-up.
-    await new Promise((resolve) => setTimeout(resolve, 0.45 * LOCK_TTL));
+    const pausedAt = Date.now();
+    // Once a lease extension is waiting in the stall, well before the 90 % give-up.
+    await extensions.until('an extension sent into the stall', (sent) => sent.some((at) => at >= pausedAt));
     finishHandler();
     expect(await ended.until('the handler returned', (events) => events[0])).toBe('returned');
 
