@@ -333,6 +333,37 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await state('restored')).toMatchObject({ spec: { every: 7_000 }, paused: true, due: null, definition: job.definition });
   });
 
+  it('re-creates a lost job only with a due time still ahead of its clock: one that has come may have run', async () => {
+    const job = registration('lost', { due: Date.now() - 50 });
+    const [passed] = await coordinator.register([{ ...job, runtime: { spec: job.definition.spec, paused: false } }], 'restore', INSTANCE);
+    expect(passed).toMatchObject({ name: 'lost', outcome: 'passed', now: expect.any(Number) });
+    expect((passed as { now: number }).now).toBeGreaterThanOrEqual(job.first!.due);
+    expect(await coordinator.snapshot(['lost'], INSTANCE)).toMatchObject({ missing: ['lost'] });
+
+    const ahead = Date.now() + 60_000;
+    const [created] = await coordinator.register([{ ...job, runtime: { spec: job.definition.spec, paused: false }, first: { base: ahead, due: ahead } }], 'restore', INSTANCE);
+    expect(created.outcome).toBe('created');
+    expect((await state('lost')).due).toBe(ahead);
+  });
+
+  it('keeps the due time, the revision and a runtime pause when a boot changes only the overlap policy', async () => {
+    const due = Date.now() + 3_000;
+    await coordinator.register([registration('hourly', { every: 3_600_000, due })], 'boot', INSTANCE);
+    const [changed] = await coordinator.register([registration('hourly', { every: 3_600_000, overlap: 'allow', due: due + 3_600_000 })], 'boot', 'new-code');
+    expect(changed.outcome).toBe('replaced');
+    expect(await state('hourly')).toMatchObject({ rev: 1, due, base: due, overlap: 'allow', definedBy: 'new-code' });
+
+    expect(await coordinator.pause('hourly')).toBe(true);
+    const [again] = await coordinator.register([registration('hourly', { every: 3_600_000, overlap: 'queue-one', due: due + 3_600_000 })], 'boot', 'newer-code');
+    expect(again.outcome).toBe('replaced');
+    expect(await state('hourly')).toMatchObject({ paused: true, due: null, overlap: 'queue-one' });
+
+    // A changed schedule in the code is put in force, re-based.
+    const [rescheduled] = await coordinator.register([registration('hourly', { every: 7_200_000, overlap: 'queue-one', paused: false, due: due + 7_200_000 })], 'boot', 'newest-code');
+    expect(rescheduled.outcome).toBe('replaced');
+    expect(await state('hourly')).toMatchObject({ spec: { every: 7_200_000 }, paused: true });
+  });
+
   it('pauses and resumes a job for every replica, and announces each change', async () => {
     await coordinator.register([registration('pausable')], 'boot', INSTANCE);
     const other = await replica();

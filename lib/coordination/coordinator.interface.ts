@@ -68,12 +68,18 @@ export interface JobRegistration {
 
 /**
  * `boot`: this replica's code is the newest, so a definition that differs from the stored one
- * replaces it. `restore`: re-creating jobs that Redis lost; an existing definition is kept.
+ * replaces it; only what changed is applied (a changed schedule re-bases the job, a changed
+ * `paused` pauses or resumes it, anything else leaves the schedule, the due time and a runtime
+ * pause alone). `restore`: re-creating jobs that Redis lost; an existing definition is kept, and
+ * a job is created only with a due time still ahead of the coordinator's clock (`passed`
+ * otherwise): one that has come may have been served before the loss.
  */
 export type RegistrationMode = 'boot' | 'restore';
 
 export type RegistrationOutcome =
   | { name: string; outcome: 'created' | 'unchanged' }
+  /** Restore only: the job was not created, its due time is not after `now` (the coordinator's clock). */
+  | { name: string; outcome: 'passed'; now: number }
   | { name: string; outcome: 'replaced' | 'differs'; other: SharedJobDefinition; otherBy: string };
 
 export interface PendingTrigger {

@@ -1,12 +1,10 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { Observable, Subject, Subscription, distinctUntilChanged } from 'rxjs';
 import {
   ClaimRequest,
   ClaimResult,
   CoordinationEvent,
   Coordinator,
-  JobRegistration,
   JobState,
   OwnLease,
   PendingTrigger,
@@ -21,11 +19,12 @@ import { DueEntry, DueQueue } from './due-queue';
 import type { JobContext } from './job-context.interface';
 import { sharedDefinition } from './job-definition';
 import { executeJob, RunOutcome } from './job.runner';
-import { JobRegistry, LocalJob } from './job.registry';
+import { JobRegistry } from './job.registry';
 import { ClaimOrder } from './claim-order';
 import { CoordinatorClock } from './coordinator-clock';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
+import { registration, StateRestore } from './state-restore';
 import { RunRecorder, RunStart } from './run-recorder';
 import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
@@ -99,6 +98,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private lastVersion: string | null = null;
   private readonly clock = new CoordinatorClock();
   private readonly claimOrder: ClaimOrder;
+  private readonly restorer: StateRestore;
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
   private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
@@ -117,6 +117,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     private readonly recorder: RunRecorder,
   ) {
     this.claimOrder = new ClaimOrder(options.instanceId);
+    this.restorer = new StateRestore(coordinator, options.instanceId, this.logger);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -213,7 +214,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (!this.coordinator.isAvailable() || this.stopping) return;
     const full = names === undefined;
     if (!this.registered) {
-      const jobs = this.registry.all().map((job) => this.registration(job, undefined));
+      const jobs = this.registry.all().map((job) => registration(job, undefined));
       this.logRegistration(await this.coordinator.register(jobs, 'boot', this.options.instanceId));
       this.registered = true;
     }
@@ -223,11 +224,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
     const snapshotAt = this.now();
     let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
+    // Redis lost state: look at every job at once, so what was lost is re-created (and logged) together.
+    if (!full && snapshot.missing.length > 0) return this.synchronize();
     if (snapshot.missing.length > 0) {
-      // Redis lost these jobs (restarted without persistence): create them again, keeping the
-      // due time this replica knew so that a fire that fell due during the outage still runs.
-      const restore = snapshot.missing.map((name) => this.registration(this.registry.get(name)!, this.states.get(name)));
-      this.logRegistration(await this.coordinator.register(restore, 'restore', this.options.instanceId));
+      // Redis lost these jobs (restarted without persistence, or flushed): create them again
+      // with what this replica knew, never with a due time that may have been served (StateRestore).
+      await this.restorer.restore(snapshot.missing.map((name) => this.registry.get(name)!), this.states);
       const again = await this.coordinator.snapshot(snapshot.missing, this.options.instanceId);
       snapshot = { ...again, states: [...snapshot.states, ...again.states], ownLeases: [...snapshot.ownLeases, ...again.ownLeases] };
     }
@@ -312,20 +314,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }, Math.min(MAX_TIMER_MS, Math.max(0, delayMs)));
     timer.unref();
     this.bootTimers.add(timer);
-  }
-
-  private registration(job: LocalJob, known: JobState | undefined): JobRegistration {
-    const definition = sharedDefinition(job.definition);
-    const spec = known ? known.spec : definition.spec;
-    const schedule = spec ? new Schedule(spec) : null;
-    let first = null;
-    if (schedule && !(known ? known.paused : definition.paused)) {
-      first = known?.due != null && known.base != null ? { base: known.base, due: known.due } : schedule.next(null, Date.now());
-    }
-    const definitionHash = createHash('sha1').update(JSON.stringify(definition)).digest('hex');
-    // Re-creating a job Redis lost: keep what this replica knew of its runtime state.
-    const runtime = known && { spec: known.spec, paused: known.paused };
-    return { name: job.definition.name, definition, definitionHash, runtime, first };
   }
 
   private logRegistration(outcomes: RegistrationOutcome[]): void {

@@ -87,23 +87,18 @@ export class EmbeddedCoordinator extends Coordinator {
       const { name, definition, definitionHash, first } = registration;
       const runtime = registration.runtime ?? definition;
       const existing = this.jobs.get(name);
-      const apply = (job: StoredJob) => {
-        Object.assign(job, {
-          definition,
-          definitionHash,
-          definedBy: instanceId,
-          definedAt: now,
-          spec: runtime.spec,
-          overlap: definition.overlap,
-          paused: runtime.paused,
-          base: !runtime.paused && first ? first.base : null,
-          due: !runtime.paused && first ? first.due : null,
-        });
+      const setDue = (job: StoredJob) => Object.assign(job, { base: !job.paused && first ? first.base : null, due: !job.paused && first ? first.due : null });
+      const define = (job: StoredJob) => {
+        Object.assign(job, { definition, definitionHash, definedBy: instanceId, definedAt: now, overlap: definition.overlap });
         changed.push(name);
       };
       if (!existing) {
+        // As register.lua: a due time that has come may have been served before the loss.
+        if (mode === 'restore' && first && !runtime.paused && first.due <= now) return { name, outcome: 'passed', now };
         const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0 } as unknown as StoredJob;
-        apply(job);
+        define(job);
+        Object.assign(job, { spec: runtime.spec, paused: runtime.paused });
+        setDue(job);
         this.jobs.set(name, job);
         return { name, outcome: 'created' };
       }
@@ -111,8 +106,16 @@ export class EmbeddedCoordinator extends Coordinator {
       const other = existing.definition;
       const otherBy = existing.definedBy;
       if (mode === 'restore') return { name, outcome: 'differs', other, otherBy };
-      existing.rev += 1;
-      apply(existing);
+      // Only what changed in the code is applied: an overlap change keeps the due time and a runtime pause.
+      const specChanged = JSON.stringify(other.spec) !== JSON.stringify(definition.spec);
+      const paused = other.paused !== definition.paused ? definition.paused : existing.paused;
+      define(existing);
+      if (specChanged || paused !== existing.paused) {
+        existing.rev += 1;
+        if (specChanged) existing.spec = definition.spec;
+        existing.paused = paused;
+        setDue(existing);
+      }
       return { name, outcome: 'replaced', other, otherBy };
     });
     this.announceChanged(changed);

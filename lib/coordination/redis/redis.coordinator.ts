@@ -168,6 +168,7 @@ export class RedisCoordinator extends Coordinator {
       const replies = await this.scripts.register.run<string[][]>(this.client, keys, args);
       replies.forEach(([outcome, other, otherBy], index) => {
         const name = batch[index].name;
+        if (outcome === 'passed') return void outcomes.push({ name, outcome, now: Number(other) });
         outcomes.push(
           outcome === 'created' || outcome === 'unchanged'
             ? { name, outcome }
