@@ -364,6 +364,28 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await state('hourly')).toMatchObject({ spec: { every: 7_200_000 }, paused: true });
   });
 
+  it('restarts the period for a manual trigger that runs, not for one skipped when claimed', async () => {
+    const due = Date.now() + 60_000;
+    await coordinator.register([registration('periodic', { every: 60_000, due })], 'boot', INSTANCE);
+    const restarted = () => ({ base: Date.now() + 60_000, due: Date.now() + 60_000 });
+    const receipt = await coordinator.requestTrigger('periodic', 'MANUAL', 'first');
+    expect(receipt.status).toBe('accepted');
+    const [first] = (await coordinator.snapshot(['periodic'], INSTANCE)).triggers;
+    // Locked after the request was accepted: the claim consumes the trigger without a run.
+    expect(await coordinator.lock('periodic', 'ops', null)).toEqual({ status: 'locked' });
+    const [skipped] = await coordinator.claim([{ name: 'periodic', rev: 1, member: first.member, next: restarted() }], INSTANCE, TTL);
+    expect(skipped).toMatchObject({ status: 'skipped', reason: 'locked' });
+    expect(await state('periodic')).toMatchObject({ due, base: due });
+
+    await coordinator.unlock('periodic', 'ops');
+    await coordinator.requestTrigger('periodic', 'MANUAL', 'second');
+    const [second] = (await coordinator.snapshot(['periodic'], INSTANCE)).triggers;
+    const next = restarted();
+    const [ran] = await coordinator.claim([{ name: 'periodic', rev: 1, member: second.member, next }], INSTANCE, TTL);
+    expect(ran.status).toBe('claimed');
+    expect(await state('periodic')).toMatchObject({ due: next.due });
+  });
+
   it('pauses and resumes a job for every replica, and announces each change', async () => {
     await coordinator.register([registration('pausable')], 'boot', INSTANCE);
     const other = await replica();

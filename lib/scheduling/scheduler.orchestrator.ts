@@ -514,16 +514,17 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
       return pending.trigger === 'EVENT' ? `the start run (runOnStart) requested at ${iso(scheduledAt)}` : `the queued run requested at ${iso(scheduledAt)}`;
     };
-    const consume = () => {
+    // A trigger's `next` (a manual run restarts the period) applies only if it ran.
+    const consume = (ran = false) => {
       if (entry.member !== undefined) this.pending.delete(entry.member);
-      if (request.next && state && !state.paused) {
+      if (request.next && state && !state.paused && (entry.member === undefined || ran)) {
         Object.assign(state, request.next);
         this.queueDue(name, state.due!);
       }
     };
     switch (result.status) {
       case 'claimed':
-        consume();
+        consume(true);
         // Even while stopping: the fire is ours now, and shutdown waits for the run. Only once
         // shutdown is over is it handed back.
         if (this.closed) void this.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });

@@ -172,9 +172,10 @@ export class EmbeddedCoordinator extends Coordinator {
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
     }
-    const advance = () => {
+    // As claim.lua: a manual trigger restarts the period only if it runs.
+    const advance = (runs = false) => {
       if (request.member !== undefined) this.pendingOf(request.name).delete(request.member);
-      if (request.next && !job.paused) {
+      if (request.next && !job.paused && (request.member === undefined || runs)) {
         job.base = request.next.base;
         job.due = request.next.due;
       }
@@ -211,7 +212,7 @@ export class EmbeddedCoordinator extends Coordinator {
     job.fence = fencingToken;
     job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger });
     job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null };
-    advance();
+    advance(true);
     return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger };
   }
 
