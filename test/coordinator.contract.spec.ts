@@ -386,6 +386,16 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await state('periodic')).toMatchObject({ due: next.due });
   });
 
+  it('snapshots thousands of jobs whole and in order (read in batches)', async () => {
+    const jobs = Array.from({ length: 1_200 }, (_, i) => registration(`many-${i}`, { due: Date.now() + 60_000 + i }));
+    await coordinator.register(jobs, 'boot', INSTANCE);
+    await coordinator.requestTrigger('many-1100', 'MANUAL', 'late-batch');
+    const snapshot = await coordinator.snapshot([...jobs.map((j) => j.name), 'not-there'], INSTANCE);
+    expect(snapshot.states.map((s) => s.due)).toEqual(jobs.map((j) => j.first!.due));
+    expect(snapshot.missing).toEqual(['not-there']);
+    expect(snapshot.triggers).toMatchObject([{ name: 'many-1100', id: 'late-batch' }]);
+  });
+
   it('pauses and resumes a job for every replica, and announces each change', async () => {
     await coordinator.register([registration('pausable')], 'boot', INSTANCE);
     const other = await replica();
@@ -397,8 +407,8 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await coordinator.reschedule('pausable', { rev: 1, resume: true, next: { base: next, due: next } })).toBe('ok');
     expect(await state('pausable')).toMatchObject({ paused: false, due: next });
     expect(await announced).toEqual([
-      { type: 'changed', names: ['pausable'] },
-      { type: 'changed', names: ['pausable'] },
+      { type: 'changed', names: ['pausable'], version: expect.any(Number) },
+      { type: 'changed', names: ['pausable'], version: expect.any(Number) },
     ]);
     expect(await coordinator.pause('nobody')).toBe(false);
   });

@@ -98,6 +98,13 @@ export interface PendingTrigger {
  */
 export const MAX_PENDING_TRIGGERS = 100;
 
+/**
+ * How long a job's pending triggers are kept when no replica claims them, i.e. no live replica
+ * declares the job: every accepted trigger starts it over. A replica that has the job claims a
+ * trigger within milliseconds, so this bounds only what would otherwise wait forever.
+ */
+export const PENDING_TRIGGERS_TTL_MS = 60 * 60_000;
+
 /** The coordinator's answer to a trigger request; a request id sent again gets the first answer. */
 export type TriggerOutcome =
   | { status: 'accepted'; requestedAt: number }
@@ -177,9 +184,13 @@ export interface JobsSnapshot {
   ownLeases: OwnLease[];
 }
 
+/**
+ * `version` on a change or a trigger is the change version it made: a replica that has seen
+ * every version up to the one its heartbeat reads missed no message.
+ */
 export type CoordinationEvent =
-  | { type: 'changed'; names: string[] }
-  | { type: 'trigger'; name: string; member: string; id: string; trigger: JobTrigger; requestedAt: number }
+  | { type: 'changed'; names: string[]; version?: number }
+  | { type: 'trigger'; name: string; member: string; id: string; trigger: JobTrigger; requestedAt: number; version?: number }
   /** A run must abort: replaced by a newer fire (`cancel-previous`) or stopped by a caller. */
   | { type: 'cancel'; name: string; fencingToken: number; reason: 'replaced' | 'stopped' }
   /** A replica joined or left. */
@@ -214,9 +225,10 @@ export abstract class Coordinator {
   abstract snapshot(names: string[], instanceId: string): Promise<JobsSnapshot>;
   /**
    * Keeps this replica in the live set (or, with `leave`, takes it out), and returns that set
-   * with the change version, which moves whenever a job changes other than by a claim.
+   * with the change version, which moves whenever a job changes other than by a claim, and the
+   * epoch of the shared state, which changes when the coordinator loses it.
    */
-  abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[] }>;
+  abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[]; epoch: string }>;
 
   abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
   /** Renews leases; false for each one that was lost (expired and taken, or cancelled). */

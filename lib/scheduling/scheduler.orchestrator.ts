@@ -95,7 +95,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private stopping = false;
   private registered = false;
   private bootTriggersSent = false;
-  private lastVersion: string | null = null;
+  /**
+   * The change version this replica has followed without a gap, in the epoch of the shared state
+   * it knows: set by full syncs, moved on by each announcement that carries the next version.
+   * A heartbeat that reads another version or epoch means a message was missed, or Redis lost its state.
+   */
+  private seen: { epoch: string; version: number } | null = null;
   private readonly clock = new CoordinatorClock();
   private readonly claimOrder: ClaimOrder;
   private readonly restorer: StateRestore;
@@ -243,7 +248,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.addTrigger(trigger);
     for (const lease of snapshot.ownLeases) this.adopt(lease);
     if (full) {
-      this.lastVersion = heartbeat!.version;
+      const version = Number(heartbeat!.version);
+      if (!this.seen || this.seen.epoch !== heartbeat!.epoch || this.seen.version < version) this.seen = { epoch: heartbeat!.epoch, version };
       this.firstSync();
       if (!this.bootTriggersSent) await this.sendBootTriggers();
     }
@@ -364,9 +370,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private async beat(): Promise<void> {
     if (!this.coordinator.isAvailable() || this.stopping) return;
     try {
-      const { version, members } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
+      const { version, members, epoch } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
       this.setMembers(members);
-      if (version !== this.lastVersion) await this.resync();
+      if (!this.seen || this.seen.epoch !== epoch || this.seen.version !== Number(version)) await this.resync();
     } catch (error) {
       this.report('sync', error);
     }
@@ -399,6 +405,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private onEvent(event: CoordinationEvent): void {
     if (this.stopping) return;
+    if ((event.type === 'changed' || event.type === 'trigger') && this.seen && event.version === this.seen.version + 1) {
+      this.seen.version = event.version;
+    }
     if (event.type === 'trigger') {
       this.addTrigger(event);
       this.arm();

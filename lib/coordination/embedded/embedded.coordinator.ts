@@ -14,6 +14,7 @@ import {
   LockOutcome,
   MAX_PENDING_TRIGGERS,
   OwnLease,
+  PENDING_TRIGGERS_TTL_MS,
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
@@ -51,6 +52,8 @@ export class EmbeddedCoordinator extends Coordinator {
   private readonly jobs = new Map<string, StoredJob>();
   /** Pending triggers per job (as Redis keeps one set per job): member -> trigger. */
   private readonly triggers = new Map<string, Map<string, StoredTrigger>>();
+  /** Until when each job's pending triggers are kept unclaimed (as the TTL of Redis's set). */
+  private readonly triggersKeptUntil = new Map<string, number>();
   /** Ids of trigger requests that must not run twice: their answer, and until when it is remembered. */
   private readonly requestIds = new Map<string, { until: number; outcome: TriggerOutcome }>();
   private changeCount = 0;
@@ -59,6 +62,11 @@ export class EmbeddedCoordinator extends Coordinator {
 
   readonly events$: Observable<CoordinationEvent> = this.events.asObservable();
   readonly available$: Observable<boolean> = this.available.asObservable();
+
+  /** @param pendingTriggersTtl how long a job's pending triggers are kept unclaimed; each accepted trigger starts it over. */
+  constructor(private readonly pendingTriggersTtl: number = PENDING_TRIGGERS_TTL_MS) {
+    super();
+  }
 
   describeTarget(): string {
     return 'the embedded coordinator (this process only)';
@@ -145,8 +153,8 @@ export class EmbeddedCoordinator extends Coordinator {
     return { states, missing, triggers, ownLeases };
   }
 
-  async heartbeat(instanceId: string): Promise<{ version: string; members: string[] }> {
-    return { version: String(this.changeCount), members: [instanceId] };
+  async heartbeat(instanceId: string): Promise<{ version: string; members: string[]; epoch: string }> {
+    return { version: String(this.changeCount), members: [instanceId], epoch: 'embedded' };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
@@ -242,7 +250,9 @@ export class EmbeddedCoordinator extends Coordinator {
       const pending = this.pendingOf(job.name, true);
       if (!pending.has(member)) {
         pending.set(member, { name: job.name, id: 'queued', trigger: 'SCHEDULE', requestedAt: now });
-        this.emit({ type: 'trigger', name: job.name, member, id: 'queued', trigger: 'SCHEDULE', requestedAt: now });
+        this.triggersKeptUntil.set(job.name, now + PENDING_TRIGGERS_TTL_MS);
+        this.changeCount++;
+        this.emit({ type: 'trigger', name: job.name, member, id: 'queued', trigger: 'SCHEDULE', requestedAt: now, version: this.changeCount });
       }
     }
     return true;
@@ -275,8 +285,9 @@ export class EmbeddedCoordinator extends Coordinator {
       } else {
         if (pending.size >= MAX_PENDING_TRIGGERS) return { status: 'full', pending: pending.size };
         pending.set(member, { name, id, trigger, requestedAt: now });
+        this.triggersKeptUntil.set(name, now + this.pendingTriggersTtl);
         this.changeCount++;
-        this.emit({ type: 'trigger', name, member, id, trigger, requestedAt: now });
+        this.emit({ type: 'trigger', name, member, id, trigger, requestedAt: now, version: this.changeCount });
         outcome = { status: 'accepted', requestedAt: now };
       }
     }
@@ -377,6 +388,10 @@ export class EmbeddedCoordinator extends Coordinator {
 
   /** A job's pending triggers; `create` makes the set when it is missing. */
   private pendingOf(name: string, create = false): Map<string, StoredTrigger> {
+    if ((this.triggersKeptUntil.get(name) ?? Infinity) <= Date.now()) {
+      this.triggers.delete(name);
+      this.triggersKeptUntil.delete(name);
+    }
     let pending = this.triggers.get(name);
     if (!pending) {
       pending = new Map();
@@ -388,7 +403,7 @@ export class EmbeddedCoordinator extends Coordinator {
   private announceChanged(names: string[]): void {
     if (names.length === 0) return;
     this.changeCount++;
-    this.emit({ type: 'changed', names });
+    this.emit({ type: 'changed', names, version: this.changeCount });
   }
 
   /** Delivered on a later tick, as a pub/sub message would be, never inside the caller's call. */

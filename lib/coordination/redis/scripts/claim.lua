@@ -100,6 +100,7 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   local token_text = tostring(token)
   local common = '"i":' .. instance_json .. ',"s":' .. tostring(scheduled_at) .. ',"t":' .. now_text .. ',"g":"' .. trigger .. '"'
   redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. '}')
+  keep_runs_until_leases_expire(runs_key, ttl)
   advance({ 'fence', token_text, 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}' }, true)
   return { 'claimed', token, scheduled_at, now, trigger }
 end

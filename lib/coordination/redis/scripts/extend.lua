@@ -10,6 +10,7 @@ for i = 1, #KEYS do
     local lease = cjson.decode(raw)
     lease.e = now + ttl
     redis.call('HSET', KEYS[i], ARGV[i + 1], cjson.encode(lease))
+    keep_runs_until_leases_expire(KEYS[i], ttl)
     results[i] = 1
   else
     results[i] = 0
