@@ -49,6 +49,12 @@ const LEASE_SAFETY_FRACTION = 0.9;
 const MAX_REMEMBERED_TOKENS = 10_000;
 /** After aborting runs at shutdown, how long to wait for their leases to be released. */
 const SHUTDOWN_RELEASE_MS = 2_000;
+/**
+ * Announcements travel on the subscriber's connection, heartbeat replies on the client's: a
+ * heartbeat may read a version whose announcement is still on its way. It counts as missed only
+ * if it has not arrived this long after.
+ */
+const ANNOUNCEMENT_GRACE_MS = 1_000;
 /** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
 const MAX_TIMER_MS = 3_600_000;
 
@@ -101,6 +107,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
    * A heartbeat that reads another version or epoch means a message was missed, or Redis lost its state.
    */
   private seen: { epoch: string; version: number } | null = null;
+  /** Full syncs queued or running: a heartbeat before the first one ends has nothing to add. */
+  private fullSyncsPending = 0;
   private readonly clock = new CoordinatorClock();
   private readonly claimOrder: ClaimOrder;
   private readonly restorer: StateRestore;
@@ -210,7 +218,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   /** Reads the shared state of some jobs (or all) and re-arms; calls never overlap. */
   private resync(names?: string[]): Promise<void> {
-    const next = this.syncChain.then(() => this.synchronize(names)).catch((error) => this.report('sync', error));
+    if (names === undefined) this.fullSyncsPending++;
+    const next = this.syncChain
+      .then(() => this.synchronize(names))
+      .catch((error) => this.report('sync', error))
+      .finally(() => names === undefined && this.fullSyncsPending--);
     this.syncChain = next;
     return next;
   }
@@ -372,7 +384,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     try {
       const { version, members, epoch } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
       this.setMembers(members);
-      if (!this.seen || this.seen.epoch !== epoch || this.seen.version !== Number(version)) await this.resync();
+      // A new epoch: Redis lost its state. A version not followed yet: a message may have been lost.
+      if (!this.seen && this.fullSyncsPending > 0) return;
+      if (!this.seen || this.seen.epoch !== epoch) return void (await this.resync());
+      if (this.seen.version >= Number(version)) return;
+      await new Promise((resolve) => setTimeout(resolve, ANNOUNCEMENT_GRACE_MS).unref());
+      if (this.stopping) return;
+      if (this.seen.epoch === epoch && this.seen.version < Number(version)) await this.resync();
     } catch (error) {
       this.report('sync', error);
     }
