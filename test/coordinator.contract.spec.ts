@@ -333,6 +333,69 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await state('restored')).toMatchObject({ spec: { every: 7_000 }, paused: true, due: null, definition: job.definition });
   });
 
+  it('re-creates a lost job only with a due time still ahead of its clock: one that has come may have run', async () => {
+    const job = registration('lost', { due: Date.now() - 50 });
+    const [passed] = await coordinator.register([{ ...job, runtime: { spec: job.definition.spec, paused: false } }], 'restore', INSTANCE);
+    expect(passed).toMatchObject({ name: 'lost', outcome: 'passed', now: expect.any(Number) });
+    expect((passed as { now: number }).now).toBeGreaterThanOrEqual(job.first!.due);
+    expect(await coordinator.snapshot(['lost'], INSTANCE)).toMatchObject({ missing: ['lost'] });
+
+    const ahead = Date.now() + 60_000;
+    const [created] = await coordinator.register([{ ...job, runtime: { spec: job.definition.spec, paused: false }, first: { base: ahead, due: ahead } }], 'restore', INSTANCE);
+    expect(created.outcome).toBe('created');
+    expect((await state('lost')).due).toBe(ahead);
+  });
+
+  it('keeps the due time, the revision and a runtime pause when a boot changes only the overlap policy', async () => {
+    const due = Date.now() + 3_000;
+    await coordinator.register([registration('hourly', { every: 3_600_000, due })], 'boot', INSTANCE);
+    const [changed] = await coordinator.register([registration('hourly', { every: 3_600_000, overlap: 'allow', due: due + 3_600_000 })], 'boot', 'new-code');
+    expect(changed.outcome).toBe('replaced');
+    expect(await state('hourly')).toMatchObject({ rev: 1, due, base: due, overlap: 'allow', definedBy: 'new-code' });
+
+    expect(await coordinator.pause('hourly')).toBe(true);
+    const [again] = await coordinator.register([registration('hourly', { every: 3_600_000, overlap: 'queue-one', due: due + 3_600_000 })], 'boot', 'newer-code');
+    expect(again.outcome).toBe('replaced');
+    expect(await state('hourly')).toMatchObject({ paused: true, due: null, overlap: 'queue-one' });
+
+    // A changed schedule in the code is put in force, re-based.
+    const [rescheduled] = await coordinator.register([registration('hourly', { every: 7_200_000, overlap: 'queue-one', paused: false, due: due + 7_200_000 })], 'boot', 'newest-code');
+    expect(rescheduled.outcome).toBe('replaced');
+    expect(await state('hourly')).toMatchObject({ spec: { every: 7_200_000 }, paused: true });
+  });
+
+  it('restarts the period for a manual trigger that runs, not for one skipped when claimed', async () => {
+    const due = Date.now() + 60_000;
+    await coordinator.register([registration('periodic', { every: 60_000, due })], 'boot', INSTANCE);
+    const restarted = () => ({ base: Date.now() + 60_000, due: Date.now() + 60_000 });
+    const receipt = await coordinator.requestTrigger('periodic', 'MANUAL', 'first');
+    expect(receipt.status).toBe('accepted');
+    const [first] = (await coordinator.snapshot(['periodic'], INSTANCE)).triggers;
+    // Locked after the request was accepted: the claim consumes the trigger without a run.
+    expect(await coordinator.lock('periodic', 'ops', null)).toEqual({ status: 'locked' });
+    const [skipped] = await coordinator.claim([{ name: 'periodic', rev: 1, member: first.member, next: restarted() }], INSTANCE, TTL);
+    expect(skipped).toMatchObject({ status: 'skipped', reason: 'locked' });
+    expect(await state('periodic')).toMatchObject({ due, base: due });
+
+    await coordinator.unlock('periodic', 'ops');
+    await coordinator.requestTrigger('periodic', 'MANUAL', 'second');
+    const [second] = (await coordinator.snapshot(['periodic'], INSTANCE)).triggers;
+    const next = restarted();
+    const [ran] = await coordinator.claim([{ name: 'periodic', rev: 1, member: second.member, next }], INSTANCE, TTL);
+    expect(ran.status).toBe('claimed');
+    expect(await state('periodic')).toMatchObject({ due: next.due });
+  });
+
+  it('snapshots thousands of jobs whole and in order (read in batches)', async () => {
+    const jobs = Array.from({ length: 1_200 }, (_, i) => registration(`many-${i}`, { due: Date.now() + 60_000 + i }));
+    await coordinator.register(jobs, 'boot', INSTANCE);
+    await coordinator.requestTrigger('many-1100', 'MANUAL', 'late-batch');
+    const snapshot = await coordinator.snapshot([...jobs.map((j) => j.name), 'not-there'], INSTANCE);
+    expect(snapshot.states.map((s) => s.due)).toEqual(jobs.map((j) => j.first!.due));
+    expect(snapshot.missing).toEqual(['not-there']);
+    expect(snapshot.triggers).toMatchObject([{ name: 'many-1100', id: 'late-batch' }]);
+  });
+
   it('pauses and resumes a job for every replica, and announces each change', async () => {
     await coordinator.register([registration('pausable')], 'boot', INSTANCE);
     const other = await replica();
@@ -344,8 +407,8 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await coordinator.reschedule('pausable', { rev: 1, resume: true, next: { base: next, due: next } })).toBe('ok');
     expect(await state('pausable')).toMatchObject({ paused: false, due: next });
     expect(await announced).toEqual([
-      { type: 'changed', names: ['pausable'] },
-      { type: 'changed', names: ['pausable'] },
+      { type: 'changed', names: ['pausable'], version: expect.any(Number) },
+      { type: 'changed', names: ['pausable'], version: expect.any(Number) },
     ]);
     expect(await coordinator.pause('nobody')).toBe(false);
   });

@@ -81,12 +81,18 @@ export interface JobRegistration {
 
 /**
  * `boot`: this replica's code is the newest, so a definition that differs from the stored one
- * replaces it. `restore`: re-creating jobs that Redis lost; an existing definition is kept.
+ * replaces it; only what changed is applied (a changed schedule re-bases the job, a changed
+ * `paused` pauses or resumes it, anything else leaves the schedule, the due time and a runtime
+ * pause alone). `restore`: re-creating jobs that Redis lost; an existing definition is kept, and
+ * a job is created only with a due time still ahead of the coordinator's clock (`passed`
+ * otherwise): one that has come may have been served before the loss.
  */
 export type RegistrationMode = 'boot' | 'restore';
 
 export type RegistrationOutcome =
   | { name: string; outcome: 'created' | 'unchanged' }
+  /** Restore only: the job was not created, its due time is not after `now` (the coordinator's clock). */
+  | { name: string; outcome: 'passed'; now: number }
   | { name: string; outcome: 'replaced' | 'differs'; other: SharedJobDefinition; otherBy: string }
   /** The stored job is corrupt: left as it is, nothing written. */
   | { name: string; outcome: 'corrupt'; key: string; problem: string };
@@ -106,6 +112,13 @@ export interface PendingTrigger {
  * caller cannot fill Redis, and a snapshot or description reads at most this many per job.
  */
 export const MAX_PENDING_TRIGGERS = 100;
+
+/**
+ * How long a job's pending triggers are kept when no replica claims them, i.e. no live replica
+ * declares the job: every accepted trigger starts it over. A replica that has the job claims a
+ * trigger within milliseconds, so this bounds only what would otherwise wait forever.
+ */
+export const PENDING_TRIGGERS_TTL_MS = 60 * 60_000;
 
 /** The coordinator's answer to a trigger request; a request id sent again gets the first answer. */
 export type TriggerOutcome =
@@ -190,9 +203,13 @@ export interface JobsSnapshot {
   corrupt: CorruptKey[];
 }
 
+/**
+ * `version` on a change or a trigger is the change version it made: a replica that has seen
+ * every version up to the one its heartbeat reads missed no message.
+ */
 export type CoordinationEvent =
-  | { type: 'changed'; names: string[] }
-  | { type: 'trigger'; name: string; member: string; id: string; trigger: JobTrigger; requestedAt: number }
+  | { type: 'changed'; names: string[]; version?: number }
+  | { type: 'trigger'; name: string; member: string; id: string; trigger: JobTrigger; requestedAt: number; version?: number }
   /** A run must abort: replaced by a newer fire (`cancel-previous`) or stopped by a caller. */
   | { type: 'cancel'; name: string; fencingToken: number; reason: 'replaced' | 'stopped' }
   /** A replica joined or left. */
@@ -232,9 +249,10 @@ export abstract class Coordinator {
   abstract snapshot(names: string[], instanceId: string): Promise<JobsSnapshot>;
   /**
    * Keeps this replica in the live set (or, with `leave`, takes it out), and returns that set
-   * with the change version, which moves whenever a job changes other than by a claim.
+   * with the change version, which moves whenever a job changes other than by a claim, and the
+   * epoch of the shared state, which changes when the coordinator loses it.
    */
-  abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[] }>;
+  abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[]; epoch: string }>;
 
   abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
   /**

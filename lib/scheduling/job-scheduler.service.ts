@@ -65,7 +65,8 @@ export class JobScheduler {
   }
 
   /**
-   * Runs the job now on one replica. For a scheduled job the period restarts from this run.
+   * Runs the job now on one replica. For a scheduled job the period restarts from this run, if
+   * it runs: a trigger skipped (locked, or running under `'skip'`) or queued leaves the due time alone.
    * The run obeys the job's `overlap` policy and manual lock; it also runs a paused job.
    *
    * Answers with a receipt: `accepted` (one replica will claim it), or `skipped` with the reason
@@ -119,7 +120,7 @@ export class JobScheduler {
 
   /**
    * Puts a new schedule in force on every replica. It is kept in Redis, so it survives restarts
-   * of the replicas, until a replica starts with a changed definition of the job in code.
+   * of the replicas, until a replica starts with a changed schedule of the job in code.
    * Fields not given keep their value in force: `{ every }` keeps the jitter, `{ cron }` keeps
    * the time zone of a cron schedule, `{ jitter }` alone changes only the jitter.
    */

@@ -1,5 +1,4 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { Observable, Subject, Subscription, distinctUntilChanged } from 'rxjs';
 import {
   ClaimRequest,
@@ -22,11 +21,12 @@ import { DueEntry, DueQueue } from './due-queue';
 import type { JobContext } from './job-context.interface';
 import { sharedDefinition } from './job-definition';
 import { executeJob, RunOutcome } from './job.runner';
-import { JobRegistry, LocalJob } from './job.registry';
+import { JobRegistry } from './job.registry';
 import { ClaimOrder } from './claim-order';
 import { CoordinatorClock } from './coordinator-clock';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
+import { registration, StateRestore } from './state-restore';
 import { RunRecorder, RunStart } from './run-recorder';
 import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
@@ -53,6 +53,12 @@ const LEASE_SAFETY_FRACTION = 0.9;
 const MAX_REMEMBERED_TOKENS = 10_000;
 /** After aborting runs at shutdown, how long to wait for their leases to be released. */
 const SHUTDOWN_RELEASE_MS = 2_000;
+/**
+ * Announcements travel on the subscriber's connection, heartbeat replies on the client's: a
+ * heartbeat may read a version whose announcement is still on its way. It counts as missed only
+ * if it has not arrived this long after.
+ */
+const ANNOUNCEMENT_GRACE_MS = 1_000;
 /** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
 const MAX_TIMER_MS = 3_600_000;
 
@@ -104,9 +110,17 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private stopping = false;
   private registered = false;
   private bootTriggersSent = false;
-  private lastVersion: string | null = null;
+  /**
+   * The change version this replica has followed without a gap, in the epoch of the shared state
+   * it knows: set by full syncs, moved on by each announcement that carries the next version.
+   * A heartbeat that reads another version or epoch means a message was missed, or Redis lost its state.
+   */
+  private seen: { epoch: string; version: number } | null = null;
+  /** Full syncs queued or running: a heartbeat before the first one ends has nothing to add. */
+  private fullSyncsPending = 0;
   private readonly clock = new CoordinatorClock();
   private readonly claimOrder: ClaimOrder;
+  private readonly restorer: StateRestore;
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
   private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
@@ -126,6 +140,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   ) {
     this.claimOrder = new ClaimOrder(options.instanceId);
     this.leaseDiagnosis = new LeaseDiagnosis(2 * options.lockTtl, Math.floor(options.lockTtl / 3));
+    this.restorer = new StateRestore(coordinator, options.instanceId, this.logger);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -215,7 +230,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   /** Reads the shared state of some jobs (or all) and re-arms; calls never overlap. */
   private resync(names?: string[]): Promise<void> {
-    const next = this.syncChain.then(() => this.synchronize(names)).catch((error) => this.report('sync', error));
+    if (names === undefined) this.fullSyncsPending++;
+    const next = this.syncChain
+      .then(() => this.synchronize(names))
+      .catch((error) => this.report('sync', error))
+      .finally(() => names === undefined && this.fullSyncsPending--);
     this.syncChain = next;
     return next;
   }
@@ -224,7 +243,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (!this.coordinator.isAvailable() || this.stopping) return;
     const full = names === undefined;
     if (!this.registered) {
-      const jobs = this.registry.all().map((job) => this.registration(job, undefined));
+      const jobs = this.registry.all().map((job) => registration(job, undefined));
       this.logRegistration(await this.coordinator.register(jobs, 'boot', this.options.instanceId));
       this.registered = true;
     }
@@ -234,11 +253,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
     const snapshotAt = this.now();
     let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
+    // Redis lost state: look at every job at once, so what was lost is re-created (and logged) together.
+    if (!full && snapshot.missing.length > 0) return this.synchronize();
     if (snapshot.missing.length > 0) {
-      // Redis lost these jobs (restarted without persistence): create them again, keeping the
-      // due time this replica knew so that a fire that fell due during the outage still runs.
-      const restore = snapshot.missing.map((name) => this.registration(this.registry.get(name)!, this.states.get(name)));
-      this.logRegistration(await this.coordinator.register(restore, 'restore', this.options.instanceId));
+      // Redis lost these jobs (restarted without persistence, or flushed): create them again
+      // with what this replica knew, never with a due time that may have been served (StateRestore).
+      await this.restorer.restore(snapshot.missing.map((name) => this.registry.get(name)!), this.states);
       const again = await this.coordinator.snapshot(snapshot.missing, this.options.instanceId);
       snapshot = {
         ...again,
@@ -258,7 +278,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.addTrigger(trigger);
     for (const lease of snapshot.ownLeases) this.adopt(lease);
     if (full) {
-      this.lastVersion = heartbeat!.version;
+      const version = Number(heartbeat!.version);
+      if (!this.seen || this.seen.epoch !== heartbeat!.epoch || this.seen.version < version) this.seen = { epoch: heartbeat!.epoch, version };
       this.firstSync();
       if (!this.bootTriggersSent) await this.sendBootTriggers();
     }
@@ -331,20 +352,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.bootTimers.add(timer);
   }
 
-  private registration(job: LocalJob, known: JobState | undefined): JobRegistration {
-    const definition = sharedDefinition(job.definition);
-    const spec = known ? known.spec : definition.spec;
-    const schedule = spec ? new Schedule(spec) : null;
-    let first = null;
-    if (schedule && !(known ? known.paused : definition.paused)) {
-      first = known?.due != null && known.base != null ? { base: known.base, due: known.due } : schedule.next(null, Date.now());
-    }
-    const definitionHash = createHash('sha1').update(JSON.stringify(definition)).digest('hex');
-    // Re-creating a job Redis lost: keep what this replica knew of its runtime state.
-    const runtime = known && { spec: known.spec, paused: known.paused };
-    return { name: job.definition.name, definition, definitionHash, runtime, first };
-  }
-
   private logRegistration(outcomes: RegistrationOutcome[]): void {
     for (const outcome of outcomes) {
       // A definition this instance follows instead of its own is reported by applyState.
@@ -415,9 +422,15 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private async beat(): Promise<void> {
     if (!this.coordinator.isAvailable() || this.stopping) return;
     try {
-      const { version, members } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
+      const { version, members, epoch } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
       this.setMembers(members);
-      if (version !== this.lastVersion) await this.resync();
+      // A new epoch: Redis lost its state. A version not followed yet: a message may have been lost.
+      if (!this.seen && this.fullSyncsPending > 0) return;
+      if (!this.seen || this.seen.epoch !== epoch) return void (await this.resync());
+      if (this.seen.version >= Number(version)) return;
+      await new Promise((resolve) => setTimeout(resolve, ANNOUNCEMENT_GRACE_MS).unref());
+      if (this.stopping) return;
+      if (this.seen.epoch === epoch && this.seen.version < Number(version)) await this.resync();
     } catch (error) {
       this.report('sync', error);
     }
@@ -450,6 +463,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
 
   private onEvent(event: CoordinationEvent): void {
     if (this.stopping) return;
+    if ((event.type === 'changed' || event.type === 'trigger') && this.seen && event.version === this.seen.version + 1) {
+      this.seen.version = event.version;
+    }
     if (event.type === 'trigger') {
       this.addTrigger(event);
       this.arm();
@@ -565,16 +581,17 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
       return pending.trigger === 'EVENT' ? `the start run (runOnStart) requested at ${iso(scheduledAt)}` : `the queued run requested at ${iso(scheduledAt)}`;
     };
-    const consume = () => {
+    // A trigger's `next` (a manual run restarts the period) applies only if it ran.
+    const consume = (ran = false) => {
       if (entry.member !== undefined) this.pending.delete(entry.member);
-      if (request.next && state && !state.paused) {
+      if (request.next && state && !state.paused && (entry.member === undefined || ran)) {
         Object.assign(state, request.next);
         this.queueDue(name, state.due!);
       }
     };
     switch (result.status) {
       case 'claimed':
-        consume();
+        consume(true);
         // Even while stopping: the fire is ours now, and shutdown waits for the run. Only once
         // shutdown is over is it handed back.
         if (this.closed) void this.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });

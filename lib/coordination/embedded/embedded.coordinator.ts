@@ -14,6 +14,7 @@ import {
   LockOutcome,
   MAX_PENDING_TRIGGERS,
   OwnLease,
+  PENDING_TRIGGERS_TTL_MS,
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
@@ -51,6 +52,8 @@ export class EmbeddedCoordinator extends Coordinator {
   private readonly jobs = new Map<string, StoredJob>();
   /** Pending triggers per job (as Redis keeps one set per job): member -> trigger. */
   private readonly triggers = new Map<string, Map<string, StoredTrigger>>();
+  /** Until when each job's pending triggers are kept unclaimed (as the TTL of Redis's set). */
+  private readonly triggersKeptUntil = new Map<string, number>();
   /** Ids of trigger requests that must not run twice: their answer, and until when it is remembered. */
   private readonly requestIds = new Map<string, { until: number; outcome: TriggerOutcome }>();
   private changeCount = 0;
@@ -59,6 +62,11 @@ export class EmbeddedCoordinator extends Coordinator {
 
   readonly events$: Observable<CoordinationEvent> = this.events.asObservable();
   readonly available$: Observable<boolean> = this.available.asObservable();
+
+  /** @param pendingTriggersTtl how long a job's pending triggers are kept unclaimed; each accepted trigger starts it over. */
+  constructor(private readonly pendingTriggersTtl: number = PENDING_TRIGGERS_TTL_MS) {
+    super();
+  }
 
   describeTarget(): string {
     return 'the embedded coordinator (this process only)';
@@ -87,23 +95,18 @@ export class EmbeddedCoordinator extends Coordinator {
       const { name, definition, definitionHash, first } = registration;
       const runtime = registration.runtime ?? definition;
       const existing = this.jobs.get(name);
-      const apply = (job: StoredJob) => {
-        Object.assign(job, {
-          definition,
-          definitionHash,
-          definedBy: instanceId,
-          definedAt: now,
-          spec: runtime.spec,
-          overlap: definition.overlap,
-          paused: runtime.paused,
-          base: !runtime.paused && first ? first.base : null,
-          due: !runtime.paused && first ? first.due : null,
-        });
+      const setDue = (job: StoredJob) => Object.assign(job, { base: !job.paused && first ? first.base : null, due: !job.paused && first ? first.due : null });
+      const define = (job: StoredJob) => {
+        Object.assign(job, { definition, definitionHash, definedBy: instanceId, definedAt: now, overlap: definition.overlap });
         changed.push(name);
       };
       if (!existing) {
+        // As register.lua: a due time that has come may have been served before the loss.
+        if (mode === 'restore' && first && !runtime.paused && first.due <= now) return { name, outcome: 'passed', now };
         const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0 } as unknown as StoredJob;
-        apply(job);
+        define(job);
+        Object.assign(job, { spec: runtime.spec, paused: runtime.paused });
+        setDue(job);
         this.jobs.set(name, job);
         return { name, outcome: 'created' };
       }
@@ -111,8 +114,16 @@ export class EmbeddedCoordinator extends Coordinator {
       const other = existing.definition;
       const otherBy = existing.definedBy;
       if (mode === 'restore') return { name, outcome: 'differs', other, otherBy };
-      existing.rev += 1;
-      apply(existing);
+      // Only what changed in the code is applied: an overlap change keeps the due time and a runtime pause.
+      const specChanged = JSON.stringify(other.spec) !== JSON.stringify(definition.spec);
+      const paused = other.paused !== definition.paused ? definition.paused : existing.paused;
+      define(existing);
+      if (specChanged || paused !== existing.paused) {
+        existing.rev += 1;
+        if (specChanged) existing.spec = definition.spec;
+        existing.paused = paused;
+        setDue(existing);
+      }
       return { name, outcome: 'replaced', other, otherBy };
     });
     this.announceChanged(changed);
@@ -142,8 +153,8 @@ export class EmbeddedCoordinator extends Coordinator {
     return { states, missing, corrupt: [], triggers, ownLeases };
   }
 
-  async heartbeat(instanceId: string): Promise<{ version: string; members: string[] }> {
-    return { version: String(this.changeCount), members: [instanceId] };
+  async heartbeat(instanceId: string): Promise<{ version: string; members: string[]; epoch: string }> {
+    return { version: String(this.changeCount), members: [instanceId], epoch: 'embedded' };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
@@ -169,9 +180,10 @@ export class EmbeddedCoordinator extends Coordinator {
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
     }
-    const advance = () => {
+    // As claim.lua: a manual trigger restarts the period only if it runs.
+    const advance = (runs = false) => {
       if (request.member !== undefined) this.pendingOf(request.name).delete(request.member);
-      if (request.next && !job.paused) {
+      if (request.next && !job.paused && (request.member === undefined || runs)) {
         job.base = request.next.base;
         job.due = request.next.due;
       }
@@ -208,7 +220,7 @@ export class EmbeddedCoordinator extends Coordinator {
     job.fence = fencingToken;
     job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger });
     job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null };
-    advance();
+    advance(true);
     return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger };
   }
 
@@ -238,7 +250,9 @@ export class EmbeddedCoordinator extends Coordinator {
       const pending = this.pendingOf(job.name, true);
       if (!pending.has(member)) {
         pending.set(member, { name: job.name, id: 'queued', trigger: 'SCHEDULE', requestedAt: now });
-        this.emit({ type: 'trigger', name: job.name, member, id: 'queued', trigger: 'SCHEDULE', requestedAt: now });
+        this.triggersKeptUntil.set(job.name, now + PENDING_TRIGGERS_TTL_MS);
+        this.changeCount++;
+        this.emit({ type: 'trigger', name: job.name, member, id: 'queued', trigger: 'SCHEDULE', requestedAt: now, version: this.changeCount });
       }
     }
     return true;
@@ -271,8 +285,9 @@ export class EmbeddedCoordinator extends Coordinator {
       } else {
         if (pending.size >= MAX_PENDING_TRIGGERS) return { status: 'full', pending: pending.size };
         pending.set(member, { name, id, trigger, requestedAt: now });
+        this.triggersKeptUntil.set(name, now + this.pendingTriggersTtl);
         this.changeCount++;
-        this.emit({ type: 'trigger', name, member, id, trigger, requestedAt: now });
+        this.emit({ type: 'trigger', name, member, id, trigger, requestedAt: now, version: this.changeCount });
         outcome = { status: 'accepted', requestedAt: now };
       }
     }
@@ -373,6 +388,10 @@ export class EmbeddedCoordinator extends Coordinator {
 
   /** A job's pending triggers; `create` makes the set when it is missing. */
   private pendingOf(name: string, create = false): Map<string, StoredTrigger> {
+    if ((this.triggersKeptUntil.get(name) ?? Infinity) <= Date.now()) {
+      this.triggers.delete(name);
+      this.triggersKeptUntil.delete(name);
+    }
     let pending = this.triggers.get(name);
     if (!pending) {
       pending = new Map();
@@ -384,7 +403,7 @@ export class EmbeddedCoordinator extends Coordinator {
   private announceChanged(names: string[]): void {
     if (names.length === 0) return;
     this.changeCount++;
-    this.emit({ type: 'changed', names });
+    this.emit({ type: 'changed', names, version: this.changeCount });
   }
 
   /** Delivered on a later tick, as a pub/sub message would be, never inside the caller's call. */

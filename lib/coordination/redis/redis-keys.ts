@@ -52,6 +52,11 @@ export class RedisKeys {
     return `${this.base}:version`;
   }
 
+  /** When this life of the keys began (made by the first heartbeat that found it missing): changes when Redis loses its state. */
+  get epoch(): string {
+    return `${this.base}:epoch`;
+  }
+
   /** Pub/sub channel of changes, triggers and cancellations. */
   get channel(): string {
     return `${this.base}:events`;

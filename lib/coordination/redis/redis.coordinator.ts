@@ -18,6 +18,7 @@ import {
   LockOutcome,
   MAX_PENDING_TRIGGERS,
   OwnLease,
+  PENDING_TRIGGERS_TTL_MS,
   PendingTrigger,
   RegistrationMode,
   RegistrationOutcome,
@@ -59,7 +60,15 @@ export class RedisCoordinator extends Coordinator {
   readonly events$: Observable<CoordinationEvent> = this.events.asObservable();
   readonly available$: Observable<boolean> = this.available.asObservable();
 
-  constructor(connection: RedisConnection, keyPrefix: string) {
+  /**
+   * @param pendingTriggersTtl how long a job's pending triggers are kept when no replica claims
+   *   them (no live replica declares the job); each accepted trigger starts it over.
+   */
+  constructor(
+    connection: RedisConnection,
+    keyPrefix: string,
+    private readonly pendingTriggersTtl: number = PENDING_TRIGGERS_TTL_MS,
+  ) {
     super();
     this.keys = new RedisKeys(keyPrefix);
     this.handle = openRedis(connection);
@@ -175,6 +184,7 @@ export class RedisCoordinator extends Coordinator {
       const replies = await this.scripts.register.run<string[][]>(this.client, keys, args);
       replies.forEach(([outcome, other, otherBy], index) => {
         const name = batch[index].name;
+        if (outcome === 'passed') return void outcomes.push({ name, outcome, now: Number(other) });
         if (outcome === 'created' || outcome === 'unchanged') return void outcomes.push({ name, outcome });
         if (outcome === 'corrupt') return void outcomes.push({ name, outcome, key: other, problem: otherBy });
         const stored = parseJson<SharedJobDefinition>(other);
@@ -187,8 +197,16 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async snapshot(names: string[], instanceId: string): Promise<JobsSnapshot> {
-    const keys = [this.keys.due, ...names.flatMap((name) => [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name)])];
-    const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...names]);
+    // In batches, so a snapshot of thousands of jobs never holds Redis for long; each job is read whole in one.
+    const jobs: (string | string[])[][] = [];
+    const triggerReply: string[] = [];
+    for (let i = 0; i < names.length; i += BATCH) {
+      const batch = names.slice(i, i + BATCH);
+      const keys = [this.keys.due, ...batch.flatMap((name) => [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name)])];
+      const [triggers, states] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...batch]);
+      triggerReply.push(...triggers);
+      jobs.push(...states);
+    }
     const states: JobState[] = [];
     const missing: string[] = [];
     const corrupt: CorruptKey[] = [];
@@ -228,13 +246,13 @@ export class RedisCoordinator extends Coordinator {
     return { states, missing, corrupt, triggers, ownLeases };
   }
 
-  async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[] }> {
-    const [version, members] = await this.scripts.heartbeat.run<[string, string[]]>(
+  async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[]; epoch: string }> {
+    const [version, members, epoch] = await this.scripts.heartbeat.run<[string, string[], string]>(
       this.client,
-      [this.keys.replicas, this.keys.version],
+      [this.keys.replicas, this.keys.version, this.keys.epoch],
       [instanceId, memberTtl, leave ? 'leave' : 'beat', this.keys.channel],
     );
-    return { version, members };
+    return { version, members, epoch };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
@@ -288,7 +306,7 @@ export class RedisCoordinator extends Coordinator {
     const [status, a, b, c] = await this.single(name, this.scripts.trigger).run<(string | number)[]>(
       this.client,
       [this.keys.job(name), this.keys.triggers(name), this.keys.runs(name), this.keys.version, this.keys.triggerId(name, id)],
-      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl, MAX_PENDING_TRIGGERS],
+      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl, MAX_PENDING_TRIGGERS, this.pendingTriggersTtl],
     );
     switch (status) {
       case 'accepted':
@@ -419,17 +437,17 @@ export class RedisCoordinator extends Coordinator {
   }
 
   private onMessage(message: string): void {
-    let event: { t: string; name?: string; names?: string[]; member?: string; at?: number; token?: number; r?: string };
+    let event: { t: string; name?: string; names?: string[]; member?: string; at?: number; token?: number; r?: string; v?: number };
     try {
       event = JSON.parse(message);
     } catch {
       return;
     }
     if (event.t === 'changed' && Array.isArray(event.names)) {
-      this.events.next({ type: 'changed', names: event.names });
+      this.events.next({ type: 'changed', names: event.names, version: event.v });
     } else if (event.t === 'trigger' && event.name && event.member) {
       const { trigger, id } = parseTriggerMember(event.member);
-      this.events.next({ type: 'trigger', name: event.name, member: event.member, id, trigger: trigger as JobTrigger, requestedAt: Number(event.at) });
+      this.events.next({ type: 'trigger', name: event.name, member: event.member, id, trigger: trigger as JobTrigger, requestedAt: Number(event.at), version: event.v });
     } else if (event.t === 'cancel' && event.name) {
       this.events.next({ type: 'cancel', name: event.name, fencingToken: Number(event.token), reason: event.r === 'stopped' ? 'stopped' : 'replaced' });
     } else if (event.t === 'members') {

@@ -51,10 +51,11 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   if bad_lease then return corrupt(runs_key, bad_lease) end
 
   -- The fire is consumed from here on, whether it runs or not: the trigger is removed, the due
-  -- time moves to the next one, and `fields` (if any) are written with the new base.
-  local function advance(fields)
+  -- time moves to the next one, and `fields` (if any) are written with the new base. A manual
+  -- trigger restarts the period only if it runs (`runs`): one skipped or queued leaves it alone.
+  local function advance(fields, runs)
     if kind == 'trigger' then redis.call('ZREM', triggers_key, expected) end
-    if next_base ~= '' and job[2] ~= '1' then
+    if next_base ~= '' and job[2] ~= '1' and (kind == 'due' or runs) then
       redis.call('ZADD', due_key, next_due, name)
       fields = fields or {}
       fields[#fields + 1] = 'base'
@@ -106,7 +107,8 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   local token_text = tostring(token)
   local common = '"i":' .. instance_json .. ',"s":' .. tostring(scheduled_at) .. ',"t":' .. now_text .. ',"g":"' .. trigger .. '"'
   redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. '}')
-  advance({ 'fence', token_text, 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}' })
+  keep_runs_until_leases_expire(runs_key, ttl)
+  advance({ 'fence', token_text, 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}' }, true)
   return { 'claimed', token, scheduled_at, now, trigger }
 end
 

@@ -116,6 +116,16 @@ local function check_job(job_key, triggers_key)
   end
 end
 
+-- A runs hash lives no longer than its latest lease: expired leases of a job nobody claims
+-- again (a crashed task, an on-demand job) go with it, instead of staying forever.
+local function keep_runs_until_leases_expire(runs_key, ttl)
+  if redis.call('PTTL', runs_key) < ttl then redis.call('PEXPIRE', runs_key, ttl) end
+end
+
+-- How long a job's pending triggers are kept when no replica claims them (the job is declared by
+-- no live replica): every accepted trigger starts this over; a claimed trigger leaves at once.
+local PENDING_TRIGGERS_TTL_MS = 3600000
+
 local function manual_lock_holder(job_key, now)
   local lock = redis.call('HMGET', job_key, 'lockedBy', 'lockedUntil')
   if not lock[1] then return nil end
@@ -128,11 +138,13 @@ local function manual_lock_holder(job_key, now)
 end
 
 -- Tells every replica that these jobs changed, and bumps the version they poll in case a
--- message is lost while their subscriber reconnects.
+-- message is lost while their subscriber reconnects. Each bump is published with the version it
+-- made (`v`): a replica that has seen every version up to the one its heartbeat reads has missed
+-- nothing, and needs no full snapshot.
 local function announce_changed(version_key, channel, names)
   if #names == 0 then return end
-  redis.call('INCR', version_key)
-  redis.call('PUBLISH', channel, cjson.encode({ t = 'changed', names = names }))
+  local v = redis.call('INCR', version_key)
+  redis.call('PUBLISH', channel, cjson.encode({ t = 'changed', names = names, v = v }))
 end
 
 -- Reads and checks what ending a run needs (finish.lua, stop.lua), before anything is written:
@@ -166,8 +178,9 @@ local function end_run(job_key, triggers_key, version_key, channel, name, token,
     redis.call('HDEL', job_key, 'queued')
     local member = name .. '\nSCHEDULE\nqueued'
     if redis.call('ZADD', triggers_key, 'NX', now, member) == 1 then
-      redis.call('INCR', version_key)
-      redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
+      redis.call('PEXPIRE', triggers_key, PENDING_TRIGGERS_TTL_MS)
+      local v = redis.call('INCR', version_key)
+      redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now, v = v }))
     end
   end
 end

@@ -15,6 +15,7 @@ for i = 1, #KEYS do
     if lease then
       lease.e = now + ttl
       redis.call('HSET', KEYS[i], ARGV[i + 1], cjson.encode(lease))
+      keep_runs_until_leases_expire(KEYS[i], ttl)
       results[i] = 1
     else
       results[i] = corrupt(KEYS[i], 'its entry ' .. quoted(ARGV[i + 1]) .. ' is not a run lease: ' .. quoted(raw))

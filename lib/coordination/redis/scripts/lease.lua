@@ -12,5 +12,6 @@ if wrong then raise_corrupt(runs_key, wrong) end
 local fence = redis.call('HGET', job_key, 'fence')
 local token = math.max((tonumber(fence) or 0) + 1, now)
 redis.call('HSET', runs_key, token, cjson.encode({ i = instance, e = now + ttl, s = now, t = now, g = 'EVENT', x = task }))
+keep_runs_until_leases_expire(runs_key, ttl)
 redis.call('HSET', job_key, 'fence', token)
 return { token, now }

@@ -1,6 +1,10 @@
 -- Requests a run of a job now. Requests with the same member coalesce while pending.
 -- KEYS: job hash, the job's triggers zset, runs hash, version, request id key.
--- ARGV: name, member, channel, id ttl (ms; '0' for requests meant to coalesce), max pending.
+-- ARGV: name, member, channel, id ttl (ms; '0' for requests meant to coalesce), max pending,
+--       how long pending triggers are kept unclaimed (ms).
+-- Every accepted request keeps the job's pending triggers that long: a replica that has the
+-- job claims them within milliseconds, so only a job no live replica declares keeps them that
+-- long, and then loses them rather than piling them up forever.
 -- What the request can already see decides it at once, and nothing is queued: the manual lock
 -- ('skipped', 'locked'), or for overlap 'skip' a live run ('skipped', 'running'). A job with
 -- max pending triggers refuses more ('full'), so one caller cannot fill Redis.
@@ -11,6 +15,7 @@
 --       | { 'skipped', 'locked' | 'running', holder, requestedAt }.
 local job_key, triggers_key, runs_key, version_key, id_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local name, member, channel, id_ttl, max_pending = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local pending_ttl = tonumber(ARGV[6])
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
 check_job(job_key, triggers_key)
 if id_ttl > 0 then
@@ -34,8 +39,9 @@ if not answer then
     local pending = redis.call('ZCARD', triggers_key)
     if pending >= max_pending then return { 'full', pending } end
     redis.call('ZADD', triggers_key, now, member)
-    redis.call('INCR', version_key)
-    redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now }))
+    redis.call('PEXPIRE', triggers_key, pending_ttl)
+    local v = redis.call('INCR', version_key)
+    redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = now, v = v }))
     answer = { 'accepted', now }
   end
 end
