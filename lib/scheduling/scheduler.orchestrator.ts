@@ -376,8 +376,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     this.corruptJobs.healthy(state.name);
     this.warnIfDefinitionDiffers(state);
+    const returning = !this.states.has(state.name);
     this.states.set(state.name, state);
     if (state.due !== null) this.queueDue(state.name, state.due);
+    // A trigger announced while the job had no state here (isolated, or not read yet) was dropped
+    // from the queue when its time came: queue it again now that it can be claimed.
+    if (returning) for (const trigger of this.pending.values()) if (trigger.name === state.name) this.queueTrigger(trigger);
   }
 
   /** During a rolling deploy, replicas on the older code say once what they now follow. */
