@@ -348,6 +348,23 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(await coordinator.claim([triggerClaim], INSTANCE, TTL)).toEqual([{ status: 'gone' }]);
     });
 
+    it('answers a stop or a finish sent again as the first time, and changes nothing more', async () => {
+      await coordinator.register([registration('ended'), registration('stopped', { paused: true })], 'boot', INSTANCE);
+      const { rev, due } = await state('ended');
+      const [claimed] = await coordinator.claim([{ name: 'ended', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } }], INSTANCE, TTL);
+      const lease = claimed as Extract<ClaimResult, { status: 'claimed' }>;
+      const report = { name: 'ended', fencingToken: lease.fencingToken, status: 'success' as const, error: null };
+      expect(await coordinator.finish([report])).toEqual([true]);
+      expect(await coordinator.finish([report])).toEqual([true]);
+      // Not a finish of this run: its lease is gone and nothing recorded it.
+      expect(await coordinator.finish([{ ...report, fencingToken: lease.fencingToken + 1 }])).toEqual([false]);
+
+      const running = await coordinator.lease('stopped', INSTANCE, TTL, 2, 'lease-stopped');
+      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-1')).toBe(true);
+      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-1')).toBe(true);
+      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-2')).toBe(false);
+    });
+
     it('takes one lease per request id', async () => {
       await coordinator.register([registration('leased', { paused: true })], 'boot', INSTANCE);
       const first = await coordinator.lease('leased', INSTANCE, TTL, 42, 'lease-req-1');

@@ -231,7 +231,10 @@ export abstract class Coordinator {
   abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
   /** Renews leases; false for each one that was lost (expired and taken, or cancelled). */
   abstract extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]>;
-  /** Releases runs' leases and records their results; false for each lease already lost. */
+  /**
+   * Releases runs' leases and records their results; false for each lease already lost. A report
+   * sent again whose result is already recorded as the job's last run answers true.
+   */
   abstract finish(reports: RunReport[]): Promise<boolean[]>;
 
   /**
@@ -267,5 +270,5 @@ export abstract class Coordinator {
     requestId?: string,
   ): Promise<{ fencingToken: number; startedAt: number } | null>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
-  abstract stop(name: string, fencingToken: number): Promise<boolean>;
+  abstract stop(name: string, fencingToken: number, requestId?: string): Promise<boolean>;
 }

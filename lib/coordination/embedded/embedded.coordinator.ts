@@ -254,7 +254,12 @@ export class EmbeddedCoordinator extends Coordinator {
 
   private finishOne(report: RunReport): boolean {
     const job = this.jobs.get(report.name);
-    if (!job || !job.leases.delete(report.fencingToken)) return false;
+    if (!job) return false;
+    if (!job.leases.delete(report.fencingToken)) {
+      // Sent again after it was applied (as finish.lua): the same answer, nothing written.
+      const last = job.lastRun;
+      return last?.fencingToken === report.fencingToken && last.finishedAt !== null && last.status === report.status;
+    }
     const now = Date.now();
     if (job.lastRun?.fencingToken === report.fencingToken) {
       Object.assign(job.lastRun, { finishedAt: now, status: report.status, error: report.error });
@@ -405,7 +410,11 @@ export class EmbeddedCoordinator extends Coordinator {
     );
   }
 
-  async stop(name: string, fencingToken: number): Promise<boolean> {
+  async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {
+    return this.once(requestId, () => this.stopNow(name, fencingToken));
+  }
+
+  private stopNow(name: string, fencingToken: number): boolean {
     const job = this.jobs.get(name);
     const lease = job?.leases.get(fencingToken);
     if (!job || !lease) return false;

@@ -367,11 +367,11 @@ export class RedisCoordinator extends Coordinator {
     return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
   }
 
-  async stop(name: string, fencingToken: number): Promise<boolean> {
+  async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {
     const reply = await this.scripts.stop.run<number>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version],
-      [name, fencingToken, this.keys.channel],
+      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version, this.keys.request(requestId)],
+      [name, fencingToken, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     return reply === 1;
   }

@@ -3,12 +3,21 @@
 -- KEYS: version, then per run: job hash, runs hash, the job's triggers zset.
 -- ARGV: channel, then per run 4 values: name, fencing token, status, error.
 -- Returns per run 1, or 0 if its lease was already lost (then nothing is written for it).
+-- A finish sent again (its reply lost) finds its lease gone but the job's last run already
+-- recorded with this token and status: it answers 1 again, and writes nothing more.
 local version_key, channel = KEYS[1], ARGV[1]
 local now = now_ms()
 local FIELDS = 4
 
 local function finish(job_key, runs_key, triggers_key, name, token, status, err)
-  if redis.call('HDEL', runs_key, token) == 0 then return 0 end
+  if redis.call('HDEL', runs_key, token) == 0 then
+    local last = redis.call('HGET', job_key, 'last')
+    if last and string.find(last, '"k":' .. token, 1, true) then
+      local ok, decoded = pcall(cjson.decode, last)
+      if ok and decoded.k == tonumber(token) and decoded.f and decoded.st == status then return 1 end
+    end
+    return 0
+  end
   end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now)
   return 1
 end
