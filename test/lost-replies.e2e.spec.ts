@@ -1,11 +1,15 @@
 import { INestApplicationContext, Injectable } from '@nestjs/common';
 import Redis from 'ioredis';
 import { DistributedJob, JobContext, JobScheduler } from '../lib';
+import { firstValueFrom, filter } from 'rxjs';
+import { ClaimInterruptedError } from '../lib/coordination/claim-interrupted.error';
+import { ClaimRequest, Coordinator, JobRegistration } from '../lib/coordination/coordinator.interface';
+import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import { loadScripts } from '../lib/coordination/redis/redis-script';
 import { SchedulerOrchestrator } from '../lib/scheduling/scheduler.orchestrator';
 import { bootApp, CapturingLogger } from './support/app';
 import { RedisProxy } from './support/redis-proxy';
-import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { SHARED_REDIS_URL, TestRedisServer, uniquePrefix } from './support/redis-server';
 import { EventLog } from './support/wait';
 
 /**
@@ -83,6 +87,77 @@ describe('replies lost, late or resent', () => {
     expect(runs.events[1].scheduledAt).toBeGreaterThan(due);
     expect(runs.events.filter((run) => run.scheduledAt === due)).toHaveLength(1);
     expect(logger.count('warn', /a run is still going/)).toBe(0);
+  });
+
+  it('runs a fire claimed while Redis was paused for writes (CLIENT PAUSE WRITE) past the client timeout, once', async () => {
+    const server = await TestRedisServer.reserve();
+    await server.start();
+    const admin = server.client();
+    clients.push(admin);
+    try {
+      const runs = new EventLog<Run>();
+      @Injectable()
+      class Jobs {
+        @DistributedJob({ name: 'paused-redis', every: '1500ms', jitter: 0 })
+        tick(ctx: JobContext) {
+          runs.push({ name: ctx.name, fencingToken: ctx.fencingToken, scheduledAt: ctx.scheduledAt.getTime(), trigger: ctx.trigger });
+        }
+      }
+      const client = new Redis(server.url, { commandTimeout: 300, maxRetriesPerRequest: 1, lazyConnect: true });
+      clients.push(client);
+      const logger = new CapturingLogger();
+      const app = await boot({ redis: client, keyPrefix: uniquePrefix('paused-redis'), instanceId: 'a' }, [Jobs], logger);
+      await runs.until('a first run', (events) => events.length >= 1);
+      const due = (await app.get(JobScheduler).describe('paused-redis')).nextRunAt!.getTime();
+      // Writes stop just before the due time and resume 1.5 s later: the claim times out here
+      // but runs in Redis when the pause ends.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - 100 - Date.now())));
+      await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+      const after = await runs.until('the fire due during the pause and the one after it', (events) => {
+        const later = events.filter((run) => run.scheduledAt >= due);
+        return later.length >= 2 && later;
+      });
+      expect(after[0].scheduledAt).toBe(due);
+      expect(runs.events.filter((run) => run.scheduledAt === due)).toHaveLength(1);
+      expect(logger.count('warn', /a run is still going/)).toBe(0);
+    } finally {
+      for (const app of apps.splice(0)) await app.close();
+      await server.stop();
+    }
+  });
+
+  it('keeps the claims of the batches answered before a later batch of the same call failed', async () => {
+    const prefix = uniquePrefix('claim-batches');
+    const coordinators: Coordinator[] = [new RedisCoordinator(SHARED_REDIS_URL, prefix), new RedisCoordinator(proxy.url, prefix)];
+    try {
+      for (const coordinator of coordinators) {
+        await coordinator.connect();
+        await firstValueFrom(coordinator.available$.pipe(filter(Boolean)));
+      }
+      const [direct, viaProxy] = coordinators;
+      const due = Date.now() - 5;
+      const definition = { spec: { every: 60_000, jitter: 0 }, overlap: 'skip' as const, paused: false };
+      const jobs: JobRegistration[] = Array.from({ length: 501 }, (_, i) => ({
+        name: `bulk-${i}`,
+        definition,
+        definitionHash: 'bulk',
+        first: { base: due, due },
+      }));
+      await direct.register(jobs, 'boot', 'setup');
+      const requests: ClaimRequest[] = jobs.map((job) => ({ name: job.name, rev: 1, due, next: { base: due + 60_000, due: due + 60_000 } }));
+      // The second batch (the 501st job) is refused: it never reaches Redis.
+      void proxy.onNextReply({ match: claimOf('bulk-500', 'due'), fault: { refuse: 'ERR refused by the test proxy' } });
+      const error = await viaProxy.claim(requests, 'a', 30_000).then(
+        () => null,
+        (failure: unknown) => failure,
+      );
+      expect(error).toBeInstanceOf(ClaimInterruptedError);
+      const { settled } = error as ClaimInterruptedError;
+      expect(settled).toHaveLength(500);
+      expect(settled.every((result) => result.status === 'claimed')).toBe(true);
+    } finally {
+      await Promise.all(coordinators.map((coordinator) => coordinator.close()));
+    }
   });
 
   it('never starts a run revoked (cancel-previous) before its claim reply arrived', async () => {
