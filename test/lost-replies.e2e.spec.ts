@@ -269,6 +269,30 @@ describe('replies lost, late or resent', () => {
     expect((await direct.describe('pausable')).paused).toBe(true);
   });
 
+  it('refuses a resume that reaches Redis after a pause made since it read the job', async () => {
+    @Injectable()
+    class Jobs {
+      @DistributedJob({ name: 'late-resume', every: '1h' })
+      tick() {}
+    }
+    const prefix = uniquePrefix('late-resume');
+    const logger = new CapturingLogger();
+    const viaProxy = (await boot({ redis: proxy.url, keyPrefix: prefix, instanceId: 'a' }, [Jobs], logger)).get(JobScheduler);
+    // One logger for both: Nest's Logger is process-wide, the last app's wins.
+    const direct = (await boot({ redis: SHARED_REDIS_URL, keyPrefix: prefix, instanceId: 'b' }, [Jobs], logger)).get(JobScheduler);
+    await direct.pause('late-resume');
+
+    const delayed = proxy.onNextReply({ match: (command) => scriptArgs(command, SHAS.reschedule) !== null, fault: { delayCommandMs: 1_000 } });
+    const resuming = viaProxy.resume('late-resume');
+    await delayed;
+    // While that resume is on its way: another resume, then a pause, both acknowledged.
+    await direct.resume('late-resume');
+    await direct.pause('late-resume');
+    await resuming;
+    expect((await direct.describe('late-resume')).paused).toBe(true);
+    expect(logger.count('warn', /Job "late-resume": resume refused: .* \(control by instance "a"\)/)).toBe(1);
+  });
+
   it('does not let a lock sent again after a reconnection take the lock again after an unlock', async () => {
     @Injectable()
     class Jobs {

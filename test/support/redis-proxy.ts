@@ -5,7 +5,7 @@ import { createServer, Server, Socket } from 'node:net';
  * network does: delay it (the command ran; its answer comes late, after a client's
  * `commandTimeout`), drop it and reset the connection (the command ran; its answer is lost, and
  * ioredis sends the command again once it has reconnected), or refuse the command with an error
- * (it never runs). It can
+ * (it never runs), or delay a command on its way (it runs late). It can
  * also hold what clients send (the server hears nothing until `release`), or black-hole every
  * byte both ways.
  *
@@ -18,7 +18,9 @@ export type ReplyFault =
   /** The command runs; its reply is lost and the connection reset. */
   | { drop: true }
   /** The command never reaches the server; the proxy answers it with this error. */
-  | { refuse: string };
+  | { refuse: string }
+  /** The command reaches the server this much later (and every command after it on the connection). */
+  | { delayCommandMs: number };
 
 export interface ReplyRule {
   /** Which command's reply to tamper with: the command as its words (`['EVALSHA', sha, ...]`). */
@@ -114,6 +116,9 @@ class Connection {
   private fromClient = Buffer.alloc(0);
   private fromServer = Buffer.alloc(0);
   private readonly heldBytes: Buffer[] = [];
+  /** Commands on their way to the server, in order, each not before its time. */
+  private readonly sendQueue: { bytes: Buffer; at: number }[] = [];
+  private sendTimer?: NodeJS.Timeout;
   private readonly pending: Pending[] = [];
   private readonly outbox: Reply[] = [];
   private pumpTimer?: NodeJS.Timeout;
@@ -142,6 +147,7 @@ class Connection {
     if (this.destroyed) return;
     this.destroyed = true;
     clearTimeout(this.pumpTimer);
+    clearTimeout(this.sendTimer);
     this.client.destroy();
     this.upstream.destroy();
   }
@@ -163,12 +169,26 @@ class Connection {
           this.answerRefused();
         } else {
           this.pending.push({ fault });
-          this.forward(bytes);
+          const delay = fault && 'delayCommandMs' in fault ? fault.delayCommandMs : 0;
+          this.sendQueue.push({ bytes: Buffer.from(bytes), at: Date.now() + delay });
+          this.send();
         }
       }
       return;
     }
     this.forward(chunk);
+  }
+
+  private send(): void {
+    clearTimeout(this.sendTimer);
+    while (this.sendQueue.length > 0 && !this.destroyed) {
+      const wait = this.sendQueue[0].at - Date.now();
+      if (wait > 0) {
+        this.sendTimer = setTimeout(() => this.send(), wait);
+        return;
+      }
+      this.forward(this.sendQueue.shift()!.bytes);
+    }
   }
 
   private forward(bytes: Buffer): void {
