@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Observable, Subject, Subscription, distinctUntilChanged } from 'rxjs';
 import {
   ClaimRequest,
@@ -16,7 +16,6 @@ import {
 } from '../coordination/coordinator.interface';
 import { ClaimInterruptedError } from '../coordination/claim-interrupted.error';
 import { AbortCause, JobAbortedError } from '../errors';
-import { randomUUID } from 'node:crypto';
 import { PendingCancels } from './pending-cancels';
 import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
