@@ -230,7 +230,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(triggers.map((t) => t.id).sort()).toEqual(['a', 'start']);
     const member = triggers.find((t) => t.trigger === 'MANUAL')!.member;
     const other = await replica();
-    const results = await Promise.all([coordinator, other].map((c) => c.claim([{ name: 'manual', rev: 1, member, next: null }], INSTANCE, TTL)));
+    const results = await Promise.all([coordinator, other].map((c, i) => c.claim([{ name: 'manual', rev: 1, member, next: null }], `replica-${i}`, TTL)));
     expect(results.flat().map((r) => r.status).sort()).toEqual(['claimed', 'gone']);
     expect(results.flat().find((r) => r.status === 'claimed')).toMatchObject({ trigger: 'MANUAL' });
   });
@@ -322,6 +322,89 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect((await coordinator.snapshot(['orphan'], 'another-replica')).ownLeases).toEqual([]);
   });
 
+  describe('requests sent again (a reply lost, the client resending after a reconnection)', () => {
+    it('answers a claim the replica already won with the same lease, for a due fire and for a trigger', async () => {
+      await coordinator.register([registration('won'), registration('won-trigger', { paused: true })], 'boot', INSTANCE);
+      const { rev, due } = await state('won');
+      const request = { name: 'won', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } };
+      const [first] = await coordinator.claim([request], INSTANCE, TTL);
+      expect(first.status).toBe('claimed');
+      expect(await coordinator.claim([request], INSTANCE, TTL)).toEqual([first]);
+      // Another replica sending the same claim lost it: the fire moved on.
+      const other = await replica();
+      expect((await other.claim([request], 'replica-b', TTL))[0]).toMatchObject({ status: 'moved', due: due! + 60_000 });
+      expect((await coordinator.describe(['won']))[0].running).toHaveLength(1);
+
+      await coordinator.requestTrigger('won-trigger', 'MANUAL', 't1');
+      const [pending] = (await coordinator.snapshot(['won-trigger'], INSTANCE)).triggers;
+      const triggerClaim = { name: 'won-trigger', rev: 1, member: pending.member, next: null };
+      const [claimed] = await coordinator.claim([triggerClaim], INSTANCE, TTL);
+      expect(claimed.status).toBe('claimed');
+      expect(await coordinator.claim([triggerClaim], INSTANCE, TTL)).toEqual([claimed]);
+      expect((await other.claim([triggerClaim], 'replica-b', TTL))[0]).toEqual({ status: 'gone' });
+      // Once its run has ended, the claim sent again finds nothing to run.
+      const token = (claimed as Extract<ClaimResult, { status: 'claimed' }>).fencingToken;
+      await coordinator.finish([{ name: 'won-trigger', fencingToken: token, status: 'success', error: null }]);
+      expect(await coordinator.claim([triggerClaim], INSTANCE, TTL)).toEqual([{ status: 'gone' }]);
+    });
+
+    it('answers a stop or a finish sent again as the first time, and changes nothing more', async () => {
+      await coordinator.register([registration('ended'), registration('stopped', { paused: true })], 'boot', INSTANCE);
+      const { rev, due } = await state('ended');
+      const [claimed] = await coordinator.claim([{ name: 'ended', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } }], INSTANCE, TTL);
+      const lease = claimed as Extract<ClaimResult, { status: 'claimed' }>;
+      const report = { name: 'ended', fencingToken: lease.fencingToken, status: 'success' as const, error: null };
+      expect(await coordinator.finish([report])).toEqual([true]);
+      expect(await coordinator.finish([report])).toEqual([true]);
+      // Not a finish of this run: its lease is gone and nothing recorded it.
+      expect(await coordinator.finish([{ ...report, fencingToken: lease.fencingToken + 1 }])).toEqual([false]);
+
+      const running = await coordinator.lease('stopped', INSTANCE, TTL, 2, 'lease-stopped');
+      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-1')).toBe(true);
+      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-1')).toBe(true);
+      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-2')).toBe(false);
+    });
+
+    it('takes one lease per request id', async () => {
+      await coordinator.register([registration('leased', { paused: true })], 'boot', INSTANCE);
+      const first = await coordinator.lease('leased', INSTANCE, TTL, 42, 'lease-req-1');
+      expect(await coordinator.lease('leased', INSTANCE, TTL, 42, 'lease-req-1')).toEqual(first);
+      expect((await coordinator.describe(['leased']))[0].running.map((run) => run.fencingToken)).toEqual([first!.fencingToken]);
+      const second = await coordinator.lease('leased', INSTANCE, TTL, 43, 'lease-req-2');
+      expect(second!.fencingToken).toBeGreaterThan(first!.fencingToken);
+    });
+
+    it('applies a pause, resume, lock, unlock or trigger once per request id', async () => {
+      await coordinator.register([registration('controlled')], 'boot', INSTANCE);
+      expect(await coordinator.pause('controlled', 'pause-1')).toBe(true);
+      const { rev } = await state('controlled');
+      const next = Date.now() + 60_000;
+      const resume = { rev, resume: true, next: { base: next, due: next }, requestId: 'resume-1' };
+      expect(await coordinator.reschedule('controlled', resume)).toBe('ok');
+      // The pause sent again after the resume changes nothing: its first answer comes back.
+      expect(await coordinator.pause('controlled', 'pause-1')).toBe(true);
+      expect(await state('controlled')).toMatchObject({ paused: false, due: next });
+      // A new pause, then the resume sent again: the job stays paused.
+      expect(await coordinator.pause('controlled', 'pause-2')).toBe(true);
+      expect(await coordinator.reschedule('controlled', resume)).toBe('ok');
+      expect(await state('controlled')).toMatchObject({ paused: true, due: null });
+
+      expect(await coordinator.lock('controlled', 'ops', null, 'lock-1')).toEqual({ status: 'locked' });
+      expect(await coordinator.unlock('controlled', 'ops', 'unlock-1')).toBe(true);
+      expect(await coordinator.lock('controlled', 'ops', null, 'lock-1')).toEqual({ status: 'locked' });
+      expect((await coordinator.describe(['controlled']))[0].locked).toBeNull();
+      expect(await coordinator.lock('controlled', 'ops', null, 'lock-2')).toEqual({ status: 'locked' });
+      expect(await coordinator.unlock('controlled', 'ops', 'unlock-1')).toBe(true);
+      expect((await coordinator.describe(['controlled']))[0].locked).toMatchObject({ by: 'ops' });
+
+      // A trigger id remembered briefly (as the start run's), resent after it expired: still one run.
+      const first = await coordinator.requestTrigger('controlled', 'EVENT', 'start', 1, 'trigger-1');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await coordinator.requestTrigger('controlled', 'EVENT', 'start', 1, 'trigger-1')).toEqual(first);
+      expect((await coordinator.snapshot(['controlled'], INSTANCE)).triggers).toHaveLength(0);
+    });
+  });
+
   it('re-creates a lost job with the runtime state the replica knew, not only its code', async () => {
     const job = registration('restored');
     const [created] = await coordinator.register(
@@ -404,8 +487,10 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await state('pausable')).toMatchObject({ paused: true, due: null });
     const next = Date.now() + 5_000;
     expect(await coordinator.reschedule('pausable', { rev: 7, resume: true, next: { base: next, due: next } })).toBe('stale');
-    expect(await coordinator.reschedule('pausable', { rev: 1, resume: true, next: { base: next, due: next } })).toBe('ok');
-    expect(await state('pausable')).toMatchObject({ paused: false, due: next });
+    // The pause bumped the revision: a resume computed before it is stale.
+    expect(await coordinator.reschedule('pausable', { rev: 1, resume: true, next: { base: next, due: next } })).toBe('stale');
+    expect(await coordinator.reschedule('pausable', { rev: 2, resume: true, next: { base: next, due: next } })).toBe('ok');
+    expect(await state('pausable')).toMatchObject({ paused: false, due: next, rev: 3 });
     expect(await announced).toEqual([
       { type: 'changed', names: ['pausable'], version: expect.any(Number) },
       { type: 'changed', names: ['pausable'], version: expect.any(Number) },

@@ -169,8 +169,19 @@ export interface RunReport {
   error: string | null;
 }
 
+/**
+ * How long a coordinator remembers a request id and its answer. ioredis sends an unanswered
+ * command again once it has reconnected (and a caller may retry one that timed out); the
+ * answer to a request id must outlive that, so the window is far longer than any reconnection
+ * a client that gives up on commands (`maxRetriesPerRequest` a number) can take.
+ */
+export const REQUEST_ID_TTL_MS = 24 * 3_600_000;
+
 export interface RescheduleRequest {
+  /** The revision the change was computed from; a job changed since (or paused or resumed) answers `stale`. */
   rev: number;
+  /** Makes the call idempotent: the same id sent again gets the first answer and changes nothing. */
+  requestId?: string;
   /** A new schedule (`updateSchedule`); undefined keeps the current one. */
   spec?: ScheduleSpec | null;
   /** Clears `paused` (`resume`). */
@@ -254,6 +265,11 @@ export abstract class Coordinator {
    */
   abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[]; epoch: string }>;
 
+  /**
+   * Claims fires. Idempotent: a claim this replica already won, sent again while its lease lives,
+   * answers `claimed` with the same token. When a call of many fails part way, it rejects with
+   * `ClaimInterruptedError` carrying the results already obtained.
+   */
   abstract claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]>;
   /**
    * Renews leases; false for each one that was lost (expired and taken, or cancelled), a
@@ -262,7 +278,8 @@ export abstract class Coordinator {
   abstract extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<(boolean | CorruptKey)[]>;
   /**
    * Releases runs' leases and records their results; false for each lease already lost, a
-   * `CorruptKey` for a job whose keys are corrupt (nothing written for it).
+   * `CorruptKey` for a job whose keys are corrupt (nothing written for it). A report sent again
+   * whose result is already recorded as the job's last run answers true.
    */
   abstract finish(reports: RunReport[]): Promise<(boolean | CorruptKey)[]>;
 
@@ -273,12 +290,19 @@ export abstract class Coordinator {
    * without, requests with the same id coalesce while pending. A job with
    * `MAX_PENDING_TRIGGERS` pending answers `full`.
    */
-  abstract requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl?: number): Promise<TriggerOutcome>;
-  abstract pause(name: string): Promise<boolean>;
+  abstract requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl?: number, requestId?: string): Promise<TriggerOutcome>;
+  /**
+   * Pauses the job and bumps its revision, so a resume computed before the pause is refused.
+   *
+   * Every control below takes a `requestId`: a call sent again with it (by the client after a
+   * reconnection, or by a caller whose call timed out) gets its first answer for
+   * `REQUEST_ID_TTL_MS` and changes nothing more.
+   */
+  abstract pause(name: string, requestId?: string): Promise<boolean>;
   abstract reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'>;
-  abstract lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'>;
+  abstract lock(name: string, holder: string, ttl: number | null, requestId?: string): Promise<LockOutcome | 'unknown'>;
   /** Releases the job's manual lock if `holder` still holds it. */
-  abstract unlock(name: string, holder: string): Promise<boolean>;
+  abstract unlock(name: string, holder: string, requestId?: string): Promise<boolean>;
   /**
    * The named jobs (a `CorruptJobError` for one whose keys are corrupt), or every job registered
    * (the corrupt ones left out, with a warning naming each).
@@ -288,7 +312,13 @@ export abstract class Coordinator {
    * Takes a run lease for a task dispatched to `instanceId`, outside the job's schedule and
    * overlap policy; its fencing token comes from the job's counter. Null if the job is unknown.
    */
-  abstract lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null>;
+  abstract lease(
+    name: string,
+    instanceId: string,
+    lockTtl: number,
+    taskId: number,
+    requestId?: string,
+  ): Promise<{ fencingToken: number; startedAt: number } | null>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
-  abstract stop(name: string, fencingToken: number): Promise<boolean>;
+  abstract stop(name: string, fencingToken: number, requestId?: string): Promise<boolean>;
 }

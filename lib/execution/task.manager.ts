@@ -103,7 +103,7 @@ export class TaskManager {
   /** @internal also used by `ExecutionManager.stop`. */
   async stopTask(task: Task): Promise<void> {
     for (let seen = task; !isFinalStatus(seen.status); seen = await this.get(task.id)) {
-      if (seen.status === 'Running' && (await this.coordinator.stop(seen.jobName, seen.fencingToken))) return;
+      if (seen.status === 'Running' && (await this.coordinator.stop(seen.jobName, seen.fencingToken, randomUUID()))) return;
       const message = seen.status === 'Running' ? 'stopped; no replica held its run any more' : 'stopped before it started';
       const result = await this.statusChanges.handle({ taskId: seen.id, status: 'Stopped', revision: nextRevision(), fencingToken: seen.fencingToken, message });
       // Superseded: an attempt started meanwhile; look again and stop that one.

@@ -13,6 +13,11 @@ export class ControlAudit {
   record(job: string, change: string): void {
     this.logger.log(`Job "${job}": ${change} (control by instance "${this.instanceId}").`);
   }
+
+  /** A control that was refused rather than applied: a warning, since the caller's intent did not happen. */
+  refused(job: string, change: string): void {
+    this.logger.warn(`Job "${job}": ${change} (control by instance "${this.instanceId}").`);
+  }
 }
 
 /** A due time in an audit line. */

@@ -79,7 +79,8 @@ export class JobScheduler {
     if (typeof id !== 'string' || id === '' || id.length > MAX_TRIGGER_ID_LENGTH || /[\r\n]/.test(id)) {
       throw new InvalidJobOptionError(name, 'id', id, `expected a non-empty string of at most ${MAX_TRIGGER_ID_LENGTH} characters on one line`);
     }
-    const outcome = await this.coordinator.requestTrigger(name, 'MANUAL', id, TRIGGER_ID_TTL_MS);
+    // The trigger id is the caller's (10 minutes); the request id guards this call against a resend.
+    const outcome = await this.coordinator.requestTrigger(name, 'MANUAL', id, TRIGGER_ID_TTL_MS, randomUUID());
     switch (outcome.status) {
       case 'unknown':
         throw new UnknownJobError(name);
@@ -98,24 +99,35 @@ export class JobScheduler {
     }
   }
 
-  /** Stops scheduling the job on every replica until `resume`. A running run goes on. */
+  /**
+   * Stops scheduling the job on every replica until `resume`. A running run goes on. A pause
+   * always applies, and a resume computed before it (late, or resent by the client) is refused.
+   */
   async pause(name: string): Promise<void> {
-    if (!(await this.coordinator.pause(name))) throw new UnknownJobError(name);
+    if (!(await this.coordinator.pause(name, randomUUID()))) throw new UnknownJobError(name);
     this.audit.record(name, 'paused');
   }
 
-  /** Schedules the job again on every replica, its next fire computed from now. A job that is not paused is left as it is. */
+  /**
+   * Schedules the job again on every replica, its next fire computed from now. A job that is not
+   * paused is left as it is. The resume applies only to the revision it read: if the job was
+   * paused, resumed or changed meanwhile, it is refused (logged as a warning), so a resume can
+   * never undo a pause made after it was asked for.
+   */
   async resume(name: string): Promise<void> {
-    const applied = await this.reschedule(name, (record, schedule) =>
-      record.paused ? { rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null } : null,
+    const applied = await this.reschedule(
+      name,
+      (record, schedule) => (record.paused ? { rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null } : null),
+      false,
     );
-    if (applied) this.audit.record(name, `resumed; next run at ${auditTime(applied.request.next?.due)}`);
+    if (applied === 'stale') this.audit.refused(name, 'resume refused: the job was paused, resumed or changed since this resume read it; resume it again if it should run');
+    else if (applied) this.audit.record(name, `resumed; next run at ${auditTime(applied.request.next?.due)}`);
   }
 
   /** Moves the next fire to now + period (for a cron job, its next time after now). */
   async reset(name: string): Promise<void> {
     const applied = await this.reschedule(name, (record, schedule) => ({ rev: record.rev, next: schedule?.next(null, Date.now()) ?? null }));
-    if (applied) this.audit.record(name, `reset; next run at ${auditTime(applied.record.paused ? null : applied.request.next?.due)}`);
+    if (applied && applied !== 'stale') this.audit.record(name, `reset; next run at ${auditTime(applied.record.paused ? null : applied.request.next?.due)}`);
   }
 
   /**
@@ -129,7 +141,7 @@ export class JobScheduler {
       const spec = defineSchedule(name, mergeSchedule(name, record.spec, update), this.options.bounds)!;
       return { rev: record.rev, spec, next: new Schedule(spec).next(null, Date.now()) };
     });
-    if (applied) {
+    if (applied && applied !== 'stale') {
       const { record, request } = applied;
       this.audit.record(
         name,
@@ -146,7 +158,7 @@ export class JobScheduler {
     const ttl = options.ttl === undefined ? null : parseDuration(options.ttl);
     if (ttl === undefined) throw new InvalidJobOptionError(name, 'ttl', options.ttl, 'expected a positive duration');
     const holder = options.holder ?? this.options.instanceId;
-    const outcome = await this.coordinator.lock(name, holder, ttl);
+    const outcome = await this.coordinator.lock(name, holder, ttl, randomUUID());
     if (outcome === 'unknown') throw new UnknownJobError(name);
     if (outcome.status === 'refused') throw new JobLockedError(name, outcome.holder, outcome.reason);
     this.audit.record(name, `locked by "${holder}" ${ttl === null ? 'until unlocked' : `for ${ttl} ms`}`);
@@ -157,7 +169,7 @@ export class JobScheduler {
     const { locked } = await this.record(name);
     if (!locked) return;
     // Naming the holder seen makes a late or resent unlock unable to release a newer lock.
-    if (!(await this.coordinator.unlock(name, locked.by))) throw new UnknownJobError(name);
+    if (!(await this.coordinator.unlock(name, locked.by, randomUUID()))) throw new UnknownJobError(name);
     this.audit.record(name, `unlocked (it was locked by "${locked.by}")`);
   }
 
@@ -200,18 +212,23 @@ export class JobScheduler {
 
   /**
    * Applies a change computed from the job's current revision; `change` returns null for no
-   * change. Resolves with what was applied, against which record, or null if nothing was.
+   * change. Resolves with what was applied, against which record, or null if nothing was; with
+   * `retryStale` false, 'stale' if the job changed since it was read. Each attempt is one request
+   * id, so a resent attempt changes nothing more.
    */
   private async reschedule(
     name: string,
-    change: (record: JobRecord, schedule: Schedule | null) => RescheduleRequest | null,
-  ): Promise<{ record: JobRecord; request: RescheduleRequest } | null> {
+    change: (record: JobRecord, schedule: Schedule | null) => Omit<RescheduleRequest, 'requestId'> | null,
+    retryStale = true,
+  ): Promise<{ record: JobRecord; request: RescheduleRequest } | 'stale' | null> {
     for (let attempt = 0; attempt < MAX_STALE_RETRIES; attempt++) {
       const record = await this.record(name);
-      const request = change(record, record.spec ? new Schedule(record.spec) : null);
-      if (request === null) return null;
+      const computed = change(record, record.spec ? new Schedule(record.spec) : null);
+      if (computed === null) return null;
+      const request: RescheduleRequest = { ...computed, requestId: randomUUID() };
       const outcome = await this.coordinator.reschedule(name, request);
       if (outcome === 'ok') return { record, request };
+      if (outcome === 'stale' && !retryStale) return 'stale';
       if (outcome === 'unknown') throw new UnknownJobError(name);
     }
     throw new Error(`Job "${name}": its schedule kept changing while it was being updated; try again.`);

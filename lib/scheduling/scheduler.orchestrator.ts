@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { Observable, Subject, Subscription, distinctUntilChanged } from 'rxjs';
 import {
   ClaimRequest,
@@ -14,7 +15,9 @@ import {
   RunReport,
   TriggerOutcome,
 } from '../coordination/coordinator.interface';
+import { ClaimInterruptedError } from '../coordination/claim-interrupted.error';
 import { AbortCause, JobAbortedError } from '../errors';
+import { PendingCancels } from './pending-cancels';
 import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { DueEntry, DueQueue } from './due-queue';
@@ -125,6 +128,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
   private readonly startedTokens = new Set<string>();
+  /** Cancels that overtook the claim reply of the run they name: applied when it starts. */
+  private readonly pendingCancels = new PendingCancels();
   private syncChain: Promise<void> = Promise.resolve();
   private changedNames = new Set<string>();
   private firstSync!: () => void;
@@ -290,8 +295,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.bootTriggersSent = true;
     for (const { definition } of this.registry.all()) {
       const { name, runOnStart, startDelay, at } = definition;
-      // Replicas requesting it within the window share one start run.
-      const requestStartRun = async () => this.logSkippedStartRun(name, await this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS));
+      // Replicas requesting it within the window share one start run; a retry of this request
+      // is the same request (its id), so one that timed out but ran is not run again.
+      const requestId = randomUUID();
+      const requestStartRun = async () =>
+        this.logSkippedStartRun(name, await this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS, requestId));
       if (runOnStart && startDelay === 0) {
         // One failed request must not lose the start runs of the jobs after it: retried apart.
         await requestStartRun().catch((error) => {
@@ -321,6 +329,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.logger.warn(`Job "${name}": its one-shot time ${iso(at)} has passed; it does not run (trigger it to run it now).`);
       return;
     }
+    const requestId = randomUUID();
     this.after(at - this.now(), name, async () => {
       // Far times wake once an hour (a timer cannot wait longer than 24.8 days) and look again.
       if (at > this.now() + CLOCK_MARGIN_MS) return this.scheduleOneShot(name, at);
@@ -328,7 +337,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         this.logger.warn(`Job "${name}": its one-shot time ${iso(at)} came while it was paused; it does not run.`);
         return;
       }
-      await this.coordinator.requestTrigger(name, 'SCHEDULE', `at:${at}`, ONE_SHOT_WINDOW_MS);
+      await this.coordinator.requestTrigger(name, 'SCHEDULE', `at:${at}`, ONE_SHOT_WINDOW_MS, requestId);
     }, ONE_SHOT_WINDOW_MS / 2);
   }
 
@@ -476,9 +485,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     } else if (event.type === 'members') {
       void this.beat();
     } else if (event.type === 'cancel') {
-      const run = this.runs.get(runKey(event.name, event.fencingToken));
-      if (run && event.reason === 'stopped') this.abortRun(run, 'stopped', 'it was stopped');
-      else if (run) this.abortRun(run, 'cancelled', "a newer fire replaced it (overlap: 'cancel-previous')");
+      const key = runKey(event.name, event.fencingToken);
+      const run = this.runs.get(key);
+      // A cancel can overtake the claim reply of its run (another connection): kept until it arrives.
+      if (!run && !this.startedTokens.has(key)) this.pendingCancels.add(key, event.reason);
+      else if (run) this.cancelRun(run, event.reason);
     } else {
       // Batch the changes of one tick into one read.
       const first = this.changedNames.size === 0;
@@ -535,7 +546,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async claim(entries: DueEntry[]): Promise<void> {
-    let requests: ClaimRequest[];
+    let requests: ClaimRequest[] = [];
     let results: ClaimResult[];
     const sentAt = Date.now();
     try {
@@ -543,11 +554,19 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       requests = entries.map((entry) => this.claimRequest(entry, now));
       results = await this.coordinator.claim(requests, this.options.instanceId, this.options.lockTtl);
     } catch (error) {
-      entries.forEach((entry) => this.claiming.delete(claimKey(entry)));
-      this.report('claim', error);
+      // The batches answered before the failure have claimed: run what they won.
+      const settled = error instanceof ClaimInterruptedError ? error.settled : [];
+      settled.forEach((result, index) => this.settle(entries[index], requests[index], result));
+      const failed = entries.slice(settled.length);
+      failed.forEach((entry) => this.claiming.delete(claimKey(entry)));
+      this.report('claim', error instanceof ClaimInterruptedError ? error.cause : error);
       // While Redis is away, the resync on its return re-arms everything.
       if (this.coordinator.isAvailable()) {
-        entries.forEach((entry) => this.queue.push({ ...entry, at: this.now() + CLAIM_RETRY_MS }));
+        failed.forEach((entry) => this.queue.push({ ...entry, at: this.now() + CLAIM_RETRY_MS }));
+        // A claim that timed out or lost its reply may have run all the same: ask Redis at once
+        // (after it, on the same connection) for this replica's live leases of these jobs and
+        // run them; the retry, if it still goes, is answered with the same lease (claim.lua).
+        void this.resync([...new Set(failed.map((entry) => entry.name))]);
         this.arm();
       }
       return;
@@ -649,8 +668,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (this.runs.has(key) || this.startedTokens.has(key) || this.closed) return;
     this.logger.warn(
       lease.taskId === undefined
-        ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica before its connection dropped.`
-        : `Job "${lease.name}": running task ${lease.taskId}, dispatched to this replica before its connection dropped.`,
+        ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica although the claim's reply was lost (timed out or the connection dropped).`
+        : `Job "${lease.name}": running task ${lease.taskId}, dispatched to this replica although the lease's reply was lost (timed out or the connection dropped).`,
     );
     this.startRun(lease.name, lease);
   }
@@ -662,7 +681,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   async runTask(name: string, taskId: number): Promise<void> {
     if (!this.registry.has(name)) throw new UnknownJobError(name);
     if (this.stopping) throw new Error('the replica is shutting down');
-    const lease = await this.coordinator.lease(name, this.options.instanceId, this.options.lockTtl, taskId);
+    // By request id: a lease request resent after a reconnection gets this lease, not a second one.
+    const lease = await this.coordinator.lease(name, this.options.instanceId, this.options.lockTtl, taskId, randomUUID());
     if (!lease) throw new UnknownJobError(name);
     this.startRun(name, { fencingToken: lease.fencingToken, scheduledAt: lease.startedAt, trigger: 'EVENT', taskId });
   }
@@ -676,6 +696,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, renewedAt: Date.now(), done: Promise.resolve() };
     this.runs.set(key, run);
     this.extendLeasesWhileRunning();
+    // Revoked before this replica heard it had won: aborted before its handler runs.
+    const cancelled = this.pendingCancels.take(key);
+    if (cancelled) this.cancelRun(run, cancelled);
     run.done = this.execute(run, claim);
   }
 
@@ -793,6 +816,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     } catch (error) {
       this.report('extend', error);
     }
+  }
+
+  private cancelRun(run: ActiveRun, reason: 'replaced' | 'stopped'): void {
+    if (reason === 'stopped') this.abortRun(run, 'stopped', 'it was stopped');
+    else this.abortRun(run, 'cancelled', "a newer fire replaced it (overlap: 'cancel-previous')");
   }
 
   private abortRun(run: ActiveRun, cause: AbortCause, detail: string): void {

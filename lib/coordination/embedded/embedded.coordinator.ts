@@ -15,6 +15,7 @@ import {
   MAX_PENDING_TRIGGERS,
   OwnLease,
   PENDING_TRIGGERS_TTL_MS,
+  REQUEST_ID_TTL_MS,
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
@@ -32,7 +33,8 @@ interface StoredJob extends JobState {
   locked: { by: string; until: number | null } | null;
   queued: boolean;
   lastRun: LastRun | null;
-  leases: Map<number, RunLease>;
+  /** Live leases; `ref` names the fire a claim took (its due time or trigger member), as claim.lua's `r`. */
+  leases: Map<number, RunLease & { ref?: string }>;
   skippedLate: number;
 }
 
@@ -56,6 +58,8 @@ export class EmbeddedCoordinator extends Coordinator {
   private readonly triggersKeptUntil = new Map<string, number>();
   /** Ids of trigger requests that must not run twice: their answer, and until when it is remembered. */
   private readonly requestIds = new Map<string, { until: number; outcome: TriggerOutcome }>();
+  /** Answers of controls by request id (as the request keys of the Redis scripts). */
+  private readonly answers = new Map<string, { until: number; answer: unknown }>();
   private changeCount = 0;
   private readonly events = new Subject<CoordinationEvent>();
   private readonly available = new BehaviorSubject(false);
@@ -167,15 +171,16 @@ export class EmbeddedCoordinator extends Coordinator {
     if (!job) return { status: 'missing' };
     let scheduledAt: number;
     let trigger: JobTrigger;
+    const ref = request.member ?? String(request.due);
     if (request.member === undefined) {
-      if (job.due !== request.due) return { status: 'moved', due: job.due, base: job.base, rev: job.rev };
+      if (job.due !== request.due) return this.alreadyWon(job, instanceId, ref, now) ?? { status: 'moved', due: job.due, base: job.base, rev: job.rev };
       if (job.rev !== request.rev) return { status: 'stale' };
       if (job.due! > now) return { status: 'early', waitMs: job.due! - now };
       scheduledAt = job.due!;
       trigger = 'SCHEDULE';
     } else {
       const pending = this.pendingOf(request.name).get(request.member);
-      if (!pending) return { status: 'gone' };
+      if (!pending) return this.alreadyWon(job, instanceId, ref, now) ?? { status: 'gone' };
       if (job.rev !== request.rev) return { status: 'stale' };
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
@@ -218,10 +223,32 @@ export class EmbeddedCoordinator extends Coordinator {
     }
     const fencingToken = Math.max(job.fence + 1, now);
     job.fence = fencingToken;
-    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger });
+    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref });
     job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null };
     advance(true);
     return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger };
+  }
+
+  /** A claim this replica won already, sent again: the same answer while its lease lives (as claim.lua). */
+  private alreadyWon(job: StoredJob, instanceId: string, ref: string, now: number): ClaimResult | null {
+    for (const lease of job.leases.values()) {
+      if (lease.instanceId === instanceId && lease.ref === ref && lease.expiresAt > now) {
+        return { status: 'claimed', fencingToken: lease.fencingToken, scheduledAt: lease.scheduledAt, startedAt: lease.startedAt, trigger: lease.trigger };
+      }
+    }
+    return null;
+  }
+
+  /** Runs `control` once per request id; the same id again gets the first answer. */
+  private once<T>(requestId: string | undefined, control: () => T, keep: (answer: T) => boolean = () => true): T {
+    if (requestId === undefined || requestId === '') return control();
+    const now = Date.now();
+    for (const [id, { until }] of this.answers) if (until <= now) this.answers.delete(id);
+    const seen = this.answers.get(requestId);
+    if (seen) return seen.answer as T;
+    const answer = control();
+    if (keep(answer)) this.answers.set(requestId, { until: now + REQUEST_ID_TTL_MS, answer });
+    return answer;
   }
 
   async extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<boolean[]> {
@@ -239,7 +266,12 @@ export class EmbeddedCoordinator extends Coordinator {
 
   private finishOne(report: RunReport): boolean {
     const job = this.jobs.get(report.name);
-    if (!job || !job.leases.delete(report.fencingToken)) return false;
+    if (!job) return false;
+    if (!job.leases.delete(report.fencingToken)) {
+      // Sent again after it was applied (as finish.lua): the same answer, nothing written.
+      const last = job.lastRun;
+      return last?.fencingToken === report.fencingToken && last.finishedAt !== null && last.status === report.status;
+    }
     const now = Date.now();
     if (job.lastRun?.fencingToken === report.fencingToken) {
       Object.assign(job.lastRun, { finishedAt: now, status: report.status, error: report.error });
@@ -258,7 +290,11 @@ export class EmbeddedCoordinator extends Coordinator {
     return true;
   }
 
-  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<TriggerOutcome> {
+  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0, requestId?: string): Promise<TriggerOutcome> {
+    return this.once(requestId, () => this.requestTriggerNow(name, trigger, id, idTtl), (outcome) => outcome.status !== 'unknown' && outcome.status !== 'full');
+  }
+
+  private requestTriggerNow(name: string, trigger: JobTrigger, id: string, idTtl: number): TriggerOutcome {
     const job = this.jobs.get(name);
     if (!job) return { status: 'unknown' };
     const now = Date.now();
@@ -295,15 +331,27 @@ export class EmbeddedCoordinator extends Coordinator {
     return outcome;
   }
 
-  async pause(name: string): Promise<boolean> {
-    const job = this.jobs.get(name);
-    if (!job) return false;
-    Object.assign(job, { paused: true, base: null, due: null });
-    this.announceChanged([name]);
-    return true;
+  async pause(name: string, requestId?: string): Promise<boolean> {
+    return this.once(
+      requestId,
+      () => {
+        const job = this.jobs.get(name);
+        if (!job) return false;
+        // As pause.lua: a resume computed before this pause is refused as stale.
+        if (!job.paused) job.rev += 1;
+        Object.assign(job, { paused: true, base: null, due: null });
+        this.announceChanged([name]);
+        return true;
+      },
+      (known) => known,
+    );
   }
 
   async reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'> {
+    return this.once(request.requestId, () => this.rescheduleNow(name, request), (outcome) => outcome !== 'unknown');
+  }
+
+  private rescheduleNow(name: string, request: RescheduleRequest): 'ok' | 'stale' | 'unknown' {
     const job = this.jobs.get(name);
     if (!job) return 'unknown';
     if (job.rev !== request.rev) return 'stale';
@@ -311,7 +359,10 @@ export class EmbeddedCoordinator extends Coordinator {
       job.spec = request.spec;
       job.rev += 1;
     }
-    if (request.resume) job.paused = false;
+    if (request.resume && job.paused) {
+      job.paused = false;
+      if (request.spec === undefined) job.rev += 1;
+    }
     const next = !job.paused ? request.next : null;
     job.base = next?.base ?? null;
     job.due = next?.due ?? null;
@@ -319,7 +370,11 @@ export class EmbeddedCoordinator extends Coordinator {
     return 'ok';
   }
 
-  async lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'> {
+  async lock(name: string, holder: string, ttl: number | null, requestId?: string): Promise<LockOutcome | 'unknown'> {
+    return this.once(requestId, () => this.lockNow(name, holder, ttl), (outcome) => outcome !== 'unknown');
+  }
+
+  private lockNow(name: string, holder: string, ttl: number | null): LockOutcome | 'unknown' {
     const job = this.jobs.get(name);
     if (!job) return 'unknown';
     const now = Date.now();
@@ -332,27 +387,49 @@ export class EmbeddedCoordinator extends Coordinator {
     return { status: 'locked' };
   }
 
-  async unlock(name: string, holder: string): Promise<boolean> {
-    const job = this.jobs.get(name);
-    if (!job) return false;
-    if (job.locked?.by === holder) {
-      job.locked = null;
-      this.announceChanged([name]);
-    }
-    return true;
+  async unlock(name: string, holder: string, requestId?: string): Promise<boolean> {
+    return this.once(
+      requestId,
+      () => {
+        const job = this.jobs.get(name);
+        if (!job) return false;
+        if (job.locked?.by === holder) {
+          job.locked = null;
+          this.announceChanged([name]);
+        }
+        return true;
+      },
+      (known) => known,
+    );
   }
 
-  async lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null> {
-    const job = this.jobs.get(name);
-    if (!job) return null;
-    const now = Date.now();
-    const fencingToken = Math.max(job.fence + 1, now);
-    job.fence = fencingToken;
-    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt: now, startedAt: now, expiresAt: now + lockTtl, trigger: 'EVENT', taskId });
-    return { fencingToken, startedAt: now };
+  async lease(
+    name: string,
+    instanceId: string,
+    lockTtl: number,
+    taskId: number,
+    requestId?: string,
+  ): Promise<{ fencingToken: number; startedAt: number } | null> {
+    return this.once(
+      requestId,
+      () => {
+        const job = this.jobs.get(name);
+        if (!job) return null;
+        const now = Date.now();
+        const fencingToken = Math.max(job.fence + 1, now);
+        job.fence = fencingToken;
+        job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt: now, startedAt: now, expiresAt: now + lockTtl, trigger: 'EVENT', taskId });
+        return { fencingToken, startedAt: now };
+      },
+      (lease) => lease !== null,
+    );
   }
 
-  async stop(name: string, fencingToken: number): Promise<boolean> {
+  async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {
+    return this.once(requestId, () => this.stopNow(name, fencingToken));
+  }
+
+  private stopNow(name: string, fencingToken: number): boolean {
     const job = this.jobs.get(name);
     const lease = job?.leases.get(fencingToken);
     if (!job || !lease) return false;
@@ -376,7 +453,7 @@ export class EmbeddedCoordinator extends Coordinator {
           ...toState(job),
           definedAt: job.definedAt,
           locked,
-          running: liveLeases(job, now).map((lease) => ({ ...lease })),
+          running: liveLeases(job, now).map(({ ref: _ref, ...lease }: RunLease & { ref?: string }) => lease),
           queued: job.queued,
           pendingTriggers: this.pendingOf(name).size,
           lastRun: job.lastRun ? { ...job.lastRun } : null,

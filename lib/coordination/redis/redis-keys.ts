@@ -42,6 +42,11 @@ export class RedisKeys {
     return `${this.base}:trigger-id:${name}:${id}`;
   }
 
+  /** A control's request id and its answer, so a resent request changes nothing (`REQUEST_ID_TTL_MS`). */
+  request(id: string | undefined): string {
+    return `${this.base}:request:${id ?? ''}`;
+  }
+
   /** Sorted set of live replicas: instance id -> last heartbeat (ms). */
   get replicas(): string {
     return `${this.base}:replicas`;

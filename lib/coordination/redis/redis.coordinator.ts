@@ -20,6 +20,7 @@ import {
   OwnLease,
   PENDING_TRIGGERS_TTL_MS,
   PendingTrigger,
+  REQUEST_ID_TTL_MS,
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
@@ -28,6 +29,7 @@ import {
   RunStatus,
   TriggerOutcome,
 } from '../coordinator.interface';
+import { ClaimInterruptedError } from '../claim-interrupted.error';
 import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-connection';
 import { parseTriggerMember, RedisKeys, triggerMember } from './redis-keys';
 import { loadScripts, RedisScript } from './redis-script';
@@ -273,7 +275,14 @@ export class RedisCoordinator extends Coordinator {
           request.threshold ?? '',
         );
       }
-      const replies = await this.scripts.claim.run<Reply[][]>(this.client, keys, args);
+      let replies: Reply[][];
+      try {
+        replies = await this.scripts.claim.run<Reply[][]>(this.client, keys, args);
+      } catch (error) {
+        // The batches before this one have claimed: their results must reach the caller.
+        if (results.length === 0) throw error;
+        throw new ClaimInterruptedError(results, error);
+      }
       results.push(...replies.map(toClaimResult));
     }
     return results;
@@ -302,11 +311,18 @@ export class RedisCoordinator extends Coordinator {
     return results;
   }
 
-  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0): Promise<TriggerOutcome> {
+  async requestTrigger(name: string, trigger: JobTrigger, id: string, idTtl = 0, requestId?: string): Promise<TriggerOutcome> {
     const [status, a, b, c] = await this.single(name, this.scripts.trigger).run<(string | number)[]>(
       this.client,
-      [this.keys.job(name), this.keys.triggers(name), this.keys.runs(name), this.keys.version, this.keys.triggerId(name, id)],
-      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl, MAX_PENDING_TRIGGERS, this.pendingTriggersTtl],
+      [
+        this.keys.job(name),
+        this.keys.triggers(name),
+        this.keys.runs(name),
+        this.keys.version,
+        this.keys.triggerId(name, id),
+        this.keys.request(requestId),
+      ],
+      [name, triggerMember(name, trigger, id), this.keys.channel, idTtl, MAX_PENDING_TRIGGERS, this.pendingTriggersTtl, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     switch (status) {
       case 'accepted':
@@ -322,11 +338,11 @@ export class RedisCoordinator extends Coordinator {
     }
   }
 
-  async pause(name: string): Promise<boolean> {
+  async pause(name: string, requestId?: string): Promise<boolean> {
     const reply = await this.single(name, this.scripts.pause).run<number>(
       this.client,
-      [this.keys.job(name), this.keys.due, this.keys.version],
-      [name, this.keys.channel],
+      [this.keys.job(name), this.keys.due, this.keys.version, this.keys.request(requestId)],
+      [name, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     return reply === 1;
   }
@@ -334,7 +350,7 @@ export class RedisCoordinator extends Coordinator {
   async reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'> {
     return this.single(name, this.scripts.reschedule).run(
       this.client,
-      [this.keys.job(name), this.keys.due, this.keys.version],
+      [this.keys.job(name), this.keys.due, this.keys.version, this.keys.request(request.requestId)],
       [
         name,
         this.keys.channel,
@@ -343,36 +359,52 @@ export class RedisCoordinator extends Coordinator {
         request.resume ? '1' : '0',
         request.next?.base ?? '',
         request.next?.due ?? '',
+        request.requestId ?? '',
+        REQUEST_ID_TTL_MS,
       ],
     );
   }
 
-  async lock(name: string, holder: string, ttl: number | null): Promise<LockOutcome | 'unknown'> {
+  async lock(name: string, holder: string, ttl: number | null, requestId?: string): Promise<LockOutcome | 'unknown'> {
     const [status, other] = await this.single(name, this.scripts.lock).run<string[]>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.version],
-      [name, holder, ttl ?? 0, this.keys.channel],
+      [this.keys.job(name), this.keys.runs(name), this.keys.version, this.keys.request(requestId)],
+      [name, holder, ttl ?? 0, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     if (status === 'unknown') return 'unknown';
     if (status === 'locked') return { status: 'locked' };
     return { status: 'refused', reason: status === 'running' ? 'running' : 'locked', holder: other };
   }
 
-  async unlock(name: string, holder: string): Promise<boolean> {
-    const reply = await this.single(name, this.scripts.unlock).run<number>(this.client, [this.keys.job(name), this.keys.version], [name, holder, this.keys.channel]);
+  async unlock(name: string, holder: string, requestId?: string): Promise<boolean> {
+    const reply = await this.single(name, this.scripts.unlock).run<number>(
+      this.client,
+      [this.keys.job(name), this.keys.version, this.keys.request(requestId)],
+      [name, holder, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
+    );
     return reply === 1;
   }
 
-  async lease(name: string, instanceId: string, lockTtl: number, taskId: number): Promise<{ fencingToken: number; startedAt: number } | null> {
-    const reply = await this.single(name, this.scripts.lease).run<number[]>(this.client, [this.keys.job(name), this.keys.runs(name)], [instanceId, lockTtl, taskId]);
+  async lease(
+    name: string,
+    instanceId: string,
+    lockTtl: number,
+    taskId: number,
+    requestId?: string,
+  ): Promise<{ fencingToken: number; startedAt: number } | null> {
+    const reply = await this.single(name, this.scripts.lease).run<number[]>(
+      this.client,
+      [this.keys.job(name), this.keys.runs(name), this.keys.request(requestId)],
+      [instanceId, lockTtl, taskId, requestId ?? '', REQUEST_ID_TTL_MS],
+    );
     return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
   }
 
-  async stop(name: string, fencingToken: number): Promise<boolean> {
+  async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {
     const reply = await this.single(name, this.scripts.stop).run<number>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version],
-      [name, fencingToken, this.keys.channel],
+      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version, this.keys.request(requestId)],
+      [name, fencingToken, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     return reply === 1;
   }

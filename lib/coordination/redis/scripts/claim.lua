@@ -11,7 +11,11 @@
 --   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
 --   { 'missing' } | { 'gone' }
 --   { 'corrupt', key, what } (a key of the job holds what no script wrote: nothing is written for it)
--- Every claim of a fire but the first takes two reads, so losing replicas cost Redis little.
+-- Every claim of a fire but the first takes three reads, so losing replicas cost Redis little.
+-- Idempotent: each lease names the fire it was claimed for (`r`, the expected due time or the
+-- trigger member), so a claim sent again by the replica that won it (its reply was lost or timed
+-- out, and ioredis or the replica sent it again) gets the same 'claimed' answer while the lease
+-- lives, instead of 'moved' or 'gone' and an orphan lease that blocks the job.
 local due_key = KEYS[1]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
@@ -21,6 +25,25 @@ local FIELDS = 7
 local instance_json = cjson.encode(instance)
 local now_text = tostring(now)
 local expires_text = tostring(now + ttl)
+
+local function already_won(runs_key, expected)
+  -- A plain search first (extend.lua re-encodes leases, so the order of fields varies).
+  local mine, fire = '"i":' .. instance_json, '"r":' .. cjson.encode(expected)
+  -- A runs key that is not a hash, or an entry that is not JSON, is no claim of ours: the checks
+  -- that follow report it as corrupt.
+  local flat = redis.pcall('HGETALL', runs_key)
+  if type(flat) ~= 'table' or flat.err then return nil end
+  for i = 1, #flat, 2 do
+    local raw = flat[i + 1]
+    if string.find(raw, mine, 1, true) and string.find(raw, fire, 1, true) then
+      local ok, lease = pcall(cjson.decode, raw)
+      if ok and type(lease) == 'table' and lease.i == instance and lease.r == expected and tonumber(lease.e) and lease.e > now then
+        return { 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g }
+      end
+    end
+  end
+  return nil
+end
 
 local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev, next_base, next_due, threshold)
   -- Everything the claim reads of the job is read and checked before anything is written, so a
@@ -32,13 +55,15 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
     local due = tonumber(redis.call('ZSCORE', due_key, name))
     if due ~= tonumber(expected) then
       if not job[1] then return { 'missing' } end
+      local won = already_won(runs_key, expected)
+      if won then return won end
       return { 'moved', due or -1, tonumber(job[8]) or -1, tonumber(job[1]) }
     end
     scheduled_at, trigger = due, 'SCHEDULE'
   else
     local requested, wrong = read_key('zset', 'ZSCORE', triggers_key, expected)
     if wrong then return corrupt(triggers_key, wrong) end
-    if not requested then return { 'gone' } end
+    if not requested then return already_won(runs_key, expected) or { 'gone' } end
     -- A trigger member is "name \n trigger \n id".
     scheduled_at, trigger = tonumber(requested), string.match(expected, '\n([^\n]*)\n')
   end
@@ -106,7 +131,7 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   local token = math.max((tonumber(job[4]) or 0) + 1, now)
   local token_text = tostring(token)
   local common = '"i":' .. instance_json .. ',"s":' .. tostring(scheduled_at) .. ',"t":' .. now_text .. ',"g":"' .. trigger .. '"'
-  redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. '}')
+  redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
   advance({ 'fence', token_text, 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}' }, true)
   return { 'claimed', token, scheduled_at, now, trigger }

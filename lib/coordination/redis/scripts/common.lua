@@ -184,3 +184,19 @@ local function end_run(job_key, triggers_key, version_key, channel, name, token,
     end
   end
 end
+
+-- Request ids. ioredis sends again, after a reconnection, every command whose reply it had not
+-- read, and so may a caller that timed out: a control run twice must change nothing the second
+-- time. A script that takes a request key answers a request id it has seen with the answer it
+-- gave then (kept for the request ttl), and runs only for a new one. An empty id opts out.
+local function replayed(request_key, request_id)
+  if request_id == '' then return nil end
+  local seen = redis.call('GET', request_key)
+  if seen then return cjson.decode(seen) end
+  return nil
+end
+
+local function remember(request_key, request_id, ttl, answer)
+  if request_id ~= '' then redis.call('SET', request_key, cjson.encode(answer), 'PX', ttl) end
+  return answer
+end

@@ -1,7 +1,7 @@
 -- Requests a run of a job now. Requests with the same member coalesce while pending.
--- KEYS: job hash, the job's triggers zset, runs hash, version, request id key.
+-- KEYS: job hash, the job's triggers zset, runs hash, version, request id key, request key.
 -- ARGV: name, member, channel, id ttl (ms; '0' for requests meant to coalesce), max pending,
---       how long pending triggers are kept unclaimed (ms).
+--       how long pending triggers are kept unclaimed (ms), request id, request ttl (ms).
 -- Every accepted request keeps the job's pending triggers that long: a replica that has the
 -- job claims them within milliseconds, so only a job no live replica declares keeps them that
 -- long, and then loses them rather than piling them up forever.
@@ -11,11 +11,17 @@
 -- A request with an id ttl leaves its id and answer behind for that long, so that the same
 -- request sent twice (a client resending it after a reconnection) runs once, even if the first
 -- was already claimed and removed, and gets the same answer.
+-- Apart from that id (whose ttl is the caller's policy: a start run shares its id with every
+-- replica for a minute), each call has a request id of its own, remembered for the request ttl,
+-- so a resend much later than the id ttl still gets its first answer.
 -- Returns { 'unknown' } | { 'full', pending } | { 'accepted', requestedAt }
 --       | { 'skipped', 'locked' | 'running', holder, requestedAt }.
 local job_key, triggers_key, runs_key, version_key, id_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local name, member, channel, id_ttl, max_pending = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local pending_ttl = tonumber(ARGV[6])
+local request_key, request_id, request_ttl = KEYS[6], ARGV[7], tonumber(ARGV[8])
+local replay = replayed(request_key, request_id)
+if replay then return replay end
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
 check_job(job_key, triggers_key)
 if id_ttl > 0 then
@@ -46,4 +52,4 @@ if not answer then
   end
 end
 if id_ttl > 0 then redis.call('SET', id_key, cjson.encode(answer), 'PX', id_ttl) end
-return answer
+return remember(request_key, request_id, request_ttl, answer)
