@@ -21,6 +21,7 @@ import {
   RunReport,
   TriggerOutcome,
 } from '../coordinator.interface';
+import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 
 interface StoredJob extends JobState {
   definition: SharedJobDefinition;
@@ -33,6 +34,8 @@ interface StoredJob extends JobState {
   lastRun: LastRun | null;
   leases: Map<number, RunLease>;
   skippedLate: number;
+  /** The latest due time claimed (as `served` in Redis): no due time at or before it is set again. */
+  served: number | null;
 }
 
 interface StoredTrigger {
@@ -48,6 +51,8 @@ interface StoredTrigger {
  */
 export class EmbeddedCoordinator extends Coordinator {
   readonly kind = 'embedded' as const;
+  /** The coordinator is this process: its clock is the process's own. */
+  readonly clock = new CoordinatorClock(true);
   private readonly jobs = new Map<string, StoredJob>();
   /** Pending triggers per job (as Redis keeps one set per job): member -> trigger. */
   private readonly triggers = new Map<string, Map<string, StoredTrigger>>();
@@ -88,6 +93,8 @@ export class EmbeddedCoordinator extends Coordinator {
       const runtime = registration.runtime ?? definition;
       const existing = this.jobs.get(name);
       const apply = (job: StoredJob) => {
+        // As register.lua: a first fire not after the served one would run it again; the due time set stays.
+        const keep = first !== null && first.due <= (servedDue(job) ?? -Infinity);
         Object.assign(job, {
           definition,
           definitionHash,
@@ -96,13 +103,13 @@ export class EmbeddedCoordinator extends Coordinator {
           spec: runtime.spec,
           overlap: definition.overlap,
           paused: runtime.paused,
-          base: !runtime.paused && first ? first.base : null,
-          due: !runtime.paused && first ? first.due : null,
+          base: keep ? job.base : !runtime.paused && first ? first.base : null,
+          due: keep ? job.due : !runtime.paused && first ? first.due : null,
         });
         changed.push(name);
       };
       if (!existing) {
-        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0 } as unknown as StoredJob;
+        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0, served: null } as unknown as StoredJob;
         apply(job);
         this.jobs.set(name, job);
         return { name, outcome: 'created' };
@@ -133,8 +140,8 @@ export class EmbeddedCoordinator extends Coordinator {
       states.push(toState(job));
       for (const lease of job.leases.values()) {
         if (lease.instanceId === instanceId && lease.expiresAt > now) {
-          const { fencingToken, scheduledAt, startedAt, trigger, taskId } = lease;
-          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, trigger, taskId });
+          const { fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId } = lease;
+          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId });
         }
       }
     }
@@ -160,6 +167,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (job.due !== request.due) return { status: 'moved', due: job.due, base: job.base, rev: job.rev };
       if (job.rev !== request.rev) return { status: 'stale' };
       if (job.due! > now) return { status: 'early', waitMs: job.due! - now };
+      if (request.next && request.next.due <= job.due!) return { status: 'stale' };
       scheduledAt = job.due!;
       trigger = 'SCHEDULE';
     } else {
@@ -169,8 +177,10 @@ export class EmbeddedCoordinator extends Coordinator {
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
     }
+    if (request.next && request.next.due <= (job.served ?? -Infinity)) return { status: 'stale' };
     const advance = () => {
       if (request.member !== undefined) this.pendingOf(request.name).delete(request.member);
+      else job.served = scheduledAt;
       if (request.next && !job.paused) {
         job.base = request.next.base;
         job.due = request.next.due;
@@ -292,6 +302,7 @@ export class EmbeddedCoordinator extends Coordinator {
     const job = this.jobs.get(name);
     if (!job) return 'unknown';
     if (job.rev !== request.rev) return 'stale';
+    if (request.next && request.next.due <= (servedDue(job) ?? -Infinity)) return 'stale';
     if (request.spec !== undefined) {
       job.spec = request.spec;
       job.rev += 1;
@@ -366,6 +377,7 @@ export class EmbeddedCoordinator extends Coordinator {
           pendingTriggers: this.pendingOf(name).size,
           lastRun: job.lastRun ? { ...job.lastRun } : null,
           skippedLate: job.skippedLate,
+          served: servedDue(job),
         },
       ];
     });
@@ -398,6 +410,12 @@ export class EmbeddedCoordinator extends Coordinator {
 function toState(job: StoredJob): JobState {
   const { name, rev, spec, overlap, paused, base, due, definition, definedBy } = job;
   return { name, rev, spec, overlap, paused, base, due, definition, definedBy };
+}
+
+/** As `served_due` in common.lua: the latest due time claimed, or the last run's scheduled time. */
+function servedDue(job: StoredJob): number | null {
+  const candidates = [job.served, job.lastRun?.scheduledAt].filter((value): value is number => value != null);
+  return candidates.length > 0 ? Math.max(...candidates) : null;
 }
 
 function liveLeases(job: StoredJob, now: number): RunLease[] {

@@ -30,6 +30,7 @@ import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-
 import { parseTriggerMember, RedisKeys, triggerMember } from './redis-keys';
 import { loadScripts } from './redis-script';
 import type { RedisConnection } from '../../scheduler-options.interface';
+import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 
 type Reply = string | number | null | Reply[];
 
@@ -42,6 +43,8 @@ const BATCH = 500;
  */
 export class RedisCoordinator extends Coordinator {
   readonly kind = 'redis' as const;
+  /** Learns Redis's clock from every reply that carries it (heartbeat, snapshot, claim, describe). */
+  readonly clock = new CoordinatorClock();
   private readonly logger = new Logger('DistributedScheduler');
   private readonly keys: RedisKeys;
   private readonly scripts = loadScripts();
@@ -180,7 +183,9 @@ export class RedisCoordinator extends Coordinator {
 
   async snapshot(names: string[], instanceId: string): Promise<JobsSnapshot> {
     const keys = [this.keys.due, ...names.flatMap((name) => [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name)])];
-    const [triggerReply, jobs] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...names]);
+    const sentAt = Date.now();
+    const [triggerReply, jobs, now] = await this.scripts.snapshot.run<[string[], (string | string[])[][], number]>(this.client, keys, [instanceId, ...names]);
+    this.clock.learn(now, sentAt);
     const states: JobState[] = [];
     const missing: string[] = [];
     const ownLeases: OwnLease[] = [];
@@ -202,7 +207,7 @@ export class RedisCoordinator extends Coordinator {
       });
       for (let i = 0; i < own.length; i += 2) {
         const lease = JSON.parse(own[i + 1]) as LeaseJson;
-        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, trigger: lease.g, taskId: lease.x });
+        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, expiresAt: lease.e, trigger: lease.g, taskId: lease.x });
       }
     });
     const triggers: PendingTrigger[] = [];
@@ -214,11 +219,13 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[] }> {
-    const [version, members] = await this.scripts.heartbeat.run<[string, string[]]>(
+    const sentAt = Date.now();
+    const [version, members, now] = await this.scripts.heartbeat.run<[string, string[], number]>(
       this.client,
       [this.keys.replicas, this.keys.version],
       [instanceId, memberTtl, leave ? 'leave' : 'beat', this.keys.channel],
     );
+    this.clock.learn(now, sentAt);
     return { version, members };
   }
 
@@ -240,7 +247,10 @@ export class RedisCoordinator extends Coordinator {
           request.threshold ?? '',
         );
       }
-      const replies = await this.scripts.claim.run<Reply[][]>(this.client, keys, args);
+      const sentAt = Date.now();
+      // Every claim teaches the clock, lost ones too: a replica whose clock is behind may never win one.
+      const [now, replies] = await this.scripts.claim.run<[number, Reply[][]]>(this.client, keys, args);
+      this.clock.learn(now, sentAt);
       results.push(...replies.map(toClaimResult));
     }
     return results;
@@ -356,12 +366,14 @@ export class RedisCoordinator extends Coordinator {
       pipeline.zcard(this.keys.triggers(name));
     }
     pipeline.time();
+    const sentAt = Date.now();
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([error]) => error);
     if (failed) throw failed[0];
     const values = replies.map(([, value]) => value);
     const [seconds, micros] = values.pop() as [string, string];
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    this.clock.learn(now, sentAt);
     const records: JobRecord[] = [];
     wanted.forEach((name, index) => {
       const job = values[index * 4] as Record<string, string>;
@@ -453,6 +465,13 @@ function toLastRun(last: LastRunJson): LastRun {
   };
 }
 
+/** As `served_due` in common.lua: the `served` watermark, or the last run's scheduled time. */
+function servedDue(job: Record<string, string>): number | null {
+  const lastScheduledAt = job.last ? (JSON.parse(job.last) as LastRunJson).s : undefined;
+  const candidates = [Number(job.served), Number(lastScheduledAt)].filter((value) => Number.isFinite(value));
+  return candidates.length > 0 ? Math.max(...candidates) : null;
+}
+
 interface LeaseJson {
   i: string;
   e: number;
@@ -501,5 +520,6 @@ function toJobRecord(
     pendingTriggers,
     lastRun: job.last ? toLastRun(JSON.parse(job.last) as LastRunJson) : null,
     skippedLate: Number(job.lateSkips ?? 0),
+    served: servedDue(job),
   };
 }

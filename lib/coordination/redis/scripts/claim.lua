@@ -4,9 +4,11 @@
 -- ARGV: instanceId, lockTtl (ms), channel, then per request 7 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
 --       next base ('' for none), next due ('' for none), threshold in ms ('' for none).
--- Returns per request one of:
+-- Returns { now, results } (now by Redis's clock, for the replica's estimate of it), with per
+-- request one of:
 --   { 'claimed', fencingToken, scheduledAt, startedAt, trigger }
---   { 'moved', due or -1, base or -1, rev } | { 'stale' } | { 'early', waitMs }
+--   { 'moved', due or -1, base or -1, rev } | { 'early', waitMs }
+--   { 'stale' } (the schedule changed since `rev`, or the next due time is not after the one served)
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
 --   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
 --   { 'missing' } | { 'gone' }
@@ -38,15 +40,26 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
     scheduled_at, trigger = requested, string.match(expected, '\n([^\n]*)\n')
   end
 
-  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued')
+  local job = redis.call('HMGET', job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'served')
   if not job[1] then return { 'missing' } end
   if tonumber(job[1]) ~= rev then return { 'stale' } end
   if kind == 'due' and scheduled_at > now then return { 'early', scheduled_at - now } end
+  -- A next due time computed from a clock that is behind could be one already served: it would
+  -- run twice. Refused: the replica reads the job again and computes it anew.
+  if next_due ~= '' then
+    local next_at = tonumber(next_due)
+    if next_at <= (tonumber(job[8]) or 0) or (kind == 'due' and next_at <= scheduled_at) then return { 'stale' } end
+  end
 
   -- The fire is consumed from here on, whether it runs or not: the trigger is removed, the due
   -- time moves to the next one, and `fields` (if any) are written with the new base.
   local function advance(fields)
     if kind == 'trigger' then redis.call('ZREM', triggers_key, expected) end
+    if kind == 'due' then
+      fields = fields or {}
+      fields[#fields + 1] = 'served'
+      fields[#fields + 1] = tostring(scheduled_at)
+    end
     if next_base ~= '' and job[2] ~= '1' then
       redis.call('ZADD', due_key, next_due, name)
       fields = fields or {}
@@ -111,4 +124,4 @@ for i = 1, n do
   results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
-return results
+return { now, results }

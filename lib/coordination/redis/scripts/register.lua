@@ -22,8 +22,13 @@ for i = 1, n do
     redis.call('HSET', job_key, 'def', def, 'defHash', hash, 'defBy', instance, 'defAt', now,
       'spec', spec, 'overlap', overlap, 'paused', paused)
     if paused == '0' and due ~= '' then
-      redis.call('ZADD', due_key, due, name)
-      redis.call('HSET', job_key, 'base', base)
+      local served = served_due(job_key)
+      if tonumber(due) > served then
+        redis.call('ZADD', due_key, due, name)
+        redis.call('HSET', job_key, 'base', base)
+      end
+      -- Otherwise it was computed from a clock that is behind and would run a served fire again:
+      -- the due time already set (after the served one, as every claim leaves it) stays.
     else
       redis.call('ZREM', due_key, name)
       redis.call('HDEL', job_key, 'base')

@@ -2,7 +2,7 @@
 -- KEYS: due zset, then per job: job hash, runs hash, its triggers zset.
 -- ARGV: instanceId, then the job names.
 -- Returns { pending triggers of these jobs (member, score, ...), per job: {} if missing, else
---           { rev, spec, overlap, paused, base, due, definition, definedBy, own leases } }
+--           { rev, spec, overlap, paused, base, due, definition, definedBy, own leases }, now }
 -- where own leases are this instance's live leases as { token, lease JSON, ... }: runs it
 -- claimed but may never have heard of (the claim's reply was lost with the connection).
 -- Only the asked jobs' triggers are read (at most max pending each), never every job's.
@@ -33,4 +33,4 @@ for i = 1, #ARGV - 1 do
     for t = 1, #pending do triggers[#triggers + 1] = pending[t] end
   end
 end
-return { triggers, jobs }
+return { triggers, jobs, now }
