@@ -624,11 +624,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.startedTokens.add(key);
     if (this.startedTokens.size > MAX_REMEMBERED_TOKENS) this.startedTokens.delete(this.startedTokens.values().next().value!);
     const controller = new AbortController();
-    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, lease: undefined!, done: Promise.resolve() };
     // Cut off from Redis, a replica cannot tell whether its lease still holds: once it may have
     // expired, another replica may run the job, so this run must stop.
-    run.lease = new LeaseTimer(this.clock, () => this.abortRun(run, 'lease-lost', 'its lock could not be renewed before it expired'));
-    run.lease.renew(leaseKnownAt, leaseExpiresAt);
+    const lease = new LeaseTimer(this.clock, () => this.abortRun(run, 'lease-lost', 'its lock could not be renewed before it expired'));
+    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, lease, done: Promise.resolve() };
+    lease.renew(leaseKnownAt, leaseExpiresAt);
     this.runs.set(key, run);
     this.extendLeasesWhileRunning();
     run.done = this.execute(run, claim);
