@@ -105,12 +105,34 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect((await state('old')).due).toBe(due);
   });
 
+  it('never sets a due time at or before the one it served: a replica whose clock is behind cannot run a fire twice', async () => {
+    await coordinator.register([registration('served')], 'boot', INSTANCE);
+    const { due, rev } = await state('served');
+    // A next due time at or before the fire being claimed: refused, nothing consumed.
+    const [refused] = await coordinator.claim([{ name: 'served', rev, due: due!, next: { base: due!, due: due! } }], INSTANCE, TTL);
+    expect(refused.status).toBe('stale');
+    expect((await state('served')).due).toBe(due);
+    const [claimed] = await coordinator.claim([{ name: 'served', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } }], INSTANCE, TTL);
+    expect(claimed.status).toBe('claimed');
+    const [record] = await coordinator.describe(['served']);
+    expect(record.served).toBe(due);
+    // reset() from a process whose clock is behind would set the served fire again: refused.
+    expect(await coordinator.reschedule('served', { rev, next: { base: due!, due: due! } })).toBe('stale');
+    expect(await coordinator.reschedule('served', { rev, next: { base: due! - 1_000, due: due! - 1_000 } })).toBe('stale');
+    expect((await state('served')).due).toBe(due! + 60_000);
+    expect(await coordinator.reschedule('served', { rev, next: { base: due! + 1, due: due! + 1 } })).toBe('ok');
+    // A replaced definition whose first fire is not after the served one keeps the due time set.
+    const changed = registration('served', { every: 2_000, due: due! });
+    expect((await coordinator.register([changed], 'boot', 'replica-behind'))[0].outcome).toBe('replaced');
+    expect((await state('served')).due).toBe(due! + 1);
+  });
+
   it('gives every run a fencing token above the previous one', async () => {
     await coordinator.register([registration('fenced', { overlap: 'allow' })], 'boot', INSTANCE);
     const tokens: number[] = [];
     for (let i = 0; i < 5; i++) {
       const { due, rev } = await state('fenced');
-      const [result] = await coordinator.claim([{ name: 'fenced', rev, due: due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], INSTANCE, TTL);
+      const [result] = await coordinator.claim([{ name: 'fenced', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], INSTANCE, TTL);
       expect(result.status).toBe('claimed');
       tokens.push((result as { fencingToken: number }).fencingToken);
     }
@@ -121,7 +143,8 @@ describe.each(factories)('$name', ({ create, shared }) => {
   describe('overlap', () => {
     async function claimDue(name: string, on: Coordinator = coordinator, instance = INSTANCE): Promise<ClaimResult> {
       const { due, rev } = await state(name);
-      const next = Date.now() - 1;
+      // Due at once, yet after the fire served (a next due time at or before it is refused).
+      const next = due! + 1;
       const [result] = await on.claim([{ name, rev, due: due!, next: { base: next, due: next } }], instance, TTL);
       return result;
     }
@@ -153,7 +176,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
     it("'queue-one' drops the queued run of a holder that died instead of running it later", async () => {
       await coordinator.register([registration('queue-dead', { overlap: 'queue-one' })], 'boot', INSTANCE);
       const { due, rev } = await state('queue-dead');
-      const [first] = await coordinator.claim([{ name: 'queue-dead', rev, due: due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], 'dead', 300);
+      const [first] = await coordinator.claim([{ name: 'queue-dead', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], 'dead', 300);
       expect(first.status).toBe('claimed');
       expect((await claimDue('queue-dead')).status).toBe('queued');
       await new Promise((resolve) => setTimeout(resolve, 350)); // the dead holder's lease runs out
@@ -210,7 +233,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
     it('lets another replica run the job once a dead holder’s lease has expired', async () => {
       await coordinator.register([registration('lease')], 'boot', INSTANCE);
       const { due, rev } = await state('lease');
-      const [first] = await coordinator.claim([{ name: 'lease', rev, due: due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], 'dead', 300);
+      const [first] = await coordinator.claim([{ name: 'lease', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], 'dead', 300);
       expect(first.status).toBe('claimed');
       expect((await claimDue('lease')).status).toBe('skipped');
       await new Promise((resolve) => setTimeout(resolve, 350)); // the lease's own lifetime
@@ -316,9 +339,12 @@ describe.each(factories)('$name', ({ create, shared }) => {
     const { due, rev } = await state('orphan');
     const [result] = await coordinator.claim([{ name: 'orphan', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } }], INSTANCE, TTL);
     const { fencingToken } = result as Extract<ClaimResult, { status: 'claimed' }>;
-    expect((await coordinator.snapshot(['orphan'], INSTANCE)).ownLeases).toEqual([
-      { name: 'orphan', fencingToken, scheduledAt: due, startedAt: expect.any(Number), trigger: 'SCHEDULE' },
+    const { ownLeases } = await coordinator.snapshot(['orphan'], INSTANCE);
+    expect(ownLeases).toEqual([
+      expect.objectContaining({ name: 'orphan', fencingToken, scheduledAt: due, startedAt: expect.any(Number), trigger: 'SCHEDULE' }),
     ]);
+    // Its real expiry, so that the replica adopting it gives it up before then.
+    expect(ownLeases[0].expiresAt - ownLeases[0].startedAt).toBe(TTL);
     expect((await coordinator.snapshot(['orphan'], 'another-replica')).ownLeases).toEqual([]);
   });
 
@@ -522,7 +548,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
   it('locks a job by hand: refused while it runs, fires skipped while locked, free again once unlocked', async () => {
     await coordinator.register([registration('lockable')], 'boot', INSTANCE);
     const { due, rev } = await state('lockable');
-    const [run] = (await coordinator.claim([{ name: 'lockable', rev, due: due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], INSTANCE, TTL)) as Extract<
+    const [run] = (await coordinator.claim([{ name: 'lockable', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], INSTANCE, TTL)) as Extract<
       ClaimResult,
       { status: 'claimed' }
     >[];
@@ -531,7 +557,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await coordinator.lock('lockable', 'ops', null)).toEqual({ status: 'locked' });
     expect(await coordinator.lock('lockable', 'someone-else', null)).toEqual({ status: 'refused', reason: 'locked', holder: 'ops' });
     const current = await state('lockable');
-    const [skipped] = await coordinator.claim([{ name: 'lockable', rev, due: current.due!, next: { base: Date.now() - 1, due: Date.now() - 1 } }], INSTANCE, TTL);
+    const [skipped] = await coordinator.claim([{ name: 'lockable', rev, due: current.due!, next: { base: current.due! + 1, due: current.due! + 1 } }], INSTANCE, TTL);
     expect(skipped).toMatchObject({ status: 'skipped', reason: 'locked', holder: 'ops' });
     expect(await coordinator.unlock('lockable', 'someone-else')).toBe(true);
     expect((await coordinator.describe(['lockable']))[0].locked).toMatchObject({ by: 'ops' });

@@ -3,6 +3,7 @@ import type { OverlapPolicy } from '../scheduling/distributed-job-options.interf
 import type { JobTrigger } from '../scheduling/job-context.interface';
 import type { SharedJobDefinition } from '../scheduling/job-definition';
 import type { NextFire, ScheduleSpec } from '../scheduling/schedule';
+import type { CoordinatorClock } from '../scheduling/coordinator-clock';
 
 /** The part of a job's shared state a replica needs to schedule it. */
 export interface JobState {
@@ -54,6 +55,11 @@ export interface JobRecord extends JobState {
   lastRun: LastRun | null;
   /** Scheduled fires skipped for being later than the job's `threshold`. */
   skippedLate: number;
+  /**
+   * The latest due time served (run, skipped or found late), or its last run's scheduled time:
+   * the coordinator refuses a next due time at or before it, which would run that fire again.
+   */
+  served: number | null;
 }
 
 /**
@@ -197,6 +203,8 @@ export interface OwnLease {
   fencingToken: number;
   scheduledAt: number;
   startedAt: number;
+  /** When the lease expires unless renewed (coordinator's clock): an adopted run must give it up before. */
+  expiresAt: number;
   trigger: JobTrigger;
   /** For a dispatched task's lease: the task's id. */
   taskId?: number;
@@ -233,6 +241,11 @@ export type CoordinationEvent =
  */
 export abstract class Coordinator {
   abstract readonly kind: 'redis' | 'embedded';
+  /**
+   * This replica's estimate of the coordinator's clock, learned from its replies. Due times are
+   * computed on it, never on the local clock, and not before it is `known`.
+   */
+  abstract readonly clock: CoordinatorClock;
   /** Changes made by any replica, for this replica to follow. */
   abstract readonly events$: Observable<CoordinationEvent>;
   /** True while the coordinator answers; each false → true transition asks for a full resync. */
@@ -299,6 +312,7 @@ export abstract class Coordinator {
    * `REQUEST_ID_TTL_MS` and changes nothing more.
    */
   abstract pause(name: string, requestId?: string): Promise<boolean>;
+  /** `stale` if the job changed since `request.rev`, or if `request.next` is not after the job's `served` due time. */
   abstract reschedule(name: string, request: RescheduleRequest): Promise<'ok' | 'stale' | 'unknown'>;
   abstract lock(name: string, holder: string, ttl: number | null, requestId?: string): Promise<LockOutcome | 'unknown'>;
   /** Releases the job's manual lock if `holder` still holds it. */

@@ -15,7 +15,7 @@ export interface JobContext {
   readonly name: string;
   /** The due time this run serves (for a manual run, when it was requested). */
   readonly scheduledAt: Date;
-  /** When this replica started the handler. */
+  /** When this replica started the handler, on the clock of `scheduledAt` (Redis's), whatever this replica's own skew. */
   readonly startedAt: Date;
   readonly trigger: JobTrigger;
   /**

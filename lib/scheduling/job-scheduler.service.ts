@@ -9,7 +9,7 @@ import { auditTime, ControlAudit } from './control-audit';
 import { parseDuration } from './duration';
 import type { JobDescription, ScheduleUpdate } from './job-description.interface';
 import { defineSchedule } from './job-definition';
-import { Schedule } from './schedule';
+import { NextFire, Schedule } from './schedule';
 import { mergeSchedule } from './schedule-update';
 import type { SchedulerErrorEvent } from './scheduler-error-event.interface';
 import { SchedulerOrchestrator } from './scheduler.orchestrator';
@@ -117,7 +117,7 @@ export class JobScheduler {
   async resume(name: string): Promise<void> {
     const applied = await this.reschedule(
       name,
-      (record, schedule) => (record.paused ? { rev: record.rev, resume: true, next: schedule?.next(null, Date.now()) ?? null } : null),
+      (record, schedule) => (record.paused ? { rev: record.rev, resume: true, next: schedule ? this.nextFire(schedule, record) : null } : null),
       false,
     );
     if (applied === 'stale') this.audit.refused(name, 'resume refused: the job was paused, resumed or changed since this resume read it; resume it again if it should run');
@@ -126,7 +126,7 @@ export class JobScheduler {
 
   /** Moves the next fire to now + period (for a cron job, its next time after now). */
   async reset(name: string): Promise<void> {
-    const applied = await this.reschedule(name, (record, schedule) => ({ rev: record.rev, next: schedule?.next(null, Date.now()) ?? null }));
+    const applied = await this.reschedule(name, (record, schedule) => ({ rev: record.rev, next: schedule ? this.nextFire(schedule, record) : null }));
     if (applied && applied !== 'stale') this.audit.record(name, `reset; next run at ${auditTime(applied.record.paused ? null : applied.request.next?.due)}`);
   }
 
@@ -139,7 +139,7 @@ export class JobScheduler {
   async updateSchedule(name: string, update: ScheduleUpdate): Promise<void> {
     const applied = await this.reschedule(name, (record) => {
       const spec = defineSchedule(name, mergeSchedule(name, record.spec, update), this.options.bounds)!;
-      return { rev: record.rev, spec, next: new Schedule(spec).next(null, Date.now()) };
+      return { rev: record.rev, spec, next: this.nextFire(new Schedule(spec), record) };
     });
     if (applied && applied !== 'stale') {
       const { record, request } = applied;
@@ -193,7 +193,7 @@ export class JobScheduler {
     const record = await this.record(name);
     if (!record.spec || count === 0) return [];
     const schedule = new Schedule(record.spec);
-    const start = record.base ?? schedule.nextBase(null, Date.now());
+    const start = record.base ?? schedule.nextBase(null, this.coordinator.clock.now());
     return [start, ...schedule.preview(count - 1, start)].map((at) => new Date(at));
   }
 
@@ -208,6 +208,15 @@ export class JobScheduler {
     const [record] = await this.coordinator.describe([name]);
     if (!record) throw new UnknownJobError(name);
     return record;
+  }
+
+  /**
+   * The next fire from now on Redis's clock (read with the record just now), never at or before
+   * the job's latest served due time: a process whose clock is behind would otherwise set a fire
+   * that already ran, and it would run again (the coordinator refuses one: `stale`).
+   */
+  private nextFire(schedule: Schedule, record: JobRecord): NextFire {
+    return schedule.next(null, Math.max(this.coordinator.clock.latest(), record.served ?? -Infinity));
   }
 
   /**

@@ -26,7 +26,8 @@ import { sharedDefinition } from './job-definition';
 import { executeJob, RunOutcome } from './job.runner';
 import { JobRegistry } from './job.registry';
 import { ClaimOrder } from './claim-order';
-import { CoordinatorClock } from './coordinator-clock';
+import type { CoordinatorClock } from './coordinator-clock';
+import { LeaseTimer } from './lease-timer';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
 import { registration, StateRestore } from './state-restore';
@@ -50,8 +51,6 @@ const START_RUN_WINDOW_MS = 60_000;
 const ONE_SHOT_WINDOW_MS = 10 * 60_000;
 /** Slack for comparing this replica's estimate of Redis's clock with times Redis wrote. */
 const CLOCK_MARGIN_MS = 5;
-/** A lease not renewed for this fraction of lockTtl is given up before Redis can hand it to another run. */
-const LEASE_SAFETY_FRACTION = 0.9;
 /** How many recent fencing tokens a replica remembers to never start one run twice. */
 const MAX_REMEMBERED_TOKENS = 10_000;
 /** After aborting runs at shutdown, how long to wait for their leases to be released. */
@@ -65,16 +64,19 @@ const ANNOUNCEMENT_GRACE_MS = 1_000;
 /** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
 const MAX_TIMER_MS = 3_600_000;
 
+/** What starting a run needs to know of its claim (or adopted lease, or task lease). */
+type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId'>;
+
 interface ActiveRun {
   name: string;
   fencingToken: number;
   controller: AbortController;
   /** Set when the lease is gone (expired and taken, or cancelled): nothing is left to release. */
   leaseLost: boolean;
-  /** When this replica last asked for the lease to be extended and was told it was. */
-  renewedAt: number;
   /** Set once the handler returned (or threw): a lease lost after that does not abort the run. */
   settled?: boolean;
+  /** Gives the lease up (aborts the run) before it can expire unrenewed. */
+  lease: LeaseTimer;
   done: Promise<void>;
 }
 
@@ -121,7 +123,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private seen: { epoch: string; version: number } | null = null;
   /** Full syncs queued or running: a heartbeat before the first one ends has nothing to add. */
   private fullSyncsPending = 0;
-  private readonly clock = new CoordinatorClock();
   private readonly claimOrder: ClaimOrder;
   private readonly restorer: StateRestore;
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
@@ -146,6 +147,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.claimOrder = new ClaimOrder(options.instanceId);
     this.leaseDiagnosis = new LeaseDiagnosis(2 * options.lockTtl, Math.floor(options.lockTtl / 3));
     this.restorer = new StateRestore(coordinator, options.instanceId, this.logger);
+  }
+
+  /** The coordinator's clock as this replica knows it: every due time is on it. */
+  private get clock(): CoordinatorClock {
+    return this.coordinator.clock;
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -247,14 +253,16 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private async synchronize(names?: string[]): Promise<void> {
     if (!this.coordinator.isAvailable() || this.stopping) return;
     const full = names === undefined;
+    // First, so that the first due times this replica computes (registration) are on Redis's clock.
+    const heartbeat = full || !this.clock.known ? await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS) : null;
+    if (heartbeat) this.claimOrder.setMembers(heartbeat.members);
     if (!this.registered) {
-      const jobs = this.registry.all().map((job) => registration(job, undefined));
+      // After the latest time Redis's clock can read, so never at or before a fire it has served.
+      const jobs = this.registry.all().map((job) => registration(job, undefined, this.clock.latest()));
       this.logRegistration(await this.coordinator.register(jobs, 'boot', this.options.instanceId));
       this.registered = true;
     }
     if (full) await this.flushUnreported();
-    const heartbeat = full ? await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS) : null;
-    if (heartbeat) this.claimOrder.setMembers(heartbeat.members);
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
     const snapshotAt = this.now();
     let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
@@ -507,7 +515,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   // --- the loop ------------------------------------------------------------------------------
 
   private arm(): void {
-    if (this.stopping) return;
+    // Before the first reply, this replica's clock may be seconds off Redis's: nothing is claimed.
+    if (this.stopping || !this.clock.known) return;
     const next = this.queue.peek();
     if (!next || (this.timer && this.timerAt <= next.at)) return;
     clearTimeout(this.timer);
@@ -548,9 +557,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private async claim(entries: DueEntry[]): Promise<void> {
     let requests: ClaimRequest[] = [];
     let results: ClaimResult[];
-    const sentAt = Date.now();
     try {
-      const now = this.now();
+      const now = this.clock.latest();
       requests = entries.map((entry) => this.claimRequest(entry, now));
       results = await this.coordinator.claim(requests, this.options.instanceId, this.options.lockTtl);
     } catch (error) {
@@ -571,8 +579,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       }
       return;
     }
-    const claimed = results.find((result) => result.status === 'claimed');
-    if (claimed?.status === 'claimed') this.clock.learn(claimed.startedAt, sentAt);
     results.forEach((result, index) => this.settle(entries[index], requests[index], result));
     this.arm();
   }
@@ -581,7 +587,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const state = this.states.get(entry.name)!;
     const schedule = this.scheduleOf(state);
     let next = null;
-    if (schedule && entry.member === undefined) next = schedule.next(state.base, now);
+    // From no earlier than the fire claimed: with `now` a little behind it, an `every` job would
+    // otherwise restart from `now`, and the claim script would refuse the due time it is serving.
+    if (schedule && entry.member === undefined) next = schedule.next(state.base, Math.max(now, entry.due!));
     // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
     else if (schedule && this.pending.get(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
     const threshold = entry.member === undefined ? this.registry.get(entry.name)?.definition.threshold : null;
@@ -618,7 +626,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         // Even while stopping: the fire is ours now, and shutdown waits for the run. Only once
         // shutdown is over is it handed back.
         if (this.closed) void this.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });
-        else this.startRun(name, result);
+        // Redis started the lease when it read its clock for the claim.
+        else this.startRun(name, result, result.startedAt, result.startedAt + this.options.lockTtl);
         return;
       case 'skipped':
         consume();
@@ -671,7 +680,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica although the claim's reply was lost (timed out or the connection dropped).`
         : `Job "${lease.name}": running task ${lease.taskId}, dispatched to this replica although the lease's reply was lost (timed out or the connection dropped).`,
     );
-    this.startRun(lease.name, lease);
+    // Its deadline is its real expiry, which may be close: renewed at once, given up if it cannot be.
+    this.startRun(lease.name, lease, this.clock.now(), lease.expiresAt);
+    void this.extendLeases();
   }
 
   /**
@@ -684,16 +695,22 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     // By request id: a lease request resent after a reconnection gets this lease, not a second one.
     const lease = await this.coordinator.lease(name, this.options.instanceId, this.options.lockTtl, taskId, randomUUID());
     if (!lease) throw new UnknownJobError(name);
-    this.startRun(name, { fencingToken: lease.fencingToken, scheduledAt: lease.startedAt, trigger: 'EVENT', taskId });
+    const run = { fencingToken: lease.fencingToken, scheduledAt: lease.startedAt, startedAt: lease.startedAt, trigger: 'EVENT' as const, taskId };
+    this.startRun(name, run, lease.startedAt, lease.startedAt + this.options.lockTtl);
   }
 
-  private startRun(name: string, claim: Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'trigger' | 'taskId'>): void {
+  /** `leaseKnownAt` and `leaseExpiresAt` (coordinator's clock): how long the run's lease is valid without renewal. */
+  private startRun(name: string, claim: RunClaim, leaseKnownAt: number, leaseExpiresAt: number): void {
     const key = runKey(name, claim.fencingToken);
     if (this.runs.has(key) || this.startedTokens.has(key)) return;
     this.startedTokens.add(key);
     if (this.startedTokens.size > MAX_REMEMBERED_TOKENS) this.startedTokens.delete(this.startedTokens.values().next().value!);
     const controller = new AbortController();
-    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, renewedAt: Date.now(), done: Promise.resolve() };
+    // Cut off from Redis, a replica cannot tell whether its lease still holds: once it may have
+    // expired, another replica may run the job, so this run must stop.
+    const lease = new LeaseTimer(this.clock, () => this.abortRun(run, 'lease-lost', `its lock could not be renewed before it expired: ${this.leaseDiagnosis.explain()}`));
+    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, lease, done: Promise.resolve() };
+    lease.renew(leaseKnownAt, leaseExpiresAt);
     this.runs.set(key, run);
     this.extendLeasesWhileRunning();
     // Revoked before this replica heard it had won: aborted before its handler runs.
@@ -702,10 +719,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     run.done = this.execute(run, claim);
   }
 
-  private async execute(run: ActiveRun, claim: Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'trigger' | 'taskId'>): Promise<void> {
+  private async execute(run: ActiveRun, claim: RunClaim): Promise<void> {
     const job = this.registry.get(run.name)!;
     const scheduledAt = new Date(claim.scheduledAt);
-    const startedAt = new Date();
+    // On the clock of scheduledAt (Redis's), and never before the claim that started it.
+    const startedAt = new Date(Math.max(this.clock.now(), claim.startedAt));
     const { instanceId } = this.options;
     const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId };
     const record = await this.recorder.start(start).catch((error) => {
@@ -748,6 +766,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   /** Ends a run: reports its failure (if its handler ran) and releases its lease. */
   private async endRun(run: ActiveRun, outcome: RunOutcome, handlerRan = true): Promise<void> {
     this.runs.delete(runKey(run.name, run.fencingToken));
+    run.lease.clear();
     if (this.runs.size === 0) {
       clearInterval(this.extendTimer);
       this.extendTimer = undefined;
@@ -790,22 +809,16 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async extendLeases(): Promise<void> {
-    const runs = [...this.runs.values()].filter((run) => !run.leaseLost);
-    // Cut off from Redis, a replica cannot tell whether its leases still hold: once one may have
-    // expired, another replica may run the job, so this run must stop.
-    const now = Date.now();
+    // A run whose lease could not be renewed in time was aborted by its own timer (LeaseTimer).
     this.leaseDiagnosis.tick();
-    for (const run of runs) {
-      if (now - run.renewedAt >= this.options.lockTtl * LEASE_SAFETY_FRACTION) {
-        this.abortRun(run, 'lease-lost', `its lock could not be renewed before it expired: ${this.leaseDiagnosis.explain()}`);
-      }
-    }
-    const held = runs.filter((run) => !run.leaseLost);
+    const held = [...this.runs.values()].filter((run) => !run.leaseLost);
     if (held.length === 0) return;
+    // Redis extends each lease to its clock at the script + lockTtl: no earlier than from now.
+    const sentAt = this.clock.now();
     try {
       const kept = await this.leaseDiagnosis.timed(() => this.coordinator.extend(held, this.options.lockTtl));
       kept.forEach((ok, index) => {
-        if (ok === true) held[index].renewedAt = now;
+        if (ok === true) held[index].lease.renew(sentAt, sentAt + this.options.lockTtl);
         else if (ok === false) {
           this.abortRun(held[index], 'lease-lost', `its lock expired and may be held by another run now: ${this.leaseDiagnosis.explain()}`);
         } else {

@@ -12,7 +12,7 @@ const MAX_RESTORE_ATTEMPTS = 5;
  * What a replica sends to register a job: its code's definition, and when it re-creates a job
  * Redis lost (`known`), the runtime schedule, paused flag and due time it knew.
  */
-export function registration(job: LocalJob, known: JobState | undefined, now: number = Date.now()): JobRegistration {
+export function registration(job: LocalJob, known: JobState | undefined, now: number): JobRegistration {
   const definition = sharedDefinition(job.definition);
   const spec = known ? known.spec : definition.spec;
   const schedule = spec ? new Schedule(spec) : null;
@@ -54,7 +54,7 @@ export class StateRestore {
 
   /** Re-creates `jobs` (missing from Redis) with what this replica knew of them; logs once what it re-created. */
   async restore(jobs: LocalJob[], known: ReadonlyMap<string, JobState>): Promise<void> {
-    let pending = jobs.map((job) => ({ job, registration: registration(job, known.get(job.definition.name)) }));
+    let pending = jobs.map((job) => ({ job, registration: registration(job, known.get(job.definition.name), this.coordinator.clock.latest()) }));
     const skipped = new Map<string, number>();
     const recreated: Recreated[] = [];
     for (let attempt = 0; attempt < MAX_RESTORE_ATTEMPTS && pending.length > 0; attempt++) {

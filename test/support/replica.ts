@@ -14,6 +14,10 @@ export interface ReplicaOptions {
   instanceId: string;
   jobs: FixtureJob[];
   lockTtl?: number;
+  /** The scheduler's `minPeriod` (for jobs faster than its default of 1 s). */
+  minPeriod?: number;
+  /** Extra environment of the process, e.g. `skewedClockEnv('+5s')` to run it on a skewed clock. */
+  env?: Record<string, string>;
 }
 
 /** A replica as a real Node process, reporting its runs into a log shared by the test. */
@@ -38,6 +42,8 @@ export class Replica {
         INSTANCE_ID: options.instanceId,
         LOCK_TTL: String(options.lockTtl ?? 30_000),
         JOBS: JSON.stringify(options.jobs),
+        ...(options.minPeriod !== undefined ? { MIN_PERIOD: String(options.minPeriod) } : {}),
+        ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });

@@ -23,6 +23,7 @@ import {
   RunReport,
   TriggerOutcome,
 } from '../coordinator.interface';
+import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 
 interface StoredJob extends JobState {
   definition: SharedJobDefinition;
@@ -36,6 +37,8 @@ interface StoredJob extends JobState {
   /** Live leases; `ref` names the fire a claim took (its due time or trigger member), as claim.lua's `r`. */
   leases: Map<number, RunLease & { ref?: string }>;
   skippedLate: number;
+  /** The latest due time claimed (as `served` in Redis): no due time at or before it is set again. */
+  served: number | null;
 }
 
 interface StoredTrigger {
@@ -51,6 +54,8 @@ interface StoredTrigger {
  */
 export class EmbeddedCoordinator extends Coordinator {
   readonly kind = 'embedded' as const;
+  /** The coordinator is this process: its clock is the process's own. */
+  readonly clock = new CoordinatorClock(true);
   private readonly jobs = new Map<string, StoredJob>();
   /** Pending triggers per job (as Redis keeps one set per job): member -> trigger. */
   private readonly triggers = new Map<string, Map<string, StoredTrigger>>();
@@ -99,7 +104,11 @@ export class EmbeddedCoordinator extends Coordinator {
       const { name, definition, definitionHash, first } = registration;
       const runtime = registration.runtime ?? definition;
       const existing = this.jobs.get(name);
-      const setDue = (job: StoredJob) => Object.assign(job, { base: !job.paused && first ? first.base : null, due: !job.paused && first ? first.due : null });
+      const setDue = (job: StoredJob) => {
+        // As register.lua: a first fire not after the served one would run it again; the due time set stays.
+        if (first !== null && first.due <= (servedDue(job) ?? -Infinity)) return;
+        Object.assign(job, { base: !job.paused && first ? first.base : null, due: !job.paused && first ? first.due : null });
+      };
       const define = (job: StoredJob) => {
         Object.assign(job, { definition, definitionHash, definedBy: instanceId, definedAt: now, overlap: definition.overlap });
         changed.push(name);
@@ -107,7 +116,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (!existing) {
         // As register.lua: a due time that has come may have been served before the loss.
         if (mode === 'restore' && first && !runtime.paused && first.due <= now) return { name, outcome: 'passed', now };
-        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0 } as unknown as StoredJob;
+        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0, served: null } as unknown as StoredJob;
         define(job);
         Object.assign(job, { spec: runtime.spec, paused: runtime.paused });
         setDue(job);
@@ -148,8 +157,8 @@ export class EmbeddedCoordinator extends Coordinator {
       states.push(toState(job));
       for (const lease of job.leases.values()) {
         if (lease.instanceId === instanceId && lease.expiresAt > now) {
-          const { fencingToken, scheduledAt, startedAt, trigger, taskId } = lease;
-          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, trigger, taskId });
+          const { fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId } = lease;
+          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId });
         }
       }
     }
@@ -176,6 +185,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (job.due !== request.due) return this.alreadyWon(job, instanceId, ref, now) ?? { status: 'moved', due: job.due, base: job.base, rev: job.rev };
       if (job.rev !== request.rev) return { status: 'stale' };
       if (job.due! > now) return { status: 'early', waitMs: job.due! - now };
+      if (request.next && request.next.due <= job.due!) return { status: 'stale' };
       scheduledAt = job.due!;
       trigger = 'SCHEDULE';
     } else {
@@ -185,9 +195,11 @@ export class EmbeddedCoordinator extends Coordinator {
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
     }
+    if (request.next && request.next.due <= (job.served ?? -Infinity)) return { status: 'stale' };
     // As claim.lua: a manual trigger restarts the period only if it runs.
     const advance = (runs = false) => {
       if (request.member !== undefined) this.pendingOf(request.name).delete(request.member);
+      else job.served = scheduledAt;
       if (request.next && !job.paused && (request.member === undefined || runs)) {
         job.base = request.next.base;
         job.due = request.next.due;
@@ -355,6 +367,7 @@ export class EmbeddedCoordinator extends Coordinator {
     const job = this.jobs.get(name);
     if (!job) return 'unknown';
     if (job.rev !== request.rev) return 'stale';
+    if (request.next && request.next.due <= (servedDue(job) ?? -Infinity)) return 'stale';
     if (request.spec !== undefined) {
       job.spec = request.spec;
       job.rev += 1;
@@ -458,6 +471,7 @@ export class EmbeddedCoordinator extends Coordinator {
           pendingTriggers: this.pendingOf(name).size,
           lastRun: job.lastRun ? { ...job.lastRun } : null,
           skippedLate: job.skippedLate,
+          served: servedDue(job),
         },
       ];
     });
@@ -494,6 +508,12 @@ export class EmbeddedCoordinator extends Coordinator {
 function toState(job: StoredJob): JobState {
   const { name, rev, spec, overlap, paused, base, due, definition, definedBy } = job;
   return { name, rev, spec, overlap, paused, base, due, definition, definedBy };
+}
+
+/** As `served_due` in common.lua: the latest due time claimed, or the last run's scheduled time. */
+function servedDue(job: StoredJob): number | null {
+  const candidates = [job.served, job.lastRun?.scheduledAt].filter((value): value is number => value != null);
+  return candidates.length > 0 ? Math.max(...candidates) : null;
 }
 
 function liveLeases(job: StoredJob, now: number): RunLease[] {

@@ -36,6 +36,7 @@ import { loadScripts, RedisScript } from './redis-script';
 import type { RedisConnection } from '../../scheduler-options.interface';
 import { CorruptJobError } from '../../errors/corrupt-job.error';
 import { corruptKeyOf, jobHashProblem, parseJson, runsHashProblem, wrongTypeProblem } from './corrupt-key';
+import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 
 type Reply = string | number | null | Reply[];
 
@@ -48,6 +49,8 @@ const BATCH = 500;
  */
 export class RedisCoordinator extends Coordinator {
   readonly kind = 'redis' as const;
+  /** Learns Redis's clock from every reply that carries it (heartbeat, snapshot, claim, describe). */
+  readonly clock = new CoordinatorClock();
   private readonly logger = new Logger('DistributedScheduler');
   private readonly keys: RedisKeys;
   private readonly scripts = loadScripts();
@@ -205,7 +208,9 @@ export class RedisCoordinator extends Coordinator {
     for (let i = 0; i < names.length; i += BATCH) {
       const batch = names.slice(i, i + BATCH);
       const keys = [this.keys.due, ...batch.flatMap((name) => [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name)])];
-      const [triggers, states] = await this.scripts.snapshot.run<[string[], (string | string[])[][]]>(this.client, keys, [instanceId, ...batch]);
+      const sentAt = Date.now();
+      const [triggers, states, now] = await this.scripts.snapshot.run<[string[], (string | string[])[][], number]>(this.client, keys, [instanceId, ...batch]);
+      this.clock.learn(now, sentAt);
       triggerReply.push(...triggers);
       jobs.push(...states);
     }
@@ -237,7 +242,7 @@ export class RedisCoordinator extends Coordinator {
       });
       for (let i = 0; i < own.length; i += 2) {
         const lease = JSON.parse(own[i + 1]) as LeaseJson;
-        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, trigger: lease.g, taskId: lease.x });
+        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, expiresAt: lease.e, trigger: lease.g, taskId: lease.x });
       }
     });
     const triggers: PendingTrigger[] = [];
@@ -249,11 +254,13 @@ export class RedisCoordinator extends Coordinator {
   }
 
   async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[]; epoch: string }> {
-    const [version, members, epoch] = await this.scripts.heartbeat.run<[string, string[], string]>(
+    const sentAt = Date.now();
+    const [version, members, epoch, now] = await this.scripts.heartbeat.run<[string, string[], string, number]>(
       this.client,
       [this.keys.replicas, this.keys.version, this.keys.epoch],
       [instanceId, memberTtl, leave ? 'leave' : 'beat', this.keys.channel],
     );
+    this.clock.learn(now, sentAt);
     return { version, members, epoch };
   }
 
@@ -276,8 +283,12 @@ export class RedisCoordinator extends Coordinator {
         );
       }
       let replies: Reply[][];
+      const sentAt = Date.now();
       try {
-        replies = await this.scripts.claim.run<Reply[][]>(this.client, keys, args);
+        // Every claim teaches the clock, lost ones too: a replica whose clock is behind may never win one.
+        const [now, answered] = await this.scripts.claim.run<[number, Reply[][]]>(this.client, keys, args);
+        this.clock.learn(now, sentAt);
+        replies = answered;
       } catch (error) {
         // The batches before this one have claimed: their results must reach the caller.
         if (results.length === 0) throw error;
@@ -421,12 +432,14 @@ export class RedisCoordinator extends Coordinator {
       pipeline.zcard(this.keys.triggers(name));
     }
     pipeline.time();
+    const sentAt = Date.now();
     const replies = (await pipeline.exec()) ?? [];
     // A key of the wrong type fails its own command only: that job is reported, the others listed.
     const failed = replies.find(([error]) => error && !/^WRONGTYPE/.test(error.message));
     if (failed) throw failed[0];
     const [seconds, micros] = replies.pop()![1] as [string, string];
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    this.clock.learn(now, sentAt);
     const records: JobRecord[] = [];
     const corrupt: CorruptKey[] = [];
     wanted.forEach((name, index) => {
@@ -550,6 +563,13 @@ function toLastRun(last: LastRunJson): LastRun {
   };
 }
 
+/** As `served_due` in common.lua: the `served` watermark, or the last run's scheduled time. */
+function servedDue(job: Record<string, string>): number | null {
+  const lastScheduledAt = job.last ? (JSON.parse(job.last) as LastRunJson).s : undefined;
+  const candidates = [Number(job.served), Number(lastScheduledAt)].filter((value) => Number.isFinite(value));
+  return candidates.length > 0 ? Math.max(...candidates) : null;
+}
+
 interface LeaseJson {
   i: string;
   e: number;
@@ -598,5 +618,6 @@ function toJobRecord(
     pendingTriggers,
     lastRun: job.last ? toLastRun(JSON.parse(job.last) as LastRunJson) : null,
     skippedLate: Number(job.lateSkips ?? 0),
+    served: servedDue(job),
   };
 }

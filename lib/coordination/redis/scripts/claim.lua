@@ -4,9 +4,11 @@
 -- ARGV: instanceId, lockTtl (ms), channel, then per request 7 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
 --       next base ('' for none), next due ('' for none), threshold in ms ('' for none).
--- Returns per request one of:
+-- Returns { now, results } (now by Redis's clock, for the replica's estimate of it), with per
+-- request one of:
 --   { 'claimed', fencingToken, scheduledAt, startedAt, trigger }
---   { 'moved', due or -1, base or -1, rev } | { 'stale' } | { 'early', waitMs }
+--   { 'moved', due or -1, base or -1, rev } | { 'early', waitMs }
+--   { 'stale' } (the schedule changed since `rev`, or the next due time is not after the one served)
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
 --   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
 --   { 'missing' } | { 'gone' }
@@ -48,7 +50,7 @@ end
 local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev, next_base, next_due, threshold)
   -- Everything the claim reads of the job is read and checked before anything is written, so a
   -- corrupt key stops this job only, and leaves no lease or last run behind for it.
-  local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips')
+  local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips', 'served')
   if problem then return corrupt(job_key, problem) end
   local scheduled_at, trigger
   if kind == 'due' then
@@ -74,12 +76,23 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   if not OVERLAPS[job[3]] then return corrupt(job_key, 'its field "overlap" is not an overlap policy: ' .. quoted(job[3])) end
   local leases, bad_lease = read_leases(runs_key)
   if bad_lease then return corrupt(runs_key, bad_lease) end
+  -- A next due time computed from a clock that is behind could be one already served: it would
+  -- run twice. Refused: the replica reads the job again and computes it anew.
+  if next_due ~= '' then
+    local next_at = tonumber(next_due)
+    if next_at <= (tonumber(job[10]) or 0) or (kind == 'due' and next_at <= scheduled_at) then return { 'stale' } end
+  end
 
   -- The fire is consumed from here on, whether it runs or not: the trigger is removed, the due
   -- time moves to the next one, and `fields` (if any) are written with the new base. A manual
   -- trigger restarts the period only if it runs (`runs`): one skipped or queued leaves it alone.
   local function advance(fields, runs)
     if kind == 'trigger' then redis.call('ZREM', triggers_key, expected) end
+    if kind == 'due' then
+      fields = fields or {}
+      fields[#fields + 1] = 'served'
+      fields[#fields + 1] = tostring(scheduled_at)
+    end
     if next_base ~= '' and job[2] ~= '1' and (kind == 'due' or runs) then
       redis.call('ZADD', due_key, next_due, name)
       fields = fields or {}
@@ -145,4 +158,4 @@ for i = 1, n do
   results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
-return results
+return { now, results }

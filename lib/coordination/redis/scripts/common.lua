@@ -126,6 +126,19 @@ end
 -- no live replica): every accepted trigger starts this over; a claimed trigger leaves at once.
 local PENDING_TRIGGERS_TTL_MS = 3600000
 
+-- The latest due time served (run, skipped or found late) of a job: `served`, written by claim.lua,
+-- or its last run's scheduled time. No due time at or before it may be set again, so a replica
+-- whose clock is behind cannot make a fire run twice.
+local function served_due(job_key)
+  local fields = redis.call('HMGET', job_key, 'served', 'last')
+  local served = tonumber(fields[1]) or 0
+  if fields[2] then
+    local ok, last = pcall(cjson.decode, fields[2])
+    if ok and type(last) == 'table' and tonumber(last.s) then served = math.max(served, tonumber(last.s)) end
+  end
+  return served
+end
+
 local function manual_lock_holder(job_key, now)
   local lock = redis.call('HMGET', job_key, 'lockedBy', 'lockedUntil')
   if not lock[1] then return nil end

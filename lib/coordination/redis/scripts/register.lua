@@ -42,8 +42,13 @@ for i = 1, n do
 
   local function set_due(is_paused)
     if is_paused == '0' and due ~= '' then
-      redis.call('ZADD', due_key, due, name)
-      redis.call('HSET', job_key, 'base', base)
+      -- A due time at or before the latest served one was computed from a clock that is behind and
+      -- would run a served fire again: the due time already set (after the served one, as every
+      -- claim leaves it) stays.
+      if tonumber(due) > served_due(job_key) then
+        redis.call('ZADD', due_key, due, name)
+        redis.call('HSET', job_key, 'base', base)
+      end
     else
       redis.call('ZREM', due_key, name)
       redis.call('HDEL', job_key, 'base')

@@ -3,7 +3,7 @@
 -- ARGV: instanceId, then the job names.
 -- Returns { pending triggers of these jobs (member, score, ...), per job: {} if missing,
 --           { 'corrupt', key, what } if a key of it holds what no script wrote, else
---           { rev, spec, overlap, paused, base, due, definition, definedBy, own leases } }
+--           { rev, spec, overlap, paused, base, due, definition, definedBy, own leases }, now }
 -- where own leases are this instance's live leases as { token, lease JSON, ... }: runs it
 -- claimed but may never have heard of (the claim's reply was lost with the connection).
 -- Only the asked jobs' triggers are read (at most max pending each), never every job's.
@@ -45,4 +45,4 @@ for i = 1, #ARGV - 1 do
   local k = 2 + (i - 1) * 3
   jobs[i] = read(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[i + 1])
 end
-return { triggers, jobs }
+return { triggers, jobs, now }
