@@ -117,7 +117,7 @@ describe.each(COORDINATORS)('execution records on $name', ({ options }) => {
 
   const running = (taskId: number) => arrived.until(`task ${taskId} to run`, (events) => events.find((event) => event.taskId === taskId));
 
-  it('records a dispatched task's run, with its fencing token (forRootAsync with records)', async () => {
+  it("records a dispatched task's run, with its fencing token (forRootAsync with records)", async () => {
     const id = await executions.create('held', 'one', 'MANUAL');
     const taskId = await tasks.create(id, { name: 'held' });
     const { ctx } = await running(taskId);
