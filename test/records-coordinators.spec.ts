@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { DistributedJob, ExecutionNotFinalError, JobContext, JobScheduler, SchedulerModule, SchedulerModuleOptions, StopTimeoutError } from '../lib';
 import { Coordinator } from '../lib/coordination/coordinator.interface';
+import { TaskDispatcher } from '../lib/execution/task-dispatcher';
 import { Execution, ExecutionManager, OnCheckIn, OnExecutionStatusChange, OnTaskStatusChange, Task, TaskManager } from '../lib/records';
 import { CapturingLogger } from './support/app';
 import { TestDatabase } from './support/databases';
@@ -184,6 +185,14 @@ describe.each(COORDINATORS)('execution records on $name', ({ options }) => {
 
   it('never dispatches a task created in a transaction that rolled back', async () => {
     const dataSource = app.get(DataSource);
+    // Every dispatch, observed on its way to the real dispatcher.
+    const dispatcher = app.get(TaskDispatcher);
+    const dispatch = dispatcher.dispatch.bind(dispatcher);
+    const dispatched: string[] = [];
+    dispatcher.dispatch = (task) => {
+      dispatched.push(task.jobName);
+      return dispatch(task);
+    };
     let rolledBackTask = 0;
     await expect(
       dataSource.transaction(async (manager) => {
@@ -199,7 +208,8 @@ describe.each(COORDINATORS)('execution records on $name', ({ options }) => {
     await waitFor(async () => (await executions.get(marker)).status === 'Success');
     const scheduler = app.get(JobScheduler);
     expect(rolledBackTask).toBeGreaterThan(0);
-    expect(arrived.events.filter((event) => event.ctx.name === 'tx-only')).toEqual([]);
+    expect(dispatched).toEqual(['marker']);
+    expect(arrived.events.filter((event) => event.ctx.name === 'tx-only').map((event) => event.taskId)).toEqual([]);
     expect((await scheduler.describe('tx-only')).lastRun).toBeNull();
     expect((await scheduler.describe('tx-only')).running).toEqual([]);
   });
