@@ -176,10 +176,10 @@ describe.each(factories)('$name', ({ create, shared }) => {
     it("'queue-one' drops the queued run of a holder that died instead of running it later", async () => {
       await coordinator.register([registration('queue-dead', { overlap: 'queue-one' })], 'boot', INSTANCE);
       const { due, rev } = await state('queue-dead');
-      const [first] = await coordinator.claim([{ name: 'queue-dead', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], 'dead', 300);
+      const [first] = await coordinator.claim([{ name: 'queue-dead', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], 'dead', 1_000);
       expect(first.status).toBe('claimed');
       expect((await claimDue('queue-dead')).status).toBe('queued');
-      await new Promise((resolve) => setTimeout(resolve, 350)); // the dead holder's lease runs out
+      await clockPast((first as Extract<ClaimResult, { status: 'claimed' }>).startedAt + 1_000); // the dead holder's lease runs out
       expect((await claimDue('queue-dead')).status).toBe('claimed');
       expect((await coordinator.describe(['queue-dead']))[0].queued).toBe(false);
     });
@@ -213,11 +213,11 @@ describe.each(factories)('$name', ({ create, shared }) => {
 
     it('does not report a run as stopped whose lease had expired: its replica is gone', async () => {
       await coordinator.register([registration('orphan')], 'boot', INSTANCE);
-      const lease = await coordinator.lease('orphan', 'dead', 50, 7);
+      const lease = await coordinator.lease('orphan', 'dead', 1_000, 7);
       expect(lease).toEqual({ fencingToken: expect.any(Number), startedAt: expect.any(Number) });
       const { ownLeases } = await coordinator.snapshot(['orphan'], 'dead');
       expect(ownLeases).toEqual([expect.objectContaining({ name: 'orphan', fencingToken: lease!.fencingToken, taskId: 7, trigger: 'EVENT' })]);
-      await new Promise((resolve) => setTimeout(resolve, 80)); // the dead replica's lease runs out
+      await clockPast(lease!.startedAt + 1_000); // the dead replica's lease runs out
       expect(await coordinator.stop('orphan', lease!.fencingToken)).toBe(false);
       expect(await coordinator.lease('unknown', 'dead', 50, 8)).toBeNull();
     });
@@ -233,10 +233,10 @@ describe.each(factories)('$name', ({ create, shared }) => {
     it('lets another replica run the job once a dead holder’s lease has expired', async () => {
       await coordinator.register([registration('lease')], 'boot', INSTANCE);
       const { due, rev } = await state('lease');
-      const [first] = await coordinator.claim([{ name: 'lease', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], 'dead', 300);
+      const [first] = await coordinator.claim([{ name: 'lease', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], 'dead', 1_000);
       expect(first.status).toBe('claimed');
       expect((await claimDue('lease')).status).toBe('skipped');
-      await new Promise((resolve) => setTimeout(resolve, 350)); // the lease's own lifetime
+      await clockPast((first as Extract<ClaimResult, { status: 'claimed' }>).startedAt + 1_000); // the lease's own lifetime
       expect((await claimDue('lease')).status).toBe('claimed');
     });
   });
@@ -584,3 +584,11 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(missing.status).toBe('missing');
   });
 });
+
+/**
+ * Resolves once the clock has passed `at` (a lease's expiry, on Redis's clock: the same machine's),
+ * instead of sleeping a guess that a loaded machine may outrun.
+ */
+async function clockPast(at: number): Promise<void> {
+  while (Date.now() <= at + 1) await new Promise((resolve) => setTimeout(resolve, Math.max(1, at + 2 - Date.now())));
+}
