@@ -54,9 +54,10 @@ describe('replies lost, late or resent', () => {
   });
 
   afterEach(async () => {
+    // The proxy first: a test that failed while it held traffic would leave the apps' close waiting on it.
+    await proxy.close();
     for (const app of apps.splice(0)) await app.close();
     clients.splice(0).forEach((client) => client.disconnect());
-    await proxy.close();
   });
 
   async function boot(options: Parameters<typeof bootApp>[0], jobs: Parameters<typeof bootApp>[1], logger = new CapturingLogger()) {
