@@ -12,7 +12,10 @@ const FIXTURE = join(__dirname, '..', 'fixtures', 'fault-replica.main.js');
 /** A job of the replicas' app: the library's options, plus how long its handler runs. */
 export interface FaultJob {
   name: string;
+  /** The period, in ms; for a cron job, the period the checker expects of it. */
   every: number;
+  /** A cron expression (the library then gets no `every`). */
+  cron?: string;
   busyMs?: number;
   overlap?: 'skip' | 'allow' | 'queue-one' | 'cancel-previous';
 }

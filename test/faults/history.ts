@@ -93,6 +93,8 @@ export interface ObserveLine {
   type: 'observe';
   at: number;
   what: 'redis-commands-per-second';
+  /** Measured before the fault (the baseline) or after it. */
+  phase: 'before' | 'after';
   value: number;
 }
 

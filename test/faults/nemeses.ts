@@ -37,6 +37,11 @@ export function nextDue(ctx: NemesisContext, job: string, every: number, after =
   return last.due + Math.ceil((after - last.due) / every) * every;
 }
 
+/** Resolves when some job has started a run after `since`: the cluster works again after a fault. */
+export async function recovered(ctx: NemesisContext, since = Date.now()): Promise<void> {
+  await ctx.cluster.events.until('a run after the fault', (events) => events.some((event) => event.type === 'start' && event.start! > since), 30_000);
+}
+
 export function kill(ctx: NemesisContext, replica: FaultReplica): Promise<void> {
   ctx.cluster.history.nemesis('kill', { instance: replica.instanceId });
   replica.signal('SIGKILL');
@@ -104,15 +109,21 @@ export async function corrupt(ctx: NemesisContext, job: string, what: Corruption
 }
 
 /** Redis commands per second over `ms`, from INFO's counter, written as an observation. */
-export async function measureRedisCommands(ctx: NemesisContext, ms: number): Promise<number> {
+export async function measureRedisCommands(ctx: NemesisContext, ms: number, phase: 'before' | 'after'): Promise<number> {
   const processed = async () => Number(/total_commands_processed:(\d+)/.exec(await ctx.cluster.redisClient.info('stats'))![1]);
   const [before, from] = [await processed(), Date.now()];
   await sleep(ms);
   const [after, to] = [await processed(), Date.now()];
   const value = Math.round(((after - before) * 1000) / (to - from));
-  ctx.cluster.history.append({ type: 'observe', at: to, what: 'redis-commands-per-second', value });
+  ctx.cluster.history.append({ type: 'observe', at: to, what: 'redis-commands-per-second', phase, value });
   return value;
 }
 
-/** Matches the claim of a due fire in a command frame (its `kind` argument is the bulk string "due"). */
-export const CLAIM_FRAME = '\r\n$3\r\ndue\r\n';
+/** Matches a claim of a due fire of `job` in a command frame: its name, then its `kind` argument "due". */
+export const claimFrame = (job: string) => `\r\n${job}\r\n$3\r\ndue\r\n`;
+
+/** The replica that ran `job` last: normally its preferred replica, which claims at the due instant. */
+export function winnerOf(ctx: NemesisContext, job: string): FaultReplica {
+  const last = [...ctx.cluster.events.events].reverse().find((event) => event.type === 'start' && event.job === job && ctx.cluster.replicas.get(event.instance)?.alive);
+  return ctx.cluster.replica(last?.instance ?? ctx.cluster.live()[0].instanceId);
+}
