@@ -19,7 +19,7 @@ export interface ScenarioResult {
 }
 
 /** After the nemesis, the cluster runs undisturbed this long, so the last faults' fires settle. */
-const SETTLE_MS = 2_500;
+const SETTLE_MS = 2_000;
 
 /**
  * Runs one scenario: its own Redis and replicas, the nemesis for the form's duration, then the
