@@ -83,7 +83,7 @@ const corruption = (what: Corruption, issue: string): Scenario => ({
   name: CORRUPTION_NAMES[what],
   what: `${issue}; the other jobs (some claimed in the same call) must go on, and Redis must not be flooded`,
   jobs: [...JOBS, ...['victim', 1, 2, 3, 4, 5, 6].map((name) => ({ name: typeof name === 'string' ? name : `bystander-${name}`, cron: '* * * * * *', every: 1_000, busyMs: 10 }))],
-  seconds: { short: 8, long: 30 },
+  seconds: { short: 6, long: 30 },
   allow: [{ kind: 'corrupt' }],
   // Idle here, Redis serves ~200 commands/s; a replica in a hot loop makes thousands.
   check: { maxRedisLoadFactor: 4 },
@@ -116,7 +116,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'kill-holder',
     what: 'kill -9 of the replica running the long job, then a new replica joins',
     jobs: [...JOBS, LONG],
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [{ kind: 'crash' }],
     async nemesis(ctx) {
       while (running(ctx)) {
@@ -132,7 +132,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'sigstop-holder',
     what: 'SIGSTOP of the long job’s holder past lockTtl, then SIGCONT: the next run elsewhere has the higher token',
     jobs: [...JOBS, LONG],
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [{ kind: 'crash' }],
     async nemesis(ctx) {
       while (running(ctx)) {
@@ -147,7 +147,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'sigterm-drain',
     what: 'SIGTERM of the long job’s holder: its run ends by itself, nothing is lost, a new replica joins',
     jobs: [...JOBS, LONG],
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [],
     check: { drain: true },
     async nemesis(ctx) {
@@ -164,7 +164,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'client-pause',
     what: 'CLIENT PAUSE WRITE of 0.5–1.5 s at random moments: fires due meanwhile run once, late',
     jobs: JOBS,
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [{ kind: 'outage' }],
     async nemesis(ctx) {
       while (running(ctx)) {
@@ -240,7 +240,7 @@ export const SCENARIOS: Scenario[] = [
     what: 'the reply to one replica’s claim is lost with its connection (TCP proxy), again and again',
     jobs: JOBS,
     replicas: PROXIED,
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [],
     async nemesis(ctx) {
       while (running(ctx)) {
@@ -259,7 +259,7 @@ export const SCENARIOS: Scenario[] = [
     what: 'one replica’s claim reply delayed 1 s past its client’s commandTimeout (300 ms), again and again',
     jobs: JOBS,
     replicas: PROXIED.map((spec) => ({ ...spec, redisOptions: { commandTimeout: 300 } })),
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [],
     async nemesis(ctx) {
       while (running(ctx)) {
@@ -278,7 +278,7 @@ export const SCENARIOS: Scenario[] = [
     what: 'one replica’s connection to Redis black-holed past lockTtl (nothing passes, nothing closes), then reset',
     jobs: [...JOBS, LONG],
     replicas: PROXIED,
-    seconds: { short: 8, long: 60 },
+    seconds: { short: 6, long: 60 },
     allow: [{ kind: 'crash' }],
     async nemesis(ctx) {
       while (running(ctx)) {
