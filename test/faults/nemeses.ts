@@ -32,7 +32,7 @@ const runKey = (event: RunMessage) => `${event.job}|${event.token}|${event.insta
 
 /** The next due time of a periodic job after `after`, from the due times its runs reported. */
 export function nextDue(ctx: NemesisContext, job: string, every: number, after = Date.now()): number | null {
-  const last = [...ctx.cluster.events.events].reverse().find((event) => event.type === 'start' && event.job === job && event.due % 1 === 0);
+  const last = [...ctx.cluster.events.events].reverse().find((event) => event.type === 'start' && event.job === job);
   if (!last) return null;
   return last.due + Math.ceil((after - last.due) / every) * every;
 }
