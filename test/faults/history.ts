@@ -1,0 +1,126 @@
+import { appendFileSync, readFileSync } from 'node:fs';
+
+/**
+ * The history of one scenario: an append-only file of JSON lines, written by the replicas (one
+ * `start` line when a handler starts, one `end` line when it ends; a replica killed mid-run
+ * leaves a start without an end) and by the harness (what it declared and what its nemesis did).
+ * The checker reads nothing else: not Redis, not the replicas' memory (Jepsen's model).
+ * Times are epoch ms on the machine's true clock (a replica under faketime subtracts its skew).
+ */
+export type HistoryLine =
+  | ScenarioLine
+  | JobLine
+  | StartLine
+  | EndLine
+  | NemesisLine
+  | ObserveLine;
+
+export interface ScenarioLine {
+  type: 'scenario';
+  phase: 'begin' | 'end';
+  at: number;
+  name: string;
+  seed: number;
+  lockTtl: number;
+}
+
+/** A job's schedule from `at` on: declared when the replicas start, again when a deploy changes it. */
+export interface JobLine {
+  type: 'job';
+  at: number;
+  job: string;
+  every: number;
+}
+
+export interface StartLine {
+  type: 'start';
+  job: string;
+  /** ctx.scheduledAt: the due time (or request time) the run serves, on Redis's clock. */
+  due: number;
+  token: number;
+  instance: string;
+  trigger: string;
+  /** True time the handler started. */
+  start: number;
+  /** ctx.startedAt, as the library reported it. */
+  ctxStart: number;
+  /** The replica's own clock at the start (differs from `start` under faketime). */
+  localStart: number;
+}
+
+export interface EndLine {
+  type: 'end';
+  job: string;
+  due: number;
+  token: number;
+  instance: string;
+  end: number;
+  /** The abort reason's kind, or null for a run that ended by itself. */
+  aborted: string | null;
+}
+
+export type NemesisKind =
+  | 'kill'
+  | 'stop'
+  | 'cont'
+  | 'term'
+  | 'exit'
+  | 'replica-start'
+  | 'redis-down'
+  | 'redis-up'
+  | 'flushall'
+  | 'client-pause'
+  | 'corrupt'
+  | 'skew'
+  | 'reply-dropped'
+  | 'reply-delayed'
+  | 'blackhole'
+  | 'heal';
+
+export interface NemesisLine {
+  type: 'nemesis';
+  f: NemesisKind;
+  at: number;
+  /** The end of a fault with a duration (a CLIENT PAUSE, a delayed reply). */
+  until?: number;
+  instance?: string;
+  job?: string;
+  detail?: string;
+}
+
+/** A measurement the harness took (Redis commands per second over a few seconds). */
+export interface ObserveLine {
+  type: 'observe';
+  at: number;
+  what: 'redis-commands-per-second';
+  /** Measured before the fault (the baseline) or after it. */
+  phase: 'before' | 'after';
+  value: number;
+}
+
+/** Appends lines for the harness's own events (the replicas write theirs directly). */
+export class HistoryWriter {
+  constructor(readonly file: string) {}
+
+  append(line: HistoryLine): void {
+    appendFileSync(this.file, `${JSON.stringify(line)}\n`);
+  }
+
+  nemesis(f: NemesisKind, details: Omit<NemesisLine, 'type' | 'f' | 'at'> & { at?: number } = {}): void {
+    this.append({ type: 'nemesis', f, at: Date.now(), ...details });
+  }
+}
+
+/** Reads a history; a torn last line (a writer killed mid-write) is ignored. */
+export function readHistory(file: string): HistoryLine[] {
+  const lines: HistoryLine[] = [];
+  for (const text of readFileSync(file, 'utf8').split('\n')) {
+    if (!text.trim()) continue;
+    try {
+      lines.push(JSON.parse(text) as HistoryLine);
+    } catch {
+      // A line cut by kill -9 in the middle of its write: it never completed.
+    }
+  }
+  return lines;
+}

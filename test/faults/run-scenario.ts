@@ -1,0 +1,56 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkHistory, CheckReport } from './checker';
+import { FaultCluster } from './fault-cluster';
+import { readHistory } from './history';
+import { NemesisContext, sleep } from './nemeses';
+import { Random, scenarioSeed } from './random';
+import type { Scenario } from './scenarios';
+
+export type ScenarioForm = 'short' | 'long';
+
+export interface ScenarioResult {
+  scenario: Scenario;
+  report: CheckReport;
+  /** Where its history is kept, for a look after a failure. */
+  dir: string;
+  /** The replicas' warnings and errors. */
+  logs: string;
+}
+
+/** After the nemesis, the cluster runs undisturbed this long, so the last faults' fires settle. */
+const SETTLE_MS = 2_000;
+
+/**
+ * Runs one scenario: its own Redis and replicas, the nemesis for the form's duration, then the
+ * checker over the history. The replicas are killed and Redis stopped whatever happens.
+ */
+export async function runScenario(scenario: Scenario, form: ScenarioForm, runSeed: number): Promise<ScenarioResult> {
+  const seed = scenarioSeed(runSeed, scenario.name);
+  const dir = join(tmpdir(), 'dsched-faults', String(runSeed), scenario.name);
+  const lockTtl = scenario.lockTtl ?? 2_000;
+  const cluster = await FaultCluster.open({ name: scenario.name, seed: runSeed, dir, jobs: scenario.jobs, lockTtl });
+  try {
+    const replicas = scenario.replicas ?? [{ instanceId: 'r1' }, { instanceId: 'r2' }, { instanceId: 'r3' }];
+    await Promise.all(replicas.map((spec) => cluster.startReplica(spec)));
+    // Every job has run once: the cluster is up and its cadence known before the faults begin.
+    await cluster.events.until('a first run of every job', (events) => scenario.jobs.every((job) => events.some((event) => event.job === job.name)), 30_000);
+    cluster.begin();
+    const ctx: NemesisContext = { cluster, random: new Random(seed), deadline: Date.now() + scenario.seconds[form] * 1000 };
+    await scenario.nemesis(ctx);
+    await sleep(SETTLE_MS);
+    cluster.end();
+  } finally {
+    await cluster.close();
+  }
+  const report = checkHistory(readHistory(cluster.history.file), { allow: scenario.allow, ...scenario.check });
+  return { scenario, report, dir, logs: cluster.logs() };
+}
+
+/** A failure's explanation: the summary, the first violations, where the history is, what the replicas logged. */
+export function describeFailure(result: ScenarioResult): string {
+  const { report } = result;
+  const shown = report.violations.slice(0, 12).map((violation) => `  ${violation.kind}${violation.job ? ` [${violation.job}]` : ''}: ${violation.detail}`);
+  const more = report.violations.length > shown.length ? [`  … ${report.violations.length - shown.length} more`] : [];
+  return [report.summary, ...shown, ...more, `history: ${result.dir}/history.jsonl`, 'replica logs:', result.logs].join('\n');
+}
