@@ -307,7 +307,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       // is the same request (its id), so one that timed out but ran is not run again.
       const requestId = randomUUID();
       const requestStartRun = async () =>
-        this.logSkippedStartRun(name, await this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS, requestId));
+        this.logSkippedStartRun(name, this.registeredOutcome(name, await this.coordinator.requestTrigger(name, 'EVENT', 'start', START_RUN_WINDOW_MS, requestId)));
       if (runOnStart && startDelay === 0) {
         // One failed request must not lose the start runs of the jobs after it: retried apart.
         await requestStartRun().catch((error) => {
@@ -345,8 +345,19 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         this.logger.warn(`Job "${name}": its one-shot time ${iso(at)} came while it was paused; it does not run.`);
         return;
       }
-      await this.coordinator.requestTrigger(name, 'SCHEDULE', `at:${at}`, ONE_SHOT_WINDOW_MS, requestId);
+      this.registeredOutcome(name, await this.coordinator.requestTrigger(name, 'SCHEDULE', `at:${at}`, ONE_SHOT_WINDOW_MS, requestId));
     }, ONE_SHOT_WINDOW_MS / 2);
+  }
+
+  /**
+   * A request of this replica's own (a start run, a one-shot) for a job Redis does not know: Redis
+   * lost its state and this replica has not re-created the job yet. Thrown, so the request is
+   * sent again after the resync that re-creates it, rather than taken as done.
+   */
+  private registeredOutcome(name: string, outcome: TriggerOutcome): TriggerOutcome {
+    if (outcome.status !== 'unknown') return outcome;
+    void this.resync();
+    throw new Error(`job "${name}" is not registered in Redis (it lost its state); its request is sent again once the job is re-created`);
   }
 
   /**
