@@ -19,7 +19,7 @@ import { EventLog } from './support/wait';
  */
 const SHAS = (() => {
   const scripts = loadScripts();
-  return { claim: scripts.claim.sha, lease: scripts.lease.sha, reschedule: scripts.reschedule.sha, lock: scripts.lock.sha, trigger: scripts.trigger.sha };
+  return { claim: scripts.claim.sha, snapshot: scripts.snapshot.sha, lease: scripts.lease.sha, reschedule: scripts.reschedule.sha, lock: scripts.lock.sha, trigger: scripts.trigger.sha };
 })();
 
 /** The arguments (ARGV) of an EVALSHA of `sha`, or null for any other command. */
@@ -87,6 +87,41 @@ describe('replies lost, late or resent', () => {
     expect(runs.events[0].scheduledAt).toBe(due);
     expect(runs.events[1].scheduledAt).toBeGreaterThan(due);
     expect(runs.events.filter((run) => run.scheduledAt === due)).toHaveLength(1);
+    expect(logger.count('warn', /a run is still going/)).toBe(0);
+  });
+
+  it('keeps asking Redis about a claim left unanswered until it answers, and runs the fire while its lease lives', async () => {
+    // The claim's reply comes too late, then every read of the replica's leases and the claim's
+    // retry fail for 1.5 s: the replica has to keep asking, or the fire (claimed in Redis for
+    // it) runs nowhere and its lease blocks the job. The retry after that (1 s later again)
+    // would come after the lease (2.2 s) expired.
+    const runs = new EventLog<Run>();
+    @Injectable()
+    class Jobs {
+      @DistributedJob({ name: 'unanswered', every: '4s', jitter: 0 })
+      tick(ctx: JobContext) {
+        runs.push({ name: ctx.name, fencingToken: ctx.fencingToken, scheduledAt: ctx.scheduledAt.getTime(), trigger: ctx.trigger });
+      }
+    }
+    const client = new Redis(proxy.url, { commandTimeout: 300, maxRetriesPerRequest: 1, lazyConnect: true });
+    clients.push(client);
+    let claimedAt: number | undefined;
+    const failing = (command: string[]) => claimedAt !== undefined && Date.now() < claimedAt + 1_500 && command;
+    const delayed = proxy.onNextReply({ match: claimOf('unanswered', 'due'), fault: { delayMs: 1_200 } });
+    void delayed.then(() => (claimedAt = Date.now()));
+    for (let i = 0; i < 20; i++) {
+      proxy.onNextReply({ match: (command) => !!failing(command) && scriptArgs(command, SHAS.snapshot) !== null, fault: { refuse: 'ERR read refused by the test' } });
+      proxy.onNextReply({ match: (command) => !!failing(command) && claimOf('unanswered', 'due')(command), fault: { refuse: 'ERR claim refused by the test' } });
+    }
+    const logger = new CapturingLogger();
+    await boot({ redis: client, keyPrefix: uniquePrefix('unanswered'), instanceId: 'a', lockTtl: 2_200 }, [Jobs], logger);
+    const due = Number(scriptArgs(await delayed, SHAS.claim)![5]);
+
+    const [run] = await runs.until('the fire whose claim went unanswered', (events) => events.length >= 1 && events);
+    expect(run.scheduledAt).toBe(due);
+    expect(logger.count('warn', /claimed by this replica although the claim's reply was lost/)).toBe(1);
+    await runs.until('the next fire', (events) => events.length >= 2);
+    expect(runs.events.filter((event) => event.scheduledAt === due)).toHaveLength(1);
     expect(logger.count('warn', /a run is still going/)).toBe(0);
   });
 

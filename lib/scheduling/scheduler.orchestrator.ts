@@ -17,6 +17,7 @@ import {
 } from '../coordination/coordinator.interface';
 import { ClaimInterruptedError } from '../coordination/claim-interrupted.error';
 import { AbortCause, JobAbortedError } from '../errors';
+import { ClaimsInDoubt } from './claims-in-doubt';
 import { PendingCancels } from './pending-cancels';
 import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
@@ -42,6 +43,8 @@ import { LeaseDiagnosis } from './lease-diagnosis';
 const FIRST_SYNC_WAIT_MS = 3_000;
 /** A claim that failed while Redis still answers is tried again after this long. */
 const CLAIM_RETRY_MS = 1_000;
+/** How soon Redis is asked again about a claim left unanswered, while the read itself fails. */
+const CLAIM_RECOVERY_RETRY_MS = 250;
 /** Replicas that start within this long of each other share one `runOnStart` run. */
 const START_RUN_WINDOW_MS = 60_000;
 /**
@@ -131,6 +134,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly startedTokens = new Set<string>();
   /** Cancels that overtook the claim reply of the run they name: applied when it starts. */
   private readonly pendingCancels = new PendingCancels();
+  private readonly claimsInDoubt = new ClaimsInDoubt();
+  private recoveryTimer?: NodeJS.Timeout;
   private syncChain: Promise<void> = Promise.resolve();
   private changedNames = new Set<string>();
   private firstSync!: () => void;
@@ -204,6 +209,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     clearInterval(this.heartbeatTimer);
     this.bootTimers.forEach((timer) => clearTimeout(timer));
     this.bootTimers.clear();
+    clearTimeout(this.recoveryTimer);
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
     const deadline = Date.now() + this.options.shutdownTimeout;
     // A claim in flight may still start a run: wait for it (bounded: Redis may be away).
@@ -265,6 +271,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (full) await this.flushUnreported();
     const wanted = (names ?? this.registry.names()).filter((name) => this.registry.has(name));
     const snapshotAt = this.now();
+    const asked = this.claimsInDoubt.ask();
     let snapshot = await this.coordinator.snapshot(wanted, this.options.instanceId);
     // Redis lost state: look at every job at once, so what was lost is re-created (and logged) together.
     if (!full && snapshot.missing.length > 0) return this.synchronize();
@@ -290,6 +297,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     for (const corrupt of snapshot.corrupt) this.isolate(corrupt);
     for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.addTrigger(trigger);
     for (const lease of snapshot.ownLeases) this.adopt(lease);
+    this.claimsInDoubt.answered(wanted, asked);
     if (full) {
       const version = Number(heartbeat!.version);
       if (!this.seen || this.seen.epoch !== heartbeat!.epoch || this.seen.version < version) this.seen = { epoch: heartbeat!.epoch, version };
@@ -584,14 +592,31 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         failed.forEach((entry) => this.queue.push({ ...entry, at: this.now() + CLAIM_RETRY_MS }));
         // A claim that timed out or lost its reply may have run all the same: ask Redis at once
         // (after it, on the same connection) for this replica's live leases of these jobs and
-        // run them; the retry, if it still goes, is answered with the same lease (claim.lua).
-        void this.resync([...new Set(failed.map((entry) => entry.name))]);
+        // run them, and again until it answers; the retry, if it still goes, is answered with
+        // the same lease (claim.lua).
+        this.claimsInDoubt.raise(
+          failed.map((entry) => entry.name),
+          this.clock.latest() + this.options.lockTtl,
+        );
+        void this.recoverClaims();
         this.arm();
       }
       return;
     }
     results.forEach((result, index) => this.settle(entries[index], requests[index], result));
     this.arm();
+  }
+
+  /** Asks Redis for this replica's leases of the jobs whose claims went unanswered, until it answers. */
+  private async recoverClaims(): Promise<void> {
+    const names = this.claimsInDoubt.pending(this.now());
+    if (names.length === 0 || this.closed || this.recoveryTimer) return;
+    await this.resync(names);
+    if (this.closed || this.recoveryTimer || this.claimsInDoubt.pending(this.now()).length === 0) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      void this.recoverClaims();
+    }, CLAIM_RECOVERY_RETRY_MS).unref();
   }
 
   private claimRequest(entry: DueEntry, now: number): ClaimRequest {
