@@ -373,7 +373,7 @@ describe('replies lost, late or resent', () => {
       match: (command) => scriptArgs(command, SHAS.trigger)?.[0] === 'start-first',
       fault: { refuse: 'ERR refused by the test proxy' },
     });
-    const lg = new CapturingLogger(); await boot({ redis: proxy.url, keyPrefix: uniquePrefix('start-runs'), instanceId: 'a' }, [Jobs], lg); setTimeout(() => console.log(lg.lines), 500);
+    await boot({ redis: proxy.url, keyPrefix: uniquePrefix('start-runs'), instanceId: 'a' }, [Jobs]);
     await failed;
     await runs.until('the start run of every job', (events) => new Set(events.map((run) => run.name)).size === 3);
     expect(runs.events.map((run) => [run.name, run.trigger]).sort()).toEqual([

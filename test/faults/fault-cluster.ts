@@ -5,7 +5,7 @@ import Redis from 'ioredis';
 import { TestRedisServer, uniquePrefix } from '../support/redis-server';
 import { EventLog } from '../support/wait';
 import { HistoryWriter } from './history';
-import { RedisProxy } from './redis-proxy';
+import { RedisProxy } from '../support/redis-proxy';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'fault-replica.main.js');
 

@@ -119,8 +119,11 @@ export async function measureRedisCommands(ctx: NemesisContext, ms: number, phas
   return value;
 }
 
-/** Matches a claim of a due fire of `job` in a command frame: its name, then its `kind` argument "due". */
-export const claimFrame = (job: string) => `\r\n${job}\r\n$3\r\ndue\r\n`;
+/** Matches a claim of a due fire of `job` (EVALSHA or EVAL of claim.lua): its name, then its `kind` argument "due". */
+export const claimOf =
+  (job: string) =>
+  (command: string[]): boolean =>
+    command.some((word, i) => word === job && command[i + 1] === 'due');
 
 /** The replica that ran `job` last: normally its preferred replica, which claims at the due instant. */
 export function winnerOf(ctx: NemesisContext, job: string): FaultReplica {

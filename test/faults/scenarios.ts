@@ -1,7 +1,7 @@
 import type { Allowance, CheckOptions } from './checker';
 import type { FaultJob, ReplicaSpec } from './fault-cluster';
 import {
-  claimFrame,
+  claimOf,
   clientPause,
   corrupt,
   Corruption,
@@ -242,7 +242,7 @@ export const SCENARIOS: Scenario[] = [
         // The replica that wins the fast job's claims: a lost reply then loses a claim that won.
         const target = winnerOf(ctx, FAST.name);
         const proxy = ctx.cluster.proxies.get(target.instanceId)!;
-        const dropped = await Promise.race([proxy.dropReply(claimFrame(FAST.name)), sleep(3_000).then(() => false)]);
+        const dropped = await Promise.race([proxy.dropReply(claimOf(FAST.name)), sleep(3_000).then(() => false)]);
         proxy.disarm();
         if (dropped) ctx.cluster.history.nemesis('reply-dropped', { instance: target.instanceId, detail: 'claim' });
       }
@@ -261,7 +261,7 @@ export const SCENARIOS: Scenario[] = [
         const target = winnerOf(ctx, FAST.name);
         const proxy = ctx.cluster.proxies.get(target.instanceId)!;
         const at = Date.now();
-        const delayed = await Promise.race([proxy.delayReply(claimFrame(FAST.name), 1_000), sleep(4_000).then(() => false)]);
+        const delayed = await Promise.race([proxy.delayReply(claimOf(FAST.name), 1_000), sleep(4_000).then(() => false)]);
         proxy.disarm();
         if (delayed) ctx.cluster.history.nemesis('reply-delayed', { instance: target.instanceId, at, until: Date.now(), detail: 'claim' });
       }

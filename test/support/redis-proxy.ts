@@ -5,9 +5,12 @@ import { createServer, Server, Socket } from 'node:net';
  * network does: delay it (the command ran; its answer comes late, after a client's
  * `commandTimeout`), drop it and reset the connection (the command ran; its answer is lost, and
  * ioredis sends the command again once it has reconnected), or refuse the command with an error
- * (it never runs), or delay a command on its way (it runs late). It can
- * also hold what clients send (the server hears nothing until `release`), or black-hole every
- * byte both ways.
+ * (it never runs), or delay a command on its way (it runs late). It can also hold what clients
+ * send (the server hears nothing until `release`), or black-hole every connection (nothing passes
+ * either way, nothing is closed) until `heal`.
+ *
+ * Used by the specs (`onNextReply`, `hold`) and by the network nemeses of the fault-injection
+ * suite (`dropReply`, `delayReply`, `disarm`, `blackhole`, `heal`).
  *
  * Replies are paired with commands by order, as Redis and ioredis do; a connection that
  * subscribes is passed through untouched from then on (its messages answer no command).
@@ -22,14 +25,29 @@ export type ReplyFault =
   /** The command reaches the server this much later (and every command after it on the connection). */
   | { delayCommandMs: number };
 
+/** Which commands a fault is for: the command as its words (`['EVALSHA', sha, ...]`). */
+export type CommandMatch = (command: string[]) => boolean;
+
 export interface ReplyRule {
-  /** Which command's reply to tamper with: the command as its words (`['EVALSHA', sha, ...]`). */
-  match: (command: string[]) => boolean;
+  /** Which command's reply to tamper with. */
+  match: CommandMatch;
   fault: ReplyFault;
 }
 
+/** A fault taken by a command: `applied` is called once its reply was tampered with, or with false if it never was. */
+interface TakenFault {
+  fault: ReplyFault;
+  applied: (applied: boolean) => void;
+}
+
+interface ArmedRule {
+  rule: ReplyRule;
+  matched: (command: string[]) => void;
+  applied: (applied: boolean) => void;
+}
+
 interface Pending {
-  fault: ReplyFault | null;
+  taken: TakenFault | null;
   /** The answer the proxy gives itself, for a command it did not forward. */
   answer?: Buffer;
 }
@@ -37,29 +55,30 @@ interface Pending {
 interface Reply {
   bytes: Buffer;
   at: number;
-  fault: ReplyFault | null;
+  taken: TakenFault | null;
 }
 
 export class RedisProxy {
   private readonly connections = new Set<Connection>();
-  private readonly rules: { rule: ReplyRule; matched: (command: string[]) => void }[] = [];
+  private rules: ArmedRule[] = [];
   held = false;
-  blackHoled = false;
+  blackholed = false;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
-    readonly targetPort: number,
+    readonly target: { host: string; port: number },
   ) {}
 
-  static async start(targetPort: number): Promise<RedisProxy> {
+  /** Listens on a free port of 127.0.0.1, in front of Redis at `target` (a port of 127.0.0.1, or host and port). */
+  static async start(target: number | { host: string; port: number }): Promise<RedisProxy> {
     let proxy!: RedisProxy;
     const server = createServer((client) => proxy.accept(client));
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
     });
-    proxy = new RedisProxy(server, port, targetPort);
+    proxy = new RedisProxy(server, port, typeof target === 'number' ? { host: '127.0.0.1', port: target } : target);
     return proxy;
   }
 
@@ -72,16 +91,42 @@ export class RedisProxy {
    * when it has been seen on its way to the server.
    */
   onNextReply(rule: ReplyRule): Promise<string[]> {
-    return new Promise((resolve) => this.rules.push({ rule, matched: resolve }));
+    return new Promise((resolve) => this.rules.push({ rule, matched: resolve, applied: () => undefined }));
+  }
+
+  /**
+   * Drops the reply to the next command that matches, then resets that connection (the command
+   * ran in Redis). Resolves true once that happened, false if `disarm` came first or the
+   * connection closed before the reply.
+   */
+  dropReply(match: CommandMatch): Promise<boolean> {
+    return this.arm({ match, fault: { drop: true } });
+  }
+
+  /**
+   * Holds the reply to the next command that matches (and the replies behind it on its
+   * connection) for `ms`. Resolves true once it was delivered, false if `disarm` came first or
+   * the connection closed before.
+   */
+  delayReply(match: CommandMatch, ms: number): Promise<boolean> {
+    return this.arm({ match, fault: { delayMs: ms } });
+  }
+
+  /**
+   * Forgets the faults armed that no command has taken yet: those of `dropReply` and
+   * `delayReply` resolve false (those of `onNextReply` never resolve).
+   */
+  disarm(): void {
+    this.rules.splice(0).forEach((armed) => armed.applied(false));
   }
 
   /** The fault for a command just sent, if a rule takes it. */
-  faultFor(command: string[]): ReplyFault | null {
+  faultFor(command: string[]): TakenFault | null {
     const index = this.rules.findIndex(({ rule }) => rule.match(command));
     if (index < 0) return null;
-    const [{ rule, matched }] = this.rules.splice(index, 1);
+    const [{ rule, matched, applied }] = this.rules.splice(index, 1);
     matched(command);
-    return rule.fault;
+    return { fault: rule.fault, applied };
   }
 
   /** Keeps what clients send from reaching the server until `release`. */
@@ -94,24 +139,38 @@ export class RedisProxy {
     this.connections.forEach((connection) => connection.flushHeld());
   }
 
-  /** Drops every byte both ways, without closing anything, until called with false. */
-  blackHole(on = true): void {
-    this.blackHoled = on;
+  /** Nothing passes in either direction, on open connections and new ones, and nothing is closed, until `heal()`. */
+  blackhole(): void {
+    this.blackholed = true;
+    this.connections.forEach((connection) => connection.blackhole());
+  }
+
+  /** Ends a black hole: the connections it held are reset (TCP gave up on them), new ones pass. */
+  heal(): void {
+    this.blackholed = false;
+    this.connections.forEach((connection) => connection.blackholed && connection.destroy());
   }
 
   async close(): Promise<void> {
+    this.disarm();
     this.connections.forEach((connection) => connection.destroy());
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private arm(rule: ReplyRule): Promise<boolean> {
+    return new Promise<boolean>((resolve) => this.rules.push({ rule, matched: () => undefined, applied: resolve }));
   }
 
   private accept(client: Socket): void {
     const connection = new Connection(this, client);
     this.connections.add(connection);
     client.once('close', () => this.connections.delete(connection));
+    if (this.blackholed) connection.blackhole();
   }
 }
 
 class Connection {
+  blackholed = false;
   private readonly upstream: Socket;
   private fromClient = Buffer.alloc(0);
   private fromServer = Buffer.alloc(0);
@@ -130,13 +189,17 @@ class Connection {
     private readonly client: Socket,
   ) {
     this.upstream = new Socket();
-    this.upstream.connect(proxy.targetPort, '127.0.0.1');
+    this.upstream.connect(proxy.target.port, proxy.target.host);
     for (const socket of [client, this.upstream]) {
       socket.on('error', () => this.destroy());
       socket.on('close', () => this.destroy());
     }
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     this.upstream.on('data', (chunk: Buffer) => this.onServerData(chunk));
+  }
+
+  blackhole(): void {
+    this.blackholed = true;
   }
 
   flushHeld(): void {
@@ -148,12 +211,14 @@ class Connection {
     this.destroyed = true;
     clearTimeout(this.pumpTimer);
     clearTimeout(this.sendTimer);
+    // Faults taken by commands whose replies will never come: not applied.
+    for (const { taken } of [...this.pending.splice(0), ...this.outbox.splice(0)]) taken?.applied(false);
     this.client.destroy();
     this.upstream.destroy();
   }
 
   private onClientData(chunk: Buffer): void {
-    if (this.proxy.blackHoled) return;
+    if (this.blackholed) return;
     if (!this.subscriber) {
       this.fromClient = Buffer.concat([this.fromClient, chunk]);
       for (;;) {
@@ -163,13 +228,13 @@ class Connection {
         this.fromClient = this.fromClient.subarray(parsed.end);
         const command = (Array.isArray(parsed.value) ? parsed.value : [parsed.value]).map(String);
         if (/^p?subscribe$/i.test(command[0] ?? '')) this.subscriber = true;
-        const fault = this.subscriber ? null : this.proxy.faultFor(command);
-        if (fault && 'refuse' in fault) {
-          this.pending.push({ fault: null, answer: Buffer.from(`-${fault.refuse}\r\n`) });
+        const taken = this.subscriber ? null : this.proxy.faultFor(command);
+        if (taken && 'refuse' in taken.fault) {
+          this.pending.push({ taken, answer: Buffer.from(`-${taken.fault.refuse}\r\n`) });
           this.answerRefused();
         } else {
-          this.pending.push({ fault });
-          const delay = fault && 'delayCommandMs' in fault ? fault.delayCommandMs : 0;
+          this.pending.push({ taken });
+          const delay = taken && 'delayCommandMs' in taken.fault ? taken.fault.delayCommandMs : 0;
           this.sendQueue.push({ bytes: Buffer.from(bytes), at: Date.now() + delay });
           this.send();
         }
@@ -192,6 +257,7 @@ class Connection {
   }
 
   private forward(bytes: Buffer): void {
+    if (this.blackholed) return;
     if (this.proxy.held) this.heldBytes.push(Buffer.from(bytes));
     else this.upstream.write(bytes);
   }
@@ -199,13 +265,14 @@ class Connection {
   /** Refused commands at the head of the line are answered in their turn. */
   private answerRefused(): void {
     while (this.pending[0]?.answer) {
-      this.outbox.push({ bytes: this.pending.shift()!.answer!, at: Date.now(), fault: null });
+      const { answer, taken } = this.pending.shift()!;
+      this.outbox.push({ bytes: answer!, at: Date.now(), taken });
     }
     this.pump();
   }
 
   private onServerData(chunk: Buffer): void {
-    if (this.proxy.blackHoled) return;
+    if (this.blackholed) return;
     this.fromServer = Buffer.concat([this.fromServer, chunk]);
     for (;;) {
       if (this.subscriber && this.pending.length === 0 && this.outbox.length === 0) {
@@ -218,10 +285,10 @@ class Connection {
       if (!parsed) return;
       const bytes = this.fromServer.subarray(0, parsed.end);
       this.fromServer = this.fromServer.subarray(parsed.end);
-      const fault = this.pending.shift()?.fault ?? null;
-      const delay = fault && 'delayMs' in fault ? fault.delayMs : 0;
+      const taken = this.pending.shift()?.taken ?? null;
+      const delay = taken && 'delayMs' in taken.fault ? taken.fault.delayMs : 0;
       // Order is kept: a reply after a delayed one waits for it, as on a real connection.
-      this.outbox.push({ bytes, at: Date.now() + delay, fault });
+      this.outbox.push({ bytes: Buffer.from(bytes), at: Date.now() + delay, taken });
       this.answerRefused();
     }
   }
@@ -236,12 +303,15 @@ class Connection {
         return;
       }
       this.outbox.shift();
-      if (head.fault && 'drop' in head.fault) {
+      if (head.taken && 'drop' in head.taken.fault) {
         // The command ran; its reply is lost with the connection.
+        head.taken.applied(true);
         this.destroy();
         return;
       }
-      this.client.write(head.bytes);
+      // A black hole swallows what was on its way, too.
+      if (!this.blackholed) this.client.write(head.bytes);
+      head.taken?.applied(!this.blackholed);
     }
   }
 }
@@ -249,7 +319,7 @@ class Connection {
 type RespValue = string | number | null | RespValue[];
 
 /** One RESP2 value at `offset`, or null if the buffer does not hold all of it yet. */
-function parseResp(buffer: Buffer, offset: number): { value: RespValue; end: number } | null {
+export function parseResp(buffer: Buffer, offset: number): { value: RespValue; end: number } | null {
   if (offset >= buffer.length) return null;
   const lineEnd = buffer.indexOf('\r\n', offset);
   if (lineEnd < 0) return null;
