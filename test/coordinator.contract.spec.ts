@@ -545,6 +545,102 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await state('mutable')).toMatchObject({ rev: 3, spec: { every: 2_000 } });
   });
 
+  describe('superseded definitions (a rolling deploy that an old replica restarting interrupts)', () => {
+    const far = Date.now() + 3_600_000;
+    /** v1 (every 1 s) then v2 (every 500 ms), each booted by a live replica. */
+    const v1 = (name: string) => registration(name, { every: 1_000, due: far });
+    const v2 = (name: string) => registration(name, { every: 500, due: far });
+
+    async function deployed(name: string): Promise<void> {
+      await coordinator.heartbeat('r1', TTL);
+      await coordinator.heartbeat('r1-v2', TTL);
+      expect((await coordinator.register([v1(name)], 'boot', 'r1'))[0].outcome).toBe('created');
+      expect((await coordinator.register([v2(name)], 'boot', 'r1-v2'))[0]).toMatchObject({ outcome: 'replaced', otherBy: 'r1' });
+    }
+
+    it('keeps the definition in force when a replica boots with one it replaced while a live replica declares it, until none does', async () => {
+      await deployed('deployed');
+      // An old replica restarts: the cluster keeps v2, and the old replica hears who set it.
+      await coordinator.heartbeat('old', TTL);
+      const [blocked] = await coordinator.register([v1('deployed')], 'boot', 'old');
+      expect(blocked).toEqual({ name: 'deployed', outcome: 'superseded', other: v2('deployed').definition, otherBy: 'r1-v2' });
+      expect(await state('deployed')).toMatchObject({ rev: 2, spec: { every: 500 }, definedBy: 'r1-v2' });
+
+      // Offered again while v2 is declared, it stays superseded.
+      expect((await coordinator.register([v1('deployed')], 'offer', 'old'))[0].outcome).toBe('superseded');
+      // A rollback: once the last replica declaring v2 has left, the old definition offered again takes over.
+      await coordinator.heartbeat('r1-v2', TTL, true);
+      const [rolledBack] = await coordinator.register([v1('deployed')], 'offer', 'old');
+      expect(rolledBack).toMatchObject({ outcome: 'replaced', otherBy: 'r1-v2', other: { spec: { every: 500 } } });
+      expect(await state('deployed')).toMatchObject({ rev: 3, spec: { every: 1_000 }, definedBy: 'old' });
+
+      // Now v2 is the superseded one: a v2 replica restarting after the rollback does not take it back.
+      await coordinator.heartbeat('r2-v2', TTL);
+      expect((await coordinator.register([v2('deployed')], 'boot', 'r2-v2'))[0]).toMatchObject({ outcome: 'superseded', otherBy: 'old' });
+      // Re-creating lost jobs is unchanged: a definition in force is kept, whatever the other's history.
+      expect((await coordinator.register([v2('deployed')], 'restore', 'r2-v2'))[0]).toMatchObject({ outcome: 'differs', otherBy: 'old' });
+    });
+
+    it('counts a declarer whose member entry expired as gone', async () => {
+      await deployed('expiring');
+      await clockPast(Date.now() + 20);
+      // Any heartbeat drops the members not renewed within its ttl: here r1-v2 (and r1).
+      await coordinator.heartbeat('old', 10);
+      expect((await coordinator.register([v1('expiring')], 'boot', 'old'))[0]).toMatchObject({ outcome: 'replaced', otherBy: 'r1-v2' });
+    });
+
+    it('never creates a job nor replaces a definition not remembered as superseded when a definition is offered again', async () => {
+      await coordinator.heartbeat('old', TTL);
+      expect((await coordinator.register([v1('offered')], 'offer', 'old'))[0]).toEqual({ name: 'offered', outcome: 'missing' });
+      expect((await coordinator.snapshot(['offered'], INSTANCE)).missing).toEqual(['offered']);
+      // Created by v2 (as a replica re-creating it after Redis lost its state): v1 has no history here.
+      await coordinator.heartbeat('r1-v2', TTL, true);
+      await coordinator.register([v2('offered')], 'boot', 'r1-v2');
+      expect((await coordinator.register([v1('offered')], 'offer', 'old'))[0]).toMatchObject({ outcome: 'differs', otherBy: 'r1-v2' });
+      expect(await state('offered')).toMatchObject({ spec: { every: 500 }, definedBy: 'r1-v2' });
+    });
+
+    it('never blocks a forward deploy: a definition never replaced replaces the one in force, declared or not', async () => {
+      await deployed('forward');
+      await coordinator.heartbeat('r1-v3', TTL);
+      const v3 = registration('forward', { every: 250, due: far });
+      expect((await coordinator.register([v3], 'boot', 'r1-v3'))[0]).toMatchObject({ outcome: 'replaced', otherBy: 'r1-v2' });
+      expect(await state('forward')).toMatchObject({ spec: { every: 250 }, definedBy: 'r1-v3' });
+      // Both older ones are superseded now.
+      await coordinator.heartbeat('old', TTL);
+      expect((await coordinator.register([v1('forward')], 'boot', 'old'))[0].outcome).toBe('superseded');
+      expect((await coordinator.register([v2('forward')], 'boot', 'old'))[0].outcome).toBe('superseded');
+    });
+
+    it("does not count the booting replica's own earlier declaration: one restarted under the same id with older code replaces", async () => {
+      await deployed('same-id');
+      // r1-v2 restarts under its id (a stateful set's pod) on the old code, before its member entry expired.
+      await coordinator.heartbeat('r1-v2', TTL);
+      expect((await coordinator.register([v1('same-id')], 'boot', 'r1-v2'))[0]).toMatchObject({ outcome: 'replaced', otherBy: 'r1-v2' });
+    });
+
+    it('remembers the last 8 superseded definitions of a job and the live declarers only', async () => {
+      const versions = Array.from({ length: 10 }, (_, i) => registration('bounded', { every: 1_000 * (i + 1), due: far }));
+      for (const [i, version] of versions.entries()) {
+        await coordinator.heartbeat(`v${i}`, TTL);
+        await coordinator.register([version], 'boot', `v${i}`);
+        // Each leaves but the last: every one registered the job, none but v9 declares it live.
+        if (i < versions.length - 1) await coordinator.heartbeat(`v${i}`, TTL, true);
+      }
+      expect(await state('bounded')).toMatchObject({ spec: { every: 10_000 }, definedBy: 'v9' });
+      await coordinator.heartbeat('late', TTL);
+      // v1..v8 are remembered; v0, the 9th back, is forgotten and taken as a new definition.
+      expect((await coordinator.register([versions[1]], 'boot', 'late'))[0].outcome).toBe('superseded');
+      expect((await coordinator.register([versions[0]], 'boot', 'late'))[0]).toMatchObject({ outcome: 'replaced', otherBy: 'v9' });
+      if (coordinator instanceof RedisCoordinator) {
+        const redis = coordinator.client;
+        expect(JSON.parse((await redis.hget(`{${prefix}}:job:bounded`, 'superseded'))!)).toHaveLength(8);
+        // The replicas that left were dropped from the declarers when the job was registered again.
+        expect((await redis.hkeys(`{${prefix}}:declared:bounded`)).sort()).toEqual(['late', 'v9']);
+      }
+    });
+  });
+
   it('locks a job by hand: refused while it runs, fires skipped while locked, free again once unlocked', async () => {
     await coordinator.register([registration('lockable')], 'boot', INSTANCE);
     const { due, rev } = await state('lockable');

@@ -89,17 +89,38 @@ export interface JobRegistration {
  * `boot`: this replica's code is the newest, so a definition that differs from the stored one
  * replaces it; only what changed is applied (a changed schedule re-bases the job, a changed
  * `paused` pauses or resumes it, anything else leaves the schedule, the due time and a runtime
- * pause alone). `restore`: re-creating jobs that Redis lost; an existing definition is kept, and
+ * pause alone). Except a superseded definition: one that a boot replaced (among the job's last
+ * `MAX_SUPERSEDED_DEFINITIONS`) does not replace the one in force while a live replica other
+ * than the caller declares it (`superseded`), so an old replica restarting during or after a
+ * rolling deploy cannot take the cluster back; once none does (the last one left, or its member
+ * entry expired), it replaces it as any boot does, which is how a rollback takes over. A
+ * replica declares the definition of its latest registration, in either mode; a live replica is
+ * one in the set `heartbeat` keeps.
+ * `restore`: re-creating jobs that Redis lost; an existing definition is kept, and
  * a job is created only with a due time still ahead of the coordinator's clock (`passed`
  * otherwise): one that has come may have been served before the loss.
+ * `offer`: a replica answered `superseded` offers its definition again when the live replicas
+ * change. As `boot`, except that it never creates a job (`missing`) and replaces only a
+ * definition still remembered as superseded (`differs` otherwise: that memory was lost with
+ * Redis's state, or pushed out by later deploys), so an offer cannot take a cluster back blindly.
  */
-export type RegistrationMode = 'boot' | 'restore';
+export type RegistrationMode = 'boot' | 'restore' | 'offer';
+
+/** How many of a job's definitions replaced by a boot the coordinator remembers as superseded. */
+export const MAX_SUPERSEDED_DEFINITIONS = 8;
 
 export type RegistrationOutcome =
   | { name: string; outcome: 'created' | 'unchanged' }
+  /** Offer only: the coordinator does not have the job; nothing was written. */
+  | { name: string; outcome: 'missing' }
   /** Restore only: the job was not created, its due time is not after `now` (the coordinator's clock). */
   | { name: string; outcome: 'passed'; now: number }
-  | { name: string; outcome: 'replaced' | 'differs'; other: SharedJobDefinition; otherBy: string }
+  /**
+   * `replaced`: this definition is now in force, `other` was. `differs` (restore, offer): `other` stays.
+   * `superseded` (boot): this definition was replaced before and `other`, in force, is declared by
+   * a live replica: `other` stays, set by `otherBy`.
+   */
+  | { name: string; outcome: 'replaced' | 'differs' | 'superseded'; other: SharedJobDefinition; otherBy: string }
   /** The stored job is corrupt: left as it is, nothing written. */
   | { name: string; outcome: 'corrupt'; key: string; problem: string };
 

@@ -32,6 +32,7 @@ import { LeaseTimer } from './lease-timer';
 import { Schedule } from './schedule';
 import { TickBatcher } from './tick-batcher';
 import { registration, StateRestore } from './state-restore';
+import { SupersededDefinitions } from './superseded-definitions';
 import { RunRecorder, RunStart } from './run-recorder';
 import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
@@ -128,6 +129,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private fullSyncsPending = 0;
   private readonly claimOrder: ClaimOrder;
   private readonly restorer: StateRestore;
+  private readonly superseded: SupersededDefinitions;
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
   private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
@@ -152,6 +154,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.claimOrder = new ClaimOrder(options.instanceId);
     this.leaseDiagnosis = new LeaseDiagnosis(2 * options.lockTtl, Math.floor(options.lockTtl / 3));
     this.restorer = new StateRestore(coordinator, options.instanceId, this.logger);
+    this.superseded = new SupersededDefinitions(coordinator, registry, options.instanceId, this.logger, this.definitionsWarned, () => this.isRunning);
   }
 
   /** The coordinator's clock as this replica knows it: every due time is on it. */
@@ -389,6 +392,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private logRegistration(outcomes: RegistrationOutcome[]): void {
+    this.superseded.note(outcomes);
     for (const outcome of outcomes) {
       // A definition this instance follows instead of its own is reported by applyState.
       if (outcome.outcome !== 'replaced') continue;
@@ -477,6 +481,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private setMembers(members: string[]): void {
+    this.superseded.membersSeen(members);
     if (!this.claimOrder.setMembers(members)) return;
     // Claim times depend on who is preferred: queue every fire again under the new set.
     this.queue.clear();

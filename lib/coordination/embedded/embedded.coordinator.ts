@@ -13,6 +13,7 @@ import {
   LastRun,
   LockOutcome,
   MAX_PENDING_TRIGGERS,
+  MAX_SUPERSEDED_DEFINITIONS,
   OwnLease,
   PENDING_TRIGGERS_TTL_MS,
   REQUEST_ID_TTL_MS,
@@ -39,6 +40,8 @@ interface StoredJob extends JobState {
   skippedLate: number;
   /** The latest due time claimed (as `served` in Redis): no due time at or before it is set again. */
   served: number | null;
+  /** Hashes of the definitions a boot replaced, oldest first (as `superseded` in Redis). */
+  superseded: string[];
 }
 
 interface StoredTrigger {
@@ -65,6 +68,10 @@ export class EmbeddedCoordinator extends Coordinator {
   private readonly requestIds = new Map<string, { until: number; outcome: TriggerOutcome }>();
   /** Answers of controls by request id (as the request keys of the Redis scripts). */
   private readonly answers = new Map<string, { until: number; answer: unknown }>();
+  /** Live members: instance id -> last heartbeat (as Redis's replicas set). */
+  private readonly members = new Map<string, number>();
+  /** Per job, which instance declares which definition hash (as Redis's declarers hashes). */
+  private readonly declared = new Map<string, Map<string, string>>();
   private changeCount = 0;
   private readonly events = new Subject<CoordinationEvent>();
   private readonly available = new BehaviorSubject(false);
@@ -104,6 +111,13 @@ export class EmbeddedCoordinator extends Coordinator {
       const { name, definition, definitionHash, first } = registration;
       const runtime = registration.runtime ?? definition;
       const existing = this.jobs.get(name);
+      if (!existing && mode === 'offer') return { name, outcome: 'missing' };
+      // As register.lua: who declares what, without the members gone; the caller declares its own below.
+      const declarers = this.declared.get(name) ?? new Map<string, string>();
+      this.declared.set(name, declarers);
+      for (const who of declarers.keys()) if (who !== instanceId && !this.members.has(who)) declarers.delete(who);
+      const declaredLive = [...declarers].some(([who, hash]) => who !== instanceId && hash === existing?.definitionHash);
+      declarers.set(instanceId, definitionHash);
       const setDue = (job: StoredJob) => {
         // As register.lua: a first fire not after the served one would run it again; the due time set stays.
         if (first !== null && first.due <= (servedDue(job) ?? -Infinity)) return;
@@ -116,7 +130,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (!existing) {
         // As register.lua: a due time that has come may have been served before the loss.
         if (mode === 'restore' && first && !runtime.paused && first.due <= now) return { name, outcome: 'passed', now };
-        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0, served: null } as unknown as StoredJob;
+        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0, served: null, superseded: [] } as unknown as StoredJob;
         define(job);
         Object.assign(job, { spec: runtime.spec, paused: runtime.paused });
         setDue(job);
@@ -127,6 +141,15 @@ export class EmbeddedCoordinator extends Coordinator {
       const other = existing.definition;
       const otherBy = existing.definedBy;
       if (mode === 'restore') return { name, outcome: 'differs', other, otherBy };
+      // A definition a boot replaced does not come back while a live replica declares the one in force.
+      const superseded = existing.superseded.includes(definitionHash);
+      if (declaredLive && superseded) return { name, outcome: 'superseded', other, otherBy };
+      // As register.lua: an offer replaces only a definition still remembered as superseded.
+      if (mode === 'offer' && !superseded) return { name, outcome: 'differs', other, otherBy };
+      const replacedHash = existing.definitionHash;
+      existing.superseded = [...existing.superseded.filter((hash) => hash !== replacedHash && hash !== definitionHash), replacedHash].slice(
+        -MAX_SUPERSEDED_DEFINITIONS,
+      );
       // Only what changed in the code is applied: an overlap change keeps the due time and a runtime pause.
       const specChanged = JSON.stringify(other.spec) !== JSON.stringify(definition.spec);
       const paused = other.paused !== definition.paused ? definition.paused : existing.paused;
@@ -166,8 +189,13 @@ export class EmbeddedCoordinator extends Coordinator {
     return { states, missing, corrupt: [], triggers, ownLeases };
   }
 
-  async heartbeat(instanceId: string): Promise<{ version: string; members: string[]; epoch: string }> {
-    return { version: String(this.changeCount), members: [instanceId], epoch: 'embedded' };
+  /** As heartbeat.lua: one process has one member, but the contract (declared definitions) counts members. */
+  async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[]; epoch: string }> {
+    const now = Date.now();
+    if (leave) this.members.delete(instanceId);
+    else this.members.set(instanceId, now);
+    for (const [who, at] of this.members) if (at <= now - memberTtl) this.members.delete(who);
+    return { version: String(this.changeCount), members: [...this.members.keys()], epoch: 'embedded' };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {

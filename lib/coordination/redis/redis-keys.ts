@@ -19,6 +19,15 @@ export class RedisKeys {
     return `${this.base}:runs:${name}`;
   }
 
+  /**
+   * Hash of which replica declares which definition of one job: instance id -> definition hash,
+   * as of its latest registration. Replicas no longer live are dropped at each registration of
+   * the job, so a boot can tell whether a live replica still declares the definition in force.
+   */
+  declared(name: string): string {
+    return `${this.base}:declared:${name}`;
+  }
+
   /** Sorted set of every scheduled, unpaused job: name -> due time (epoch ms). */
   get due(): string {
     return `${this.base}:due`;

@@ -170,7 +170,7 @@ export class RedisCoordinator extends Coordinator {
     const outcomes: RegistrationOutcome[] = [];
     for (let i = 0; i < jobs.length; i += BATCH) {
       const batch = jobs.slice(i, i + BATCH);
-      const keys = [this.keys.names, this.keys.due, this.keys.version, ...batch.map((job) => this.keys.job(job.name))];
+      const keys = [this.keys.names, this.keys.due, this.keys.version, this.keys.replicas, ...batch.flatMap((job) => [this.keys.job(job.name), this.keys.declared(job.name)])];
       const args: (string | number)[] = [instanceId, mode, this.keys.channel];
       for (const job of batch) {
         const { definition, first } = job;
@@ -190,12 +190,12 @@ export class RedisCoordinator extends Coordinator {
       replies.forEach(([outcome, other, otherBy], index) => {
         const name = batch[index].name;
         if (outcome === 'passed') return void outcomes.push({ name, outcome, now: Number(other) });
-        if (outcome === 'created' || outcome === 'unchanged') return void outcomes.push({ name, outcome });
+        if (outcome === 'created' || outcome === 'unchanged' || outcome === 'missing') return void outcomes.push({ name, outcome });
         if (outcome === 'corrupt') return void outcomes.push({ name, outcome, key: other, problem: otherBy });
         const stored = parseJson<SharedJobDefinition>(other);
         // A stored definition that is not JSON is reported by the snapshot that follows.
         if (stored === undefined) return void outcomes.push({ name, outcome: 'corrupt', key: this.keys.job(name), problem: `its field "def" is not JSON: ${JSON.stringify(other.slice(0, 40))}` });
-        outcomes.push({ name, outcome: outcome as 'replaced' | 'differs', other: stored, otherBy });
+        outcomes.push({ name, outcome: outcome as 'replaced' | 'differs' | 'superseded', other: stored, otherBy });
       });
     }
     return outcomes;
