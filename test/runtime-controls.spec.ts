@@ -185,7 +185,8 @@ describe('runtime controls', () => {
         expect(error).toBeInstanceOf(CoordinatorUnavailableError);
         expect(error.message).toBe(
           `The scheduler cannot reach Redis at 127.0.0.1:${server.port}: it is not connected right now, and reconnects in the background. ` +
-            'Nothing was changed; try again once it is reachable.',
+            'If the call reached it before the connection dropped, it may have taken effect: `describe()` tells, ' +
+            'once it is reachable again, before you repeat it.',
         );
         expect(error.cause).toBeInstanceOf(Error);
         expect(error.cause.message).not.toBe('');

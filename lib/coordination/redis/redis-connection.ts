@@ -75,7 +75,7 @@ export class OutageLog {
     this.since = Date.now();
     const reason = error instanceof Error ? error.message : String(error);
     this.logger.error(
-      `${this.target} is unreachable (${reason}). Jobs wait and nothing is lost: reconnecting with ` +
+      `${this.target} is unreachable (${reason}). Jobs wait (no fire is claimed meanwhile): reconnecting with ` +
         `backoff (at most ${MAX_RECONNECT_DELAY_MS / 1000} s apart), then resynchronizing.`,
     );
   }
