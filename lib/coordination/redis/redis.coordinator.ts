@@ -598,6 +598,8 @@ function toJobRecord(
       startedAt: lease.t,
       expiresAt: lease.e,
       trigger: lease.g,
+      // A dispatched task's lease names its task, as the embedded coordinator's does.
+      ...(lease.x !== undefined && lease.x !== null ? { taskId: Number(lease.x) } : {}),
     }));
   const lockedUntil = Number(job.lockedUntil ?? 0);
   const locked = job.lockedBy && (lockedUntil === 0 || lockedUntil > now) ? { by: job.lockedBy, until: lockedUntil || null } : null;
