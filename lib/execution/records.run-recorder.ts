@@ -24,7 +24,8 @@ const RECORD_START_WAIT_MS = 5_000;
 /** A running task's log is written this often while lines arrive, and at its end. */
 const LOG_FLUSH_MS = 5_000;
 
-const STATUS_OF: Record<RunOutcome['status'], TaskStatus> = { success: 'Success', error: 'Error', timeout: 'Error', stopped: 'Stopped' };
+/** The task status a run's outcome is recorded as. */
+export const STATUS_OF: Record<RunOutcome['status'], TaskStatus> = { success: 'Success', error: 'Error', timeout: 'Error', stopped: 'Stopped' };
 
 /** One run's records while it runs. */
 class RecordedRun {

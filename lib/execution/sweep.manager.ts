@@ -1,9 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DEFAULT_DANGLING_PENDING_MS, FINAL_STATUSES } from './execution.constants';
-import { InvalidQueryError } from '../errors';
+import { Brackets } from 'typeorm';
+import { Coordinator, type JobRecord } from '../coordination/coordinator.interface';
+import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
+import { DEFAULT_DANGLING_PENDING_MS, FINAL_STATUSES, TaskStatus } from './execution.constants';
+import { CorruptJobError, InvalidQueryError } from '../errors';
 import { Execution } from './execution.entity';
 import { checkId, checkString, checkWhole } from './record-query.validation';
 import { RecordsDialect } from './records.dialect';
+import { RecordsRunRecorder, STATUS_OF } from './records.run-recorder';
 import { StatusChangeHandler } from './status-change.handler';
 import { TaskLog } from './task-log.entity';
 import { Task } from './task.entity';
@@ -11,14 +16,43 @@ import { Task } from './task.entity';
 /** Executions deleted per transaction: bounded so a large sweep never holds long locks. */
 const CLEAN_BATCH = 500;
 
+/** Open tasks read per query, so also the most job names one `describe` asks about. */
+const ABANDONED_BATCH = 200;
+
+/**
+ * How much longer than `lockTtl` ago a Running task must have started before it may be ended as
+ * abandoned: its start is stamped on its replica's estimate of the coordinator's clock, and its
+ * replica writes its end just after releasing its lease. No lease is the condition; this only
+ * keeps the sweep away from runs that are starting or ending.
+ */
+export const ABANDONED_MARGIN_MS = 5_000;
+
+/** The message of a Running task ended because no replica held its run any more. */
+export const ABANDONED_RUN_MESSAGE = 'abandoned: no replica held its run any more (its replica stopped without reporting; lease expired)';
+/** The message of a Pending task ended because it never started and no replica holds a run of it. */
+export const ABANDONED_PENDING_MESSAGE = 'abandoned: it never started and no replica holds a run of it (its replica stopped before running it)';
+
+type OpenTask = Pick<Task, 'id' | 'executionId' | 'jobName' | 'status' | 'fencingToken'>;
+
+/** What the coordinator said of a batch's jobs: their records, and the jobs it could not say (corrupt). */
+interface Holders {
+  records: Map<string, JobRecord>;
+  unknown: Set<string>;
+}
+
 /** Removes old executions and repairs ones left in a state their tasks contradict. */
 @Injectable()
 export class SweepManager {
   private readonly logger = new Logger('ExecutionRecords');
+  /** On the embedded coordinator, leases live in this process: the ones held before it started went with the previous one. */
+  private readonly startedAt = Date.now();
 
   constructor(
     @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
     private readonly statusChanges: StatusChangeHandler,
+    private readonly coordinator: Coordinator,
+    private readonly recorder: RecordsRunRecorder,
+    @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly schedulerOptions: ResolvedSchedulerOptions,
   ) {}
 
   /** The final executions of `vendorType` older than its newest `retainCount` executions. */
@@ -73,13 +107,15 @@ export class SweepManager {
   }
 
   /**
-   * Repairs executions whose status their tasks contradict: still Running (or Pending) although
-   * every task has ended (a status refresh lost with a crash), and ones without any task for
-   * longer than `pendingGraceMs` (their creator died before creating tasks), which end as Error.
-   * Returns how many were fixed.
+   * Repairs what a replica that stopped without reporting left open: first the tasks whose run no
+   * replica holds any more (`fixAbandonedTasks`), then executions whose status their tasks
+   * contradict: still Running (or Pending) although every task has ended (a status refresh lost
+   * with a crash), and ones without any task for longer than `pendingGraceMs` (their creator died
+   * before creating tasks), which end as Error. Returns how many tasks and executions it repaired.
    */
   async fixDanglingStateExecution(pendingGraceMs = DEFAULT_DANGLING_PENDING_MS): Promise<number> {
     checkWhole('SweepManager.fixDanglingStateExecution', 'pendingGraceMs', pendingGraceMs, 0);
+    const tasksEnded = await this.fixAbandonedTasks(pendingGraceMs);
     const open = ['Pending', 'Running'];
     const settled = await this.dialect.manager
       .createQueryBuilder(Execution, 'r')
@@ -112,11 +148,117 @@ export class SweepManager {
     }
     const fixed = settled.length + abandoned.length;
     if (fixed > 0) this.logger.log(`Fixed ${fixed} execution(s) left in a state their tasks contradict.`);
-    return fixed;
+    return tasksEnded + fixed;
+  }
+
+  /**
+   * Ends the tasks that a replica which stopped without reporting (killed, or cut off until its
+   * lease expired) left open, and refreshes their executions through the status change handler:
+   * a task Running although the coordinator holds no live lease of its run (its job and fencing
+   * token), started longer than `lockTtl` + `ABANDONED_MARGIN_MS` ago, ends as Error (or, if the
+   * coordinator recorded that run's end, as that end: its replica released the lease and had not
+   * written the end yet); a task Pending for longer than `pendingGraceMs` that no live lease runs
+   * ends as Error. The coordinator is asked once per batch of tasks; when it does not answer,
+   * nothing is ended in this call. On the embedded coordinator, whose leases live in this
+   * process, only tasks from before this process started are looked at. Returns how many it ended.
+   */
+  async fixAbandonedTasks(pendingGraceMs = DEFAULT_DANGLING_PENDING_MS): Promise<number> {
+    checkWhole('SweepManager.fixAbandonedTasks', 'pendingGraceMs', pendingGraceMs, 0);
+    // Writes this replica still has to make may be ends of runs whose leases it has released.
+    if (this.recorder.waitingWrites > 0) {
+      this.logger.warn(`Abandoned tasks are not looked for in this sweep: ${this.recorder.waitingWrites} record write(s) of this replica wait for the database.`);
+      return 0;
+    }
+    if (!this.coordinator.isAvailable()) {
+      this.skipAbandoned(`the coordinator (${this.coordinator.describeTarget()}) is unreachable`);
+      return 0;
+    }
+    const clockNow = this.coordinator.clock.known ? this.coordinator.clock.now() : Date.now();
+    let runningBefore = clockNow - this.schedulerOptions.lockTtl - ABANDONED_MARGIN_MS;
+    let pendingBefore = Date.now() - pendingGraceMs;
+    if (this.coordinator.kind === 'embedded') {
+      runningBefore = Math.min(runningBefore, this.startedAt);
+      pendingBefore = Math.min(pendingBefore, this.startedAt);
+    }
+    let ended = 0;
+    let after = 0;
+    for (;;) {
+      const batch: OpenTask[] = await this.dialect.manager
+        .createQueryBuilder(Task, 't')
+        .select(['t.id', 't.executionId', 't.jobName', 't.status', 't.fencingToken'])
+        .where('t.id > :after', { after })
+        .andWhere(
+          new Brackets((open) =>
+            open
+              .where('t.status = :running AND t.startTime < :runningBefore', { running: 'Running', runningBefore: new Date(runningBefore) })
+              .orWhere('t.status = :pending AND t.creationTime < :pendingBefore', { pending: 'Pending', pendingBefore: new Date(pendingBefore) }),
+          ),
+        )
+        .orderBy('t.id', 'ASC')
+        .limit(ABANDONED_BATCH)
+        .getMany();
+      if (batch.length === 0) break;
+      after = batch[batch.length - 1].id;
+      const holders = await this.holders([...new Set(batch.map((task) => task.jobName))]);
+      if (!holders) break;
+      for (const task of batch) {
+        const end = abandonedEnd(task, holders);
+        if (!end) continue;
+        // The task's own attempt: a report of it that lands first wins (its end is its last word),
+        // and one landing after is refused as outdated; a newer attempt supersedes this change.
+        const result = await this.statusChanges.handle({ taskId: task.id, executionId: task.executionId, fencingToken: task.fencingToken, ...end });
+        if (result === 'applied') ended++;
+      }
+      if (batch.length < ABANDONED_BATCH) break;
+    }
+    if (ended > 0) this.logger.warn(`Ended ${ended} task(s) left open by a replica that stopped without reporting (no replica held their runs any more).`);
+    return ended;
+  }
+
+  /** The coordinator's records of these jobs (one `describe`), or null if it did not answer. */
+  private async holders(names: string[]): Promise<Holders | null> {
+    const unknown = new Set<string>();
+    for (let asked = names; ; ) {
+      try {
+        const records = await this.coordinator.describe(asked);
+        return { records: new Map(records.map((record) => [record.name, record])), unknown };
+      } catch (error) {
+        if (error instanceof CorruptJobError && asked.includes(error.job)) {
+          // Whether its runs are held cannot be told: its tasks are left as they are.
+          unknown.add(error.job);
+          asked = asked.filter((name) => name !== error.job);
+          if (asked.length === 0) return { records: new Map(), unknown };
+          continue;
+        }
+        const reason = this.coordinator.isUnreachableError(error) ? `the coordinator (${this.coordinator.describeTarget()}) is unreachable` : `the coordinator failed`;
+        this.skipAbandoned(`${reason}: ${(error as Error).message}`);
+        return null;
+      }
+    }
+  }
+
+  private skipAbandoned(reason: string): void {
+    this.logger.warn(`Abandoned tasks are not looked for in this sweep (nothing is ended without the coordinator's answer): ${reason}.`);
   }
 
   private table(entity: Function): string {
     const metadata = this.dialect.manager.connection.getMetadata(entity);
     return this.dialect.manager.connection.driver.escape(metadata.tableName);
   }
+}
+
+/** How an open task ends if no live lease runs it; null if one does, or if that cannot be told. */
+function abandonedEnd(task: OpenTask, { records, unknown }: Holders): { status: TaskStatus; message: string | null; at?: Date } | null {
+  if (unknown.has(task.jobName)) return null;
+  // A job the coordinator does not have (gone from the code, or lost with Redis's data) holds no lease.
+  const record = records.get(task.jobName);
+  const held = (record?.running ?? []).some((lease) => lease.taskId === task.id || (task.fencingToken > 0 && lease.fencingToken === task.fencingToken));
+  if (held) return null;
+  if (task.status === 'Pending') return { status: 'Error', message: ABANDONED_PENDING_MESSAGE };
+  const last = record?.lastRun;
+  if (last && last.fencingToken === task.fencingToken && last.status !== 'running' && last.finishedAt !== null) {
+    // The run ended and its replica told the coordinator, but its records do not say so (yet).
+    return { status: STATUS_OF[last.status], message: last.error, at: new Date(last.finishedAt) };
+  }
+  return { status: 'Error', message: ABANDONED_RUN_MESSAGE };
 }

@@ -1,0 +1,187 @@
+import { ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
+import { Injectable, INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DistributedJob, JobContext, SchedulerModuleOptions, SchedulerModule } from '../lib';
+import { ExecutionManager, SweepManager, TaskManager } from '../lib/records';
+import { ABANDONED_MARGIN_MS, ABANDONED_RUN_MESSAGE } from '../lib/execution/sweep.manager';
+import type { RecordsReplicaCommand, RecordsReplicaMessage } from './fixtures/records-replica.main';
+import { CapturingLogger } from './support/app';
+import { TestDatabase, TestDatabaseKind } from './support/databases';
+import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { EventLog } from './support/wait';
+
+/**
+ * A replica killed (SIGKILL) in the middle of its runs leaves their tasks and executions Running:
+ * the sweep, run by another app on the same coordinator and database once the runs' leases have
+ * expired, ends them as Error; a run whose lease another app still holds is left alone.
+ */
+const LOCK_TTL = 1_000;
+const FIXTURE = join(__dirname, 'fixtures', 'records-replica.main.ts');
+
+let release: () => void = () => undefined;
+let released = new Promise<void>((resolve) => (release = resolve));
+const held = new EventLog<number>();
+
+@Injectable()
+class HeldJobs {
+  /** A long handler: runs until the test releases it. */
+  @DistributedJob({ name: 'held', vendorType: 'held' })
+  async held(ctx: JobContext) {
+    held.push(ctx.taskId!);
+    await released;
+  }
+}
+
+/** A replica as a real process, whose runs never end: see the fixture. */
+class RecordsReplica {
+  private nextId = 1;
+  private readonly replies = new Map<number, (message: Extract<RecordsReplicaMessage, { type: 'reply' }>) => void>();
+  readonly runs = new EventLog<Extract<RecordsReplicaMessage, { type: 'run' }>>();
+  private readonly stderr: string[] = [];
+
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(env: Record<string, string>): Promise<RecordsReplica> {
+    const child = fork(FIXTURE, [], {
+      execArgv: ['-r', 'ts-node/register/transpile-only'],
+      env: { ...process.env, NODE_ENV: 'test', LOCK_TTL: String(LOCK_TTL), ...env },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    const replica = new RecordsReplica(child);
+    child.stderr!.on('data', (chunk: Buffer) => replica.stderr.push(chunk.toString()));
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the replica exited with ${code}: ${replica.stderr.join('')}`)));
+      child.on('message', (message: RecordsReplicaMessage) => {
+        if (message.type === 'ready') resolve();
+        else if (message.type === 'run') replica.runs.push(message);
+        else replica.replies.get(message.id)?.(message);
+      });
+    });
+    return replica;
+  }
+
+  call(method: RecordsReplicaCommand['method']): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.replies.set(id, (reply) => (reply.error !== undefined ? reject(new Error(reply.error)) : resolve(reply.result)));
+      this.child.send({ id, method } satisfies RecordsReplicaCommand);
+    });
+  }
+
+  /** Kills the process as a crash would: nothing reported, its leases left to expire. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.kill('SIGKILL');
+    });
+  }
+}
+
+async function bootApp(db: TestDatabase, scheduler: SchedulerModuleOptions, synchronize: boolean): Promise<INestApplicationContext> {
+  const logger = new CapturingLogger();
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize }),
+      SchedulerModule.forRoot({ ...scheduler, lockTtl: LOCK_TTL, shutdownTimeout: 1_000, records: { sweepEvery: false } }),
+    ],
+    providers: [HeldJobs],
+  })
+    .setLogger(logger)
+    .compile();
+  return moduleRef.init();
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Long enough after `since` that a run started then, whose lease is gone, is past the sweep's margin. */
+const pastTheMargin = (since: number) => sleep(Math.max(0, since + LOCK_TTL + ABANDONED_MARGIN_MS + 500 - Date.now()));
+
+const CASES: { coordinator: string; kind: TestDatabaseKind; scheduler: () => SchedulerModuleOptions }[] = [
+  { coordinator: 'Redis', kind: 'postgres', scheduler: () => ({ redis: SHARED_REDIS_URL, keyPrefix: uniquePrefix('abandoned') }) },
+  { coordinator: 'the embedded coordinator', kind: 'sqlite', scheduler: () => ({}) },
+];
+
+describe.each(CASES)('tasks a killed replica left Running, on $coordinator ($kind)', ({ coordinator, kind, scheduler }) => {
+  let db: TestDatabase;
+  const apps: INestApplicationContext[] = [];
+  let replica: RecordsReplica | undefined;
+
+  beforeAll(async () => {
+    released = new Promise<void>((resolve) => (release = resolve));
+    db = await TestDatabase.create(kind);
+  });
+
+  afterAll(async () => {
+    release();
+    await replica?.kill();
+    for (const app of apps.reverse()) await app.close();
+    await db?.drop();
+  });
+
+  it('the sweep ends them as Error once no replica holds their runs, and leaves a run still held alone', async () => {
+    const options = scheduler();
+    const onRedis = coordinator === 'Redis';
+    // The tables first, by this process, before the replica (which does not synchronize) starts.
+    let sweeper = await bootApp(db, options, true);
+    if (onRedis) apps.push(sweeper);
+    else await sweeper.close();
+    replica = await RecordsReplica.start({ DB_OPTIONS: JSON.stringify(db.options), ...(onRedis ? { REDIS_URL: SHARED_REDIS_URL, KEY_PREFIX: options.keyPrefix! } : {}) });
+    await replica.call('trigger');
+    await replica.call('task');
+    const [run, task] = await replica.runs.until('both runs to start', (runs) => runs.length >= 2 && runs);
+
+    let holder: INestApplicationContext;
+    if (onRedis) {
+      // Another app on the same Redis runs a long handler: its lease lives throughout.
+      holder = await bootApp(db, options, false);
+      apps.push(holder);
+      await replica.kill();
+    } else {
+      // The embedded coordinator lives in one process: the sweeping app is the next life of the
+      // killed one, and the run still held is its own.
+      await replica.kill();
+      sweeper = holder = await bootApp(db, options, false);
+      apps.push(sweeper);
+    }
+    const heldTask = await holder.get(TaskManager).create(await holder.get(ExecutionManager).create('held', null, 'MANUAL'), { name: 'held' });
+    await held.until('the held task to run', (ids) => ids.includes(heldTask));
+    const heldSince = Date.now();
+
+    const executions = sweeper.get(ExecutionManager);
+    const tasks = sweeper.get(TaskManager);
+    const sweep = sweeper.get(SweepManager);
+    for (const { taskId, executionId } of [run, task]) {
+      expect(await tasks.get(taskId)).toMatchObject({ status: 'Running' });
+      expect(await executions.get(executionId)).toMatchObject({ status: 'Running' });
+    }
+    // Killed a moment ago: its runs are too recent (on Redis, their leases may even still live).
+    expect(await sweep.fixAbandonedTasks()).toBe(0);
+
+    // Past the margin for the held run too, so that only its lease keeps it from being ended.
+    await pastTheMargin(heldSince);
+    expect(await sweep.fixDanglingStateExecution()).toBeGreaterThanOrEqual(2);
+    for (const { taskId, executionId } of [run, task]) {
+      expect(await tasks.get(taskId)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_RUN_MESSAGE, endTime: expect.any(Date) });
+      expect(await executions.get(executionId)).toMatchObject({ status: 'Error', endTime: expect.any(Date) });
+    }
+    // A single-task execution carries its task's message.
+    expect(await executions.get(run.executionId)).toMatchObject({ statusMessage: ABANDONED_RUN_MESSAGE });
+    expect(await tasks.get(heldTask)).toMatchObject({ status: 'Running', statusMessage: null });
+
+    // Swept again: nothing more to end, and the held run ends as its replica reports it.
+    expect(await sweep.fixAbandonedTasks()).toBe(0);
+    release();
+    await waitFor(async () => (await tasks.get(heldTask)).status === 'Success');
+  }, 60_000);
+});
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('Timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
