@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { Injectable, INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource as TypeOrmDataSource } from 'typeorm';
 import { DistributedJob, JobContext, SchedulerModuleOptions, SchedulerModule } from '../lib';
-import { ExecutionManager, SweepManager, TaskManager } from '../lib/records';
+import Redis from 'ioredis';
+import { Coordinator } from '../lib/coordination/coordinator.interface';
+import { Execution, ExecutionManager, SweepManager, Task, TaskManager } from '../lib/records';
 import { ABANDONED_MARGIN_MS, ABANDONED_RUN_MESSAGE } from '../lib/execution/sweep.manager';
 import type { RecordsReplicaCommand, RecordsReplicaMessage } from './fixtures/records-replica.main';
 import { CapturingLogger } from './support/app';
@@ -80,8 +83,7 @@ class RecordsReplica {
   }
 }
 
-async function bootApp(db: TestDatabase, scheduler: SchedulerModuleOptions, synchronize: boolean): Promise<INestApplicationContext> {
-  const logger = new CapturingLogger();
+async function bootApp(db: TestDatabase, scheduler: SchedulerModuleOptions, synchronize: boolean, logger = new CapturingLogger()): Promise<INestApplicationContext> {
   const moduleRef = await Test.createTestingModule({
     imports: [
       TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize }),
@@ -176,6 +178,51 @@ describe.each(CASES)('tasks a killed replica left Running, on $coordinator ($kin
     release();
     await waitFor(async () => (await tasks.get(heldTask)).status === 'Success');
   }, 60_000);
+});
+
+describe('tasks left Running while the coordinator is unreachable (Redis)', () => {
+  let db: TestDatabase;
+  let app: INestApplicationContext | undefined;
+  let redis: Redis | undefined;
+
+  afterAll(async () => {
+    await app?.close();
+    redis?.disconnect();
+    await db?.drop();
+  });
+
+  it('are not ended while the coordinator does not answer (logged once per sweep), and are once it does', async () => {
+    db = await TestDatabase.create('sqlite');
+    // A client of the test's own, passed as `redis`: the library never closes it, the test cuts it.
+    redis = new Redis(SHARED_REDIS_URL);
+    const logger = new CapturingLogger();
+    app = await bootApp(db, { redis, keyPrefix: uniquePrefix('abandoned-outage') }, true, logger);
+    const coordinator = app.get(Coordinator);
+    const sweep = app.get(SweepManager);
+    const dayAgo = new Date(Date.now() - 24 * 3_600_000);
+    const executionId = await app.get(ExecutionManager).create('held', null, 'MANUAL');
+    // Its run's fencing token is one no lease has: its replica is gone.
+    const inserted = await app.get(TypeOrmDataSource).getRepository(Task).insert({
+      vendorType: 'held', executionId, jobName: 'held', parameters: {}, status: 'Running', statusMessage: null, runCount: 1, jobId: `lost-${Math.random()}`,
+      extraAttrs: {}, creationTime: dayAgo, startTime: dayAgo, updateTime: dayAgo, endTime: null, statusRevision: 1, fencingToken: 1,
+    });
+    const taskId = inserted.identifiers[0].id as number;
+    const tasks = app.get(TaskManager);
+
+    redis.disconnect();
+    await waitFor(async () => !coordinator.isAvailable());
+    expect(await sweep.fixDanglingStateExecution()).toBe(0);
+    expect(await tasks.get(taskId)).toMatchObject({ status: 'Running' });
+    expect(await app.get(ExecutionManager).get(executionId)).toMatchObject({ status: 'Running' });
+    expect(logger.count('warn', /Abandoned tasks are not looked for in this sweep .*unreachable/)).toBe(1);
+
+    await redis.connect();
+    await waitFor(async () => coordinator.isAvailable());
+    expect(await sweep.fixAbandonedTasks()).toBe(1);
+    expect(await tasks.get(taskId)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_RUN_MESSAGE });
+    expect(await app.get(TypeOrmDataSource).getRepository(Execution).findOneByOrFail({ id: executionId })).toMatchObject({ status: 'Error' });
+    expect(logger.count('warn', /Abandoned tasks are not looked for/)).toBe(1);
+  });
 });
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {

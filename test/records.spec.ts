@@ -4,7 +4,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { DistributedJob, ExecutionNotFinalError, DuplicateVendorHookError, JobContext, JobScheduler, SchedulerModule } from '../lib';
 import { Execution, ExecutionManager, SweepManager, Task, TaskManager, VendorHookRegistry } from '../lib/records';
-import { StatusChangeHandler } from '../lib/execution/status-change.handler';
+import { nextRevision, StatusChangeHandler } from '../lib/execution/status-change.handler';
+import { ABANDONED_PENDING_MESSAGE, ABANDONED_RUN_MESSAGE } from '../lib/execution/sweep.manager';
+import { Coordinator } from '../lib/coordination/coordinator.interface';
 import { SweepJob } from '../lib/execution/sweep.job';
 import { RunRecorder } from '../lib/scheduling/run-recorder';
 import { JobRegistry } from '../lib/scheduling/job.registry';
@@ -224,6 +226,61 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     expect((await executions.get(fresh)).status).toBe('Running');
   });
 
+  it('ends tasks no replica runs any more: Running without a live lease, Pending past the grace; a late report of that attempt is refused', async () => {
+    const repository = dataSource.getRepository(Task);
+    const coordinator = app.get(Coordinator);
+    // A day ago: before this process started (on the embedded coordinator, the leases of a previous life are gone).
+    const dayAgo = new Date(Date.now() - 24 * 3_600_000);
+    const insertTask = async (executionId: number, fields: Partial<Task>) => (await repository.insert({ ...pendingTask(executionId), ...fields })).identifiers[0].id as number;
+    const running = { status: 'Running' as const, runCount: 1, creationTime: dayAgo, startTime: dayAgo, updateTime: dayAgo, statusRevision: 1 };
+    // Running, and no lease has its fencing token: its replica died.
+    const lost = await executions.create('abandoned', null, 'MANUAL');
+    const lostTask = await insertTask(lost, { ...running, fencingToken: 1 });
+    // Pending for a day, never started; and one created a moment ago, within the grace.
+    const never = await executions.create('abandoned', null, 'MANUAL');
+    const neverTask = await insertTask(never, { creationTime: dayAgo, updateTime: dayAgo });
+    const fresh = await executions.create('abandoned', null, 'MANUAL');
+    const freshTask = await insertTask(fresh, {});
+    // Running, its lease live (a replica that holds it); and Pending, its lease taken (about to start).
+    const held = await executions.create('abandoned', null, 'MANUAL');
+    const heldTask = await insertTask(held, { ...running, jobName: 'until-stopped' });
+    const lease = await coordinator.lease('until-stopped', 'ghost', 60_000, heldTask);
+    await repository.update({ id: heldTask }, { fencingToken: lease!.fencingToken });
+    const starting = await executions.create('abandoned', null, 'MANUAL');
+    const startingTask = await insertTask(starting, { jobName: 'until-stopped', creationTime: dayAgo, updateTime: dayAgo });
+    await coordinator.lease('until-stopped', 'ghost', 60_000, startingTask);
+    // A run that ended, and told the coordinator so, but whose end its records do not have yet.
+    const from = executionChanges.events.length;
+    await app.get(JobScheduler).trigger('broken');
+    const broken = await executionChanges.until('the broken run', (events) => events.slice(from).find((e) => e.jobName === 'broken' && e.status === 'Error'));
+    const [brokenTask] = await tasks.list({ executionId: broken.id });
+    // Its records are written first, then its lease is released: wait for the coordinator to have its end.
+    await waitUntil(async () => (await coordinator.describe(['broken']))[0].lastRun?.finishedAt != null);
+    await repository.update({ id: brokenTask.id }, { status: 'Running', statusMessage: null, startTime: dayAgo, endTime: null });
+    await dataSource.getRepository(Execution).update({ id: broken.id }, { status: 'Running', statusMessage: null, endTime: null });
+
+    // Other tests' tasks may be caught too: only ours are checked.
+    expect(await sweep.fixAbandonedTasks(3_600_000)).toBeGreaterThanOrEqual(3);
+    expect(await tasks.get(lostTask)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_RUN_MESSAGE, fencingToken: 1, endTime: expect.any(Date) });
+    expect(await executions.get(lost)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_RUN_MESSAGE });
+    expect(await tasks.get(neverTask)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_PENDING_MESSAGE });
+    expect(await executions.get(never)).toMatchObject({ status: 'Error' });
+    expect(await tasks.get(brokenTask.id)).toMatchObject({ status: 'Error', statusMessage: 'the report template is missing' });
+    expect(await executions.get(broken.id)).toMatchObject({ status: 'Error', statusMessage: 'the report template is missing' });
+    expect(await tasks.get(freshTask)).toMatchObject({ status: 'Pending' });
+    expect(await tasks.get(heldTask)).toMatchObject({ status: 'Running' });
+    expect(await tasks.get(startingTask)).toMatchObject({ status: 'Pending' });
+
+    // The lost replica comes back (it was cut off, not dead) and reports its run: the end of that
+    // attempt is already recorded, so the report is refused; a newer attempt of the task is not.
+    const statusChanges = app.get(StatusChangeHandler);
+    expect(await statusChanges.handle({ taskId: lostTask, status: 'Success', revision: nextRevision(), fencingToken: 1 })).toBe('outdated');
+    expect(await tasks.get(lostTask)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_RUN_MESSAGE });
+    expect(await statusChanges.handle({ taskId: lostTask, status: 'Running', revision: nextRevision(), fencingToken: 2 })).toBe('applied');
+    expect(await executions.get(lost)).toMatchObject({ status: 'Running' });
+    await coordinator.stop('until-stopped', lease!.fencingToken);
+  });
+
   it('records every run of a job with its trigger, due time, fencing token and log', async () => {
     const scheduler = app.get(JobScheduler);
     const from = executionChanges.events.length;
@@ -393,4 +450,12 @@ function pendingTask(executionId: number): Partial<Task> {
     statusRevision: 0,
     fencingToken: 0,
   };
+}
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('Timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
