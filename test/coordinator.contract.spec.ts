@@ -408,6 +408,18 @@ describe.each(factories)('$name', ({ create, shared }) => {
         expect(await coordinator.client.exists(`{${prefix}}:checkpoint:never`)).toBe(0);
       }
     });
+
+    it('answers corrupt for a claim of a job whose checkpoint key holds what no script wrote, and writes nothing for it', async () => {
+      if (!(coordinator instanceof RedisCoordinator)) return;
+      await coordinator.register([registration('bad-checkpoint')], 'boot', INSTANCE);
+      const key = `{${prefix}}:checkpoint:bad-checkpoint`;
+      await coordinator.client.set(key, 'not a hash');
+      const { due, rev } = await state('bad-checkpoint');
+      const [result] = await coordinator.claim([{ name: 'bad-checkpoint', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], INSTANCE, TTL);
+      expect(result).toEqual({ status: 'corrupt', key, problem: 'expected a hash, found a string' });
+      expect((await state('bad-checkpoint')).due).toBe(due);
+      await expect(coordinator.saveCheckpoint('bad-checkpoint', 1, '1', 1)).rejects.toThrow(/checkpoint:bad-checkpoint/);
+    });
   });
 
   it('tells a replica of its own live leases, so a run whose claim reply was lost is not lost', async () => {
