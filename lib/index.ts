@@ -5,6 +5,8 @@ export { DistributedJob } from './scheduling/distributed-job.decorator';
 export type { DistributedJobOptions, OverlapPolicy } from './scheduling/distributed-job-options.interface';
 export { JOB_TRIGGERS } from './scheduling/job-context.interface';
 export type { JobContext, JobTrigger } from './scheduling/job-context.interface';
+export type { CheckpointOptions, JsonValue, LastCheckpoint } from './checkpoint/checkpoint.interface';
+export { MAX_CHECKPOINT_BYTES } from './checkpoint/checkpoint.constants';
 export { JobScheduler } from './scheduling/job-scheduler.service';
 export type { JobDescription, JobLastRun, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
@@ -28,6 +30,7 @@ export {
   StopTimeoutError,
   InvalidQueryError,
   CorruptJobError,
+  InvalidCheckpointError,
 } from './errors';
 export type { AbortCause } from './errors';
 

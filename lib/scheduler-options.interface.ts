@@ -1,4 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { CheckpointOptions } from './checkpoint/checkpoint.interface';
 
 /** Where the scheduler coordinates: a URL, ioredis options, or a client the app already has. */
 export type RedisConnection = string | RedisOptions | Redis | Cluster;
@@ -52,6 +53,13 @@ export interface SchedulerModuleOptions {
    * @default true
    */
   autoStart?: boolean;
+  /**
+   * When a run's `ctx.checkpoint` updates are written to the coordinator: after `maxUpdates`
+   * updates (default 100) or `interval` after the first one not yet written (default 5 s, at
+   * least 1 s), and at the run's end. A job's `@DistributedJob({ checkpoint })` overrides these.
+   * @default { maxUpdates: 100, interval: 5000 }
+   */
+  checkpoint?: CheckpointOptions;
 }
 
 export interface SchedulerOptionsFactory {

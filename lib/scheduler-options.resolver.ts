@@ -4,6 +4,8 @@ import { EmbeddedInProductionError, InvalidSchedulerOptionError } from './errors
 import { DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './scheduler.constants';
 import type { RedisConnection, SchedulerModuleOptions } from './scheduler-options.interface';
 import { MAX_TIMER_DURATION_MS, parseDuration } from './scheduling/duration';
+import type { ResolvedCheckpointOptions } from './checkpoint/checkpoint.interface';
+import { checkCheckpointOptions, DEFAULT_CHECKPOINT_OPTIONS } from './checkpoint/checkpoint.options';
 import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
 
 /** The module's options with every default applied, in one place. */
@@ -16,6 +18,8 @@ export interface ResolvedSchedulerOptions {
   autoStart: boolean;
   /** The shortest and longest period any schedule may have, on every path that sets one. */
   bounds: ScheduleBounds;
+  /** When runs' checkpoints are flushed, unless a job says otherwise. */
+  checkpoint: ResolvedCheckpointOptions;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -53,6 +57,12 @@ export function resolveSchedulerOptions(
   if (minPeriod === undefined || minPeriod < MIN_PERIOD_FLOOR_MS || minPeriod > MAX_PERIOD_MS) {
     throw new InvalidSchedulerOptionError('minPeriod', options.minPeriod, `expected a duration from ${MIN_PERIOD_FLOOR_MS} ms to 366 days, in ms or such as '1s'`);
   }
+  const checkpoint = {
+    ...DEFAULT_CHECKPOINT_OPTIONS,
+    ...checkCheckpointOptions(options.checkpoint, (option, value, reason) => {
+      throw new InvalidSchedulerOptionError(option, value, reason);
+    }),
+  };
   return {
     redis,
     keyPrefix,
@@ -61,6 +71,7 @@ export function resolveSchedulerOptions(
     shutdownTimeout,
     autoStart: options.autoStart ?? true,
     bounds: { minPeriod, maxPeriod: MAX_PERIOD_MS },
+    checkpoint,
   };
 }
 

@@ -334,6 +334,94 @@ describe.each(factories)('$name', ({ create, shared }) => {
     });
   });
 
+  describe('checkpoints', () => {
+    type Claimed = Extract<ClaimResult, { status: 'claimed' }>;
+
+    async function claimRun(name: string, on: Coordinator = coordinator, instance = INSTANCE): Promise<Claimed> {
+      const { due, rev } = await state(name);
+      const [result] = await on.claim([{ name, rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], instance, TTL);
+      expect(result.status).toBe('claimed');
+      return result as Claimed;
+    }
+
+    it('reads back what was saved, with its token and time, and hands it to the next claim of the job', async () => {
+      await coordinator.register([registration('progress', { overlap: 'allow' })], 'boot', INSTANCE);
+      expect(await coordinator.readCheckpoint('progress')).toBeNull();
+      const first = await claimRun('progress');
+      expect(first.checkpoint).toBeNull();
+      expect(await coordinator.saveCheckpoint('progress', first.fencingToken, '{"page":1}', 1_000)).toEqual({ status: 'saved' });
+      // The same run again: the latest state wins.
+      expect(await coordinator.saveCheckpoint('progress', first.fencingToken, '{"page":2}', 2_000)).toEqual({ status: 'saved' });
+      const saved = { state: '{"page":2}', savedAt: 2_000, fencingToken: first.fencingToken };
+      expect(await coordinator.readCheckpoint('progress')).toEqual(saved);
+      await coordinator.finish([{ name: 'progress', fencingToken: first.fencingToken, status: 'success', error: null }]);
+      const second = await claimRun('progress', await replica(), 'replica-b');
+      expect(second.checkpoint).toEqual(saved);
+      expect(await coordinator.readCheckpoint('unknown-job')).toBe('unknown');
+    });
+
+    it('refuses a write with an older token than the stored one: a replaced run cannot overwrite its successor', async () => {
+      await coordinator.register([registration('zombie', { overlap: 'allow' })], 'boot', INSTANCE);
+      const old = await claimRun('zombie');
+      const successor = await claimRun('zombie', await replica(), 'replica-b');
+      expect(await coordinator.saveCheckpoint('zombie', successor.fencingToken, '"new"', 2_000)).toEqual({ status: 'saved' });
+      expect(await coordinator.saveCheckpoint('zombie', old.fencingToken, '"old"', 3_000)).toEqual({ status: 'stale', floor: successor.fencingToken });
+      expect(await coordinator.readCheckpoint('zombie')).toEqual({ state: '"new"', savedAt: 2_000, fencingToken: successor.fencingToken });
+    });
+
+    it('fences the earlier runs at the claim of a job that has a checkpoint, before the new run writes', async () => {
+      await coordinator.register([registration('taken-over', { overlap: 'allow' })], 'boot', INSTANCE);
+      const old = await claimRun('taken-over');
+      expect(await coordinator.saveCheckpoint('taken-over', old.fencingToken, '1', 1_000)).toEqual({ status: 'saved' });
+      const successor = await claimRun('taken-over', await replica(), 'replica-b');
+      expect(successor.checkpoint).toEqual({ state: '1', savedAt: 1_000, fencingToken: old.fencingToken });
+      expect(await coordinator.saveCheckpoint('taken-over', old.fencingToken, '2', 2_000)).toEqual({ status: 'stale', floor: successor.fencingToken });
+      expect((await coordinator.readCheckpoint('taken-over')) as { state: string }).toMatchObject({ state: '1' });
+    });
+
+    it('clears a checkpoint but keeps its fence at the latest token: an older run cannot bring it back', async () => {
+      await coordinator.register([registration('cleared', { overlap: 'allow' })], 'boot', INSTANCE);
+      const old = await claimRun('cleared');
+      const latest = await claimRun('cleared');
+      expect(await coordinator.saveCheckpoint('cleared', old.fencingToken, '"old"', 1_000)).toEqual({ status: 'saved' });
+      expect(await coordinator.clearCheckpoint('cleared')).toBe(true);
+      expect(await coordinator.readCheckpoint('cleared')).toBeNull();
+      expect(await coordinator.saveCheckpoint('cleared', old.fencingToken, '"again"', 2_000)).toEqual({ status: 'stale', floor: latest.fencingToken });
+      expect(await coordinator.readCheckpoint('cleared')).toBeNull();
+      // The latest run (and any later one) may write it again.
+      expect(await coordinator.saveCheckpoint('cleared', latest.fencingToken, '"latest"', 3_000)).toEqual({ status: 'saved' });
+      expect((await claimRun('cleared')).checkpoint).toEqual({ state: '"latest"', savedAt: 3_000, fencingToken: latest.fencingToken });
+      expect(await coordinator.clearCheckpoint('unknown-job')).toBe(false);
+    });
+
+    it('answers a claim sent again with the checkpoint, and reads none for a job that never checkpointed', async () => {
+      await coordinator.register([registration('resent'), registration('never')], 'boot', INSTANCE);
+      const { rev, due } = await state('resent');
+      const request = { name: 'resent', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } };
+      const [first] = await coordinator.claim([request], INSTANCE, TTL);
+      const token = (first as Claimed).fencingToken;
+      await coordinator.saveCheckpoint('resent', token, '[1,2]', 5_000);
+      expect(await coordinator.claim([request], INSTANCE, TTL)).toEqual([{ ...first, checkpoint: { state: '[1,2]', savedAt: 5_000, fencingToken: token } }]);
+      expect((await claimRun('never')).checkpoint).toBeNull();
+      if (coordinator instanceof RedisCoordinator) {
+        // No key is made for a job that never checkpointed.
+        expect(await coordinator.client.exists(`{${prefix}}:checkpoint:never`)).toBe(0);
+      }
+    });
+
+    it('answers corrupt for a claim of a job whose checkpoint key holds what no script wrote, and writes nothing for it', async () => {
+      if (!(coordinator instanceof RedisCoordinator)) return;
+      await coordinator.register([registration('bad-checkpoint')], 'boot', INSTANCE);
+      const key = `{${prefix}}:checkpoint:bad-checkpoint`;
+      await coordinator.client.set(key, 'not a hash');
+      const { due, rev } = await state('bad-checkpoint');
+      const [result] = await coordinator.claim([{ name: 'bad-checkpoint', rev, due: due!, next: { base: due! + 1, due: due! + 1 } }], INSTANCE, TTL);
+      expect(result).toEqual({ status: 'corrupt', key, problem: 'expected a hash, found a string' });
+      expect((await state('bad-checkpoint')).due).toBe(due);
+      await expect(coordinator.saveCheckpoint('bad-checkpoint', 1, '1', 1)).rejects.toThrow(/checkpoint:bad-checkpoint/);
+    });
+  });
+
   it('tells a replica of its own live leases, so a run whose claim reply was lost is not lost', async () => {
     await coordinator.register([registration('orphan')], 'boot', INSTANCE);
     const { due, rev } = await state('orphan');

@@ -4,6 +4,7 @@ import type { JobTrigger } from '../scheduling/job-context.interface';
 import type { SharedJobDefinition } from '../scheduling/job-definition';
 import type { NextFire, ScheduleSpec } from '../scheduling/schedule';
 import type { CoordinatorClock } from '../scheduling/coordinator-clock';
+import type { CheckpointSaveOutcome, StoredCheckpoint } from '../checkpoint/checkpoint.interface';
 
 /** The part of a job's shared state a replica needs to schedule it. */
 export interface JobState {
@@ -170,7 +171,19 @@ export interface ClaimRequest {
 }
 
 export type ClaimResult =
-  | { status: 'claimed'; fencingToken: number; scheduledAt: number; startedAt: number; trigger: JobTrigger }
+  | {
+      status: 'claimed';
+      fencingToken: number;
+      scheduledAt: number;
+      startedAt: number;
+      trigger: JobTrigger;
+      /**
+       * The job's checkpoint as the claim found it (null for none), read in the same atomic step
+       * (the run starts with it, no extra round trip). A claim of a job with a checkpoint raises
+       * the checkpoint's fence to the new token: no earlier run can overwrite it from then on.
+       */
+      checkpoint?: StoredCheckpoint | null;
+    }
   /** Someone else took the fire, or the job changed: here is where it stands now. */
   | { status: 'moved'; due: number | null; base: number | null; rev: number }
   /** The schedule changed since `rev`: read it again. */
@@ -356,4 +369,20 @@ export abstract class Coordinator {
   ): Promise<{ fencingToken: number; startedAt: number } | null>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
   abstract stop(name: string, fencingToken: number, requestId?: string): Promise<boolean>;
+
+  /**
+   * Writes a run's checkpoint (`state`: JSON text; `savedAt`: epoch ms) unless it is fenced: the
+   * job's checkpoint keeps a floor, the highest of the tokens that wrote it, that claimed the job
+   * while it had one, or that it was cleared at; a write with a token below it is refused
+   * (`stale`), so a run that was replaced cannot overwrite its successor's progress. A write
+   * with the floor's own token (the same run again, or a resend) is applied.
+   */
+  abstract saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome>;
+  /** The job's checkpoint; null if none (never written, or cleared); `unknown` if the job is. */
+  abstract readCheckpoint(name: string): Promise<StoredCheckpoint | null | 'unknown'>;
+  /**
+   * Deletes the job's checkpoint but keeps its floor, raised to the job's latest fencing token:
+   * no run older than the latest one can write it again. False if the job is unknown.
+   */
+  abstract clearCheckpoint(name: string): Promise<boolean>;
 }

@@ -13,3 +13,4 @@ export * from './records.error';
 export * from './invalid-query.error';
 export * from './too-many-triggers.error';
 export * from './corrupt-job.error';
+export * from './invalid-checkpoint.error';

@@ -8,6 +8,8 @@
  */
 export type OverlapPolicy = 'skip' | 'allow' | 'queue-one' | 'cancel-previous';
 
+import type { CheckpointOptions } from '../checkpoint/checkpoint.interface';
+
 export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'allow', 'queue-one', 'cancel-previous'];
 
 export interface DistributedJobOptions {
@@ -78,4 +80,9 @@ export interface DistributedJobOptions {
    * built-in sweep keeps. @default the module's `records.retain`
    */
   retain?: number;
+  /**
+   * When this job's `ctx.checkpoint` updates are written: overrides the module's `checkpoint`
+   * options, field by field. @default the module's `checkpoint`
+   */
+  checkpoint?: CheckpointOptions;
 }

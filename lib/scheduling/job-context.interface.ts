@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import type { JsonValue, LastCheckpoint } from '../checkpoint/checkpoint.interface';
 
 /** How a run came about. */
 export type JobTrigger = 'SCHEDULE' | 'MANUAL' | 'EVENT';
@@ -45,4 +46,18 @@ export interface JobContext {
   readonly parameters: Readonly<Record<string, unknown>>;
   /** Sends progress to the check-in processor of the job's vendor type (`@OnCheckIn`). */
   checkIn(data: unknown): Promise<void>;
+  /**
+   * The job's last checkpoint written when this run started (by an earlier run, including one
+   * whose replica died or lost its lease), or null if there is none. Read with the run's claim.
+   */
+  readonly lastCheckpoint: LastCheckpoint | null;
+  /**
+   * Records this run's progress. Resolves once buffered; the latest state is written to the
+   * coordinator after `checkpoint.maxUpdates` calls or `checkpoint.interval` after the first call
+   * not yet written, and when the run ends (also when it is aborted at shutdown). The next run
+   * finds it in `lastCheckpoint`. Rejects with `InvalidCheckpointError` if the state has no JSON
+   * form or its JSON exceeds 512 KB. A write fenced off by a newer run (this run was replaced) is
+   * refused and logged once; the run's later checkpoints are dropped.
+   */
+  checkpoint(state: JsonValue): Promise<void>;
 }

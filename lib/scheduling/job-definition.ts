@@ -3,6 +3,8 @@ import { InvalidJobOptionError } from '../errors';
 import { DistributedJobOptions, OVERLAP_POLICIES, OverlapPolicy } from './distributed-job-options.interface';
 import { MAX_TIMER_DURATION_MS, parseDuration } from './duration';
 import { ScheduleSpec } from './schedule';
+import type { ResolvedCheckpointOptions } from '../checkpoint/checkpoint.interface';
+import { checkCheckpointOptions } from '../checkpoint/checkpoint.options';
 import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
 
 /** A job's options after validation, with defaults applied once. */
@@ -26,6 +28,8 @@ export interface JobDefinition {
   readonly vendorType: string;
   /** Executions of its vendor type the sweep keeps; null for the module's default. */
   readonly retain: number | null;
+  /** The checkpoint options this job sets; the module's apply to the others. */
+  readonly checkpoint: Partial<ResolvedCheckpointOptions>;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -66,9 +70,13 @@ export function defineJob(options: DistributedJobOptions, defaultName: string, b
   if (options.retain !== undefined && (!Number.isInteger(options.retain) || options.retain < 0)) {
     throw new InvalidJobOptionError(name, 'retain', options.retain, 'expected a whole number of executions to keep, 0 or more');
   }
+  const checkpoint = checkCheckpointOptions(options.checkpoint, (option, value, reason) => {
+    throw new InvalidJobOptionError(name, option, value, reason);
+  });
   const spec = defineSchedule(name, options, bounds);
   return {
     name,
+    checkpoint,
     vendorType,
     retain: options.retain ?? null,
     spec,

@@ -6,6 +6,7 @@ import { CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, Too
 import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { auditTime, ControlAudit } from './control-audit';
+import { LastCheckpoint, toLastCheckpoint } from '../checkpoint/checkpoint.interface';
 import { parseDuration } from './duration';
 import type { JobDescription, ScheduleUpdate } from './job-description.interface';
 import { defineSchedule } from './job-definition';
@@ -195,6 +196,26 @@ export class JobScheduler {
     const schedule = new Schedule(record.spec);
     const start = record.base ?? schedule.nextBase(null, this.coordinator.clock.now());
     return [start, ...schedule.preview(count - 1, start)].map((at) => new Date(at));
+  }
+
+  /**
+   * The job's last written checkpoint (what its next run will find in `ctx.lastCheckpoint`), or
+   * null if it has none. Updates a running run has buffered and not yet written are not in it.
+   */
+  async checkpoint(name: string): Promise<LastCheckpoint | null> {
+    const stored = await this.coordinator.readCheckpoint(name);
+    if (stored === 'unknown') throw new UnknownJobError(name);
+    return stored && toLastCheckpoint(stored);
+  }
+
+  /**
+   * Deletes the job's checkpoint: its next run starts with `ctx.lastCheckpoint` null. The runs
+   * older than the job's latest one can no longer write it (it stays fenced at the latest token);
+   * a run of that latest token still going can, so stop it first if it must not.
+   */
+  async clearCheckpoint(name: string): Promise<void> {
+    if (!(await this.coordinator.clearCheckpoint(name))) throw new UnknownJobError(name);
+    this.audit.record(name, 'checkpoint cleared');
   }
 
   /** Round trip to the coordinator, in ms. */

@@ -39,6 +39,7 @@ import { UnknownJobError } from '../errors';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
 import { CorruptJobs } from './corrupt-jobs';
 import { LeaseDiagnosis } from './lease-diagnosis';
+import { CheckpointClaim, RunCheckpoints } from '../checkpoint/run-checkpoints';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
 const FIRST_SYNC_WAIT_MS = 3_000;
@@ -69,7 +70,7 @@ const ANNOUNCEMENT_GRACE_MS = 1_000;
 const MAX_TIMER_MS = 3_600_000;
 
 /** What starting a run needs to know of its claim (or adopted lease, or task lease). */
-type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId'>;
+type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId'> & CheckpointClaim;
 
 interface ActiveRun {
   name: string;
@@ -104,6 +105,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   /** Jobs whose keys are corrupt: isolated, and read again with backoff. */
   private readonly corruptJobs = new CorruptJobs(this.logger, (name) => void this.resync([name]));
   private readonly leaseDiagnosis: LeaseDiagnosis;
+  private readonly checkpoints: RunCheckpoints;
   private readonly definitionsWarned = new Map<string, string>();
   private readonly errors = new Subject<SchedulerErrorEvent>();
   private readonly subscriptions: Subscription[] = [];
@@ -152,6 +154,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     private readonly recorder: RunRecorder,
   ) {
     this.claimOrder = new ClaimOrder(options.instanceId);
+    this.checkpoints = new RunCheckpoints(coordinator, this.logger, options.checkpoint);
     this.leaseDiagnosis = new LeaseDiagnosis(2 * options.lockTtl, Math.floor(options.lockTtl / 3));
     this.restorer = new StateRestore(coordinator, options.instanceId, this.logger);
     this.superseded = new SupersededDefinitions(coordinator, registry, options.instanceId, this.logger, this.definitionsWarned, () => this.isRunning);
@@ -776,6 +779,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       // The records say this run must not happen (already recorded, stopped, or superseded).
       return this.endRun(run, { status: 'stopped', error: new JobAbortedError(run.name, 'stopped', 'its records refused it') }, false);
     }
+    const checkpoint = await this.checkpoints.open(run.name, claim, job.definition.checkpoint).catch((error: Error) => error);
+    if (checkpoint instanceof Error) {
+      await record.finish({ status: 'error', error: checkpoint });
+      return this.endRun(run, { status: 'error', error: checkpoint });
+    }
     const context: JobContext = {
       name: run.name,
       scheduledAt,
@@ -789,6 +797,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       taskId: record.taskId,
       parameters: record.parameters,
       checkIn: (data) => record.checkIn(data),
+      lastCheckpoint: checkpoint.last,
+      checkpoint: (state) => checkpoint.save(state),
     };
     if (run.controller.signal.aborted) {
       // Stopped, replaced or shut down while its records were being written: the handler never runs.
@@ -799,6 +809,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     const outcome = await executeJob(job, context, run.controller);
     run.settled = true;
+    // Before the run's end reaches the coordinator, so the next run starts from it (shutdown included).
+    await checkpoint.close();
     // The records first: a stop that finds the lease gone must find the run's end recorded too.
     await record.finish(outcome);
     await this.endRun(run, outcome);

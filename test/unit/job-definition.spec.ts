@@ -16,7 +16,14 @@ describe('defineJob', () => {
       threshold: null,
       initialDelay: 0,
       timeout: null,
+      checkpoint: {},
     });
+  });
+
+  it('checks a job\'s checkpoint options, keeping only the ones it sets', () => {
+    expect(defineJob({ name: 'n', checkpoint: { interval: '2s' } }, 'x').checkpoint).toEqual({ interval: 2_000 });
+    expect(() => defineJob({ name: 'n', checkpoint: { interval: 500 } }, 'x')).toThrow(/Job "n": option "checkpoint.interval" has an invalid value 500: expected a duration from 1 s/);
+    expect(() => defineJob({ name: 'n', checkpoint: { maxUpdates: 0 } }, 'x')).toThrow(/Job "n": option "checkpoint.maxUpdates" has an invalid value 0/);
   });
 
   it('names the job, the option and the value of a bad vendorType or retain', () => {

@@ -19,12 +19,22 @@ describe('resolveSchedulerOptions', () => {
     expect(resolveSchedulerOptions({ redis: 'redis://localhost:6379' }, { NODE_ENV: 'production' }).redis).toBe('redis://localhost:6379');
   });
 
+  it('applies the checkpoint defaults (100 updates, 5 s) and reads a duration string', () => {
+    expect(resolveSchedulerOptions({}, {}).checkpoint).toEqual({ maxUpdates: 100, interval: 5_000 });
+    expect(resolveSchedulerOptions({ checkpoint: { interval: '1s' } }, {}).checkpoint).toEqual({ maxUpdates: 100, interval: 1_000 });
+  });
+
   it.each([
     ['lockTtl', { lockTtl: 100 }, '100'],
     ['lockTtl', { lockTtl: 'forever' }, "'forever'"],
     ['shutdownTimeout', { shutdownTimeout: -1 }, '-1'],
     ['keyPrefix', { keyPrefix: 'a{b}' }, "'a{b}'"],
     ['instanceId', { instanceId: '' }, "''"],
+    ['checkpoint.maxUpdates', { checkpoint: { maxUpdates: 1.5 } }, '1.5'],
+    ['checkpoint.maxUpdates', { checkpoint: { maxUpdates: 0 } }, '0'],
+    ['checkpoint.interval', { checkpoint: { interval: 999 } }, '999'],
+    ['checkpoint.interval', { checkpoint: { interval: 'soon' } }, "'soon'"],
+    ['checkpoint', { checkpoint: 5 as never }, '5'],
   ])('rejects a bad %s, naming it and its value', (option, options, value) => {
     expect(() => resolveSchedulerOptions(options, {})).toThrow(InvalidSchedulerOptionError);
     expect(() => resolveSchedulerOptions(options, {})).toThrow(`option "${option}" has an invalid value ${value}`);

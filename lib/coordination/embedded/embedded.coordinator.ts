@@ -25,6 +25,7 @@ import {
   TriggerOutcome,
 } from '../coordinator.interface';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
+import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
 
 interface StoredJob extends JobState {
   definition: SharedJobDefinition;
@@ -72,6 +73,8 @@ export class EmbeddedCoordinator extends Coordinator {
   private readonly members = new Map<string, number>();
   /** Per job, which instance declares which definition hash (as Redis's declarers hashes). */
   private readonly declared = new Map<string, Map<string, string>>();
+  /** Per job, its checkpoint (if not cleared) and its fence (as Redis's checkpoint hashes). */
+  private readonly checkpoints = new Map<string, { stored: StoredCheckpoint | null; floor: number }>();
   private changeCount = 0;
   private readonly events = new Subject<CoordinationEvent>();
   private readonly available = new BehaviorSubject(false);
@@ -266,14 +269,23 @@ export class EmbeddedCoordinator extends Coordinator {
     job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref });
     job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null };
     advance(true);
-    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger };
+    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger, checkpoint: this.checkpointAtClaim(job.name, fencingToken) };
+  }
+
+  /** As claim.lua: the job's checkpoint, and its fence raised to the new run's token if it has one. */
+  private checkpointAtClaim(name: string, fencingToken?: number): StoredCheckpoint | null {
+    const entry = this.checkpoints.get(name);
+    if (!entry) return null;
+    if (fencingToken !== undefined) entry.floor = Math.max(entry.floor, fencingToken);
+    return entry.stored && { ...entry.stored };
   }
 
   /** A claim this replica won already, sent again: the same answer while its lease lives (as claim.lua). */
   private alreadyWon(job: StoredJob, instanceId: string, ref: string, now: number): ClaimResult | null {
     for (const lease of job.leases.values()) {
       if (lease.instanceId === instanceId && lease.ref === ref && lease.expiresAt > now) {
-        return { status: 'claimed', fencingToken: lease.fencingToken, scheduledAt: lease.scheduledAt, startedAt: lease.startedAt, trigger: lease.trigger };
+        const { fencingToken, scheduledAt, startedAt, trigger } = lease;
+        return { status: 'claimed', fencingToken, scheduledAt, startedAt, trigger, checkpoint: this.checkpointAtClaim(job.name) };
       }
     }
     return null;
@@ -479,6 +491,26 @@ export class EmbeddedCoordinator extends Coordinator {
     this.emit({ type: 'cancel', name, fencingToken, reason: 'stopped' });
     // As stop.lua: what a finish would do is done here, since the aborted run's lease is gone.
     this.finishOne({ name, fencingToken, status: 'stopped', error: 'stopped by a caller' });
+    return true;
+  }
+
+  async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
+    const entry = this.checkpoints.get(name);
+    if (entry && fencingToken < entry.floor) return { status: 'stale', floor: entry.floor };
+    this.checkpoints.set(name, { stored: { state, savedAt, fencingToken }, floor: fencingToken });
+    return { status: 'saved' };
+  }
+
+  async readCheckpoint(name: string): Promise<StoredCheckpoint | null | 'unknown'> {
+    if (!this.jobs.has(name)) return 'unknown';
+    return this.checkpointAtClaim(name);
+  }
+
+  async clearCheckpoint(name: string): Promise<boolean> {
+    const job = this.jobs.get(name);
+    if (!job) return false;
+    const floor = Math.max(this.checkpoints.get(name)?.floor ?? 0, job.fence);
+    this.checkpoints.set(name, { stored: null, floor });
     return true;
   }
 

@@ -28,6 +28,16 @@ export class RedisKeys {
     return `${this.base}:declared:${name}`;
   }
 
+  /**
+   * Hash of one job's checkpoint: `s` the state's JSON, `at` when it was saved (ms), `k` the
+   * fencing token of the run that wrote it, `f` the fence (no write with a lower token is
+   * taken). Clearing deletes `s`, `at` and `k` and keeps `f`. Written by checkpoint.lua, read
+   * and fenced by claim.lua; never created for a job that never checkpointed.
+   */
+  checkpoint(name: string): string {
+    return `${this.base}:checkpoint:${name}`;
+  }
+
   /** Sorted set of every scheduled, unpaused job: name -> due time (epoch ms). */
   get due(): string {
     return `${this.base}:due`;

@@ -37,6 +37,7 @@ import type { RedisConnection } from '../../scheduler-options.interface';
 import { CorruptJobError } from '../../errors/corrupt-job.error';
 import { corruptKeyOf, jobHashProblem, parseJson, runsHashProblem, wrongTypeProblem } from './corrupt-key';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
+import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
 
 type Reply = string | number | null | Reply[];
 
@@ -271,7 +272,7 @@ export class RedisCoordinator extends Coordinator {
       const keys = [this.keys.due];
       const args: (string | number)[] = [instanceId, lockTtl, this.keys.channel];
       for (const request of batch) {
-        keys.push(this.keys.job(request.name), this.keys.runs(request.name), this.keys.triggers(request.name));
+        keys.push(this.keys.job(request.name), this.keys.runs(request.name), this.keys.triggers(request.name), this.keys.checkpoint(request.name));
         args.push(
           request.name,
           request.member === undefined ? 'due' : 'trigger',
@@ -420,6 +421,30 @@ export class RedisCoordinator extends Coordinator {
     return reply === 1;
   }
 
+  async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
+    const [status, fence] = await this.single(name, this.scripts.checkpoint).run<[string, number?]>(
+      this.client,
+      [this.keys.checkpoint(name), this.keys.job(name)],
+      ['save', fencingToken, state, savedAt],
+    );
+    return status === 'stale' ? { status, floor: Number(fence) } : { status: 'saved' };
+  }
+
+  async readCheckpoint(name: string): Promise<StoredCheckpoint | null | 'unknown'> {
+    const [status, state, savedAt, token] = await this.single(name, this.scripts.checkpoint).run<[string, string?, number?, number?]>(
+      this.client,
+      [this.keys.checkpoint(name), this.keys.job(name)],
+      ['read'],
+    );
+    if (status === 'unknown') return 'unknown';
+    return status === 'found' ? { state: state!, savedAt: Number(savedAt), fencingToken: Number(token) } : null;
+  }
+
+  async clearCheckpoint(name: string): Promise<boolean> {
+    const reply = await this.single(name, this.scripts.checkpoint).run<number>(this.client, [this.keys.checkpoint(name), this.keys.job(name)], ['clear']);
+    return reply === 1;
+  }
+
   async describe(names?: string[]): Promise<JobRecord[]> {
     const wanted = names ?? (await this.client.smembers(this.keys.names)).sort();
     if (wanted.length === 0) return [];
@@ -513,10 +538,12 @@ function isConnectionError(error: unknown): boolean {
 }
 
 function toClaimResult(reply: Reply[]): ClaimResult {
-  const [status, a, b, c, d] = reply;
+  const [status, a, b, c, d, state, savedAt, writer] = reply;
   switch (status) {
-    case 'claimed':
-      return { status, fencingToken: Number(a), scheduledAt: Number(b), startedAt: Number(c), trigger: d as JobTrigger };
+    case 'claimed': {
+      const checkpoint = typeof state === 'string' ? { state, savedAt: Number(savedAt), fencingToken: Number(writer) } : null;
+      return { status, fencingToken: Number(a), scheduledAt: Number(b), startedAt: Number(c), trigger: d as JobTrigger, checkpoint };
+    }
     case 'moved':
       return { status, due: Number(a) < 0 ? null : Number(a), base: Number(b) < 0 ? null : Number(b), rev: Number(c) };
     case 'early':

@@ -1,12 +1,15 @@
 -- Claims due fires and pending triggers. The first replica whose claim arrives runs the fire;
 -- every other claim of it finds the due time moved on and gets the new one back.
--- KEYS: due zset, then per request: job hash, runs hash, the job's triggers zset.
+-- KEYS: due zset, then per request: job hash, runs hash, the job's triggers zset, its checkpoint hash.
 -- ARGV: instanceId, lockTtl (ms), channel, then per request 7 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
 --       next base ('' for none), next due ('' for none), threshold in ms ('' for none).
 -- Returns { now, results } (now by Redis's clock, for the replica's estimate of it), with per
 -- request one of:
---   { 'claimed', fencingToken, scheduledAt, startedAt, trigger }
+--   { 'claimed', fencingToken, scheduledAt, startedAt, trigger [, checkpoint state, savedAt, token] }
+--     (the job's checkpoint, if it has one, read in the same step: the run starts with it at no
+--     extra round trip; and the claim raises the checkpoint's fence `f` to the new token, so no
+--     earlier run can overwrite it from then on. A job that never checkpointed has no such hash.)
 --   { 'moved', due or -1, base or -1, rev } | { 'early', waitMs }
 --   { 'stale' } (the schedule changed since `rev`, or the next due time is not after the one served)
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
@@ -28,7 +31,15 @@ local instance_json = cjson.encode(instance)
 local now_text = tostring(now)
 local expires_text = tostring(now + ttl)
 
-local function already_won(runs_key, expected)
+-- Appends the job's checkpoint (HMGET of its hash: s, at, k, f) to a 'claimed' reply.
+local function with_checkpoint(reply, checkpoint)
+  if checkpoint and checkpoint[1] then
+    reply[6], reply[7], reply[8] = checkpoint[1], tonumber(checkpoint[2]) or 0, tonumber(checkpoint[3]) or 0
+  end
+  return reply
+end
+
+local function already_won(runs_key, expected, checkpoint_key)
   -- A plain search first (extend.lua re-encodes leases, so the order of fields varies).
   local mine, fire = '"i":' .. instance_json, '"r":' .. cjson.encode(expected)
   -- A runs key that is not a hash, or an entry that is not JSON, is no claim of ours: the checks
@@ -40,14 +51,16 @@ local function already_won(runs_key, expected)
     if string.find(raw, mine, 1, true) and string.find(raw, fire, 1, true) then
       local ok, lease = pcall(cjson.decode, raw)
       if ok and type(lease) == 'table' and lease.i == instance and lease.r == expected and tonumber(lease.e) and lease.e > now then
-        return { 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g }
+        -- A checkpoint hash of the wrong type is reported by the next claim or save, not here.
+        local checkpoint = read_key('hash', 'HMGET', checkpoint_key, 's', 'at', 'k')
+        return with_checkpoint({ 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g }, checkpoint)
       end
     end
   end
   return nil
 end
 
-local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev, next_base, next_due, threshold)
+local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind, expected, rev, next_base, next_due, threshold)
   -- Everything the claim reads of the job is read and checked before anything is written, so a
   -- corrupt key stops this job only, and leaves no lease or last run behind for it.
   local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips', 'served')
@@ -57,7 +70,7 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
     local due = tonumber(redis.call('ZSCORE', due_key, name))
     if due ~= tonumber(expected) then
       if not job[1] then return { 'missing' } end
-      local won = already_won(runs_key, expected)
+      local won = already_won(runs_key, expected, checkpoint_key)
       if won then return won end
       return { 'moved', due or -1, tonumber(job[8]) or -1, tonumber(job[1]) }
     end
@@ -65,7 +78,7 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   else
     local requested, wrong = read_key('zset', 'ZSCORE', triggers_key, expected)
     if wrong then return corrupt(triggers_key, wrong) end
-    if not requested then return already_won(runs_key, expected) or { 'gone' } end
+    if not requested then return already_won(runs_key, expected, checkpoint_key) or { 'gone' } end
     -- A trigger member is "name \n trigger \n id".
     scheduled_at, trigger = tonumber(requested), string.match(expected, '\n([^\n]*)\n')
   end
@@ -82,6 +95,9 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
     local next_at = tonumber(next_due)
     if next_at <= (tonumber(job[10]) or 0) or (kind == 'due' and next_at <= scheduled_at) then return { 'stale' } end
   end
+  -- One HMGET of a key that does not exist for a job that never checkpointed.
+  local checkpoint, bad_checkpoint = read_key('hash', 'HMGET', checkpoint_key, 's', 'at', 'k', 'f')
+  if bad_checkpoint then return corrupt(checkpoint_key, bad_checkpoint) end
 
   -- The fire is consumed from here on, whether it runs or not: the trigger is removed, the due
   -- time moves to the next one, and `fields` (if any) are written with the new base. A manual
@@ -147,15 +163,16 @@ local function claim(job_key, runs_key, triggers_key, name, kind, expected, rev,
   redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
   advance({ 'fence', token_text, 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}' }, true)
-  return { 'claimed', token, scheduled_at, now, trigger }
+  if checkpoint[1] or checkpoint[4] then redis.call('HSET', checkpoint_key, 'f', token_text) end
+  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger }, checkpoint)
 end
 
 local results = {}
 local n = (#ARGV - 3) / FIELDS
 for i = 1, n do
   local a = 3 + (i - 1) * FIELDS
-  local k = 2 + (i - 1) * 3
-  results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+  local k = 2 + (i - 1) * 4
+  results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 return { now, results }
