@@ -7,11 +7,7 @@ import {
   CoordinationEvent,
   Coordinator,
   CorruptKey,
-  JobRegistration,
-  JobState,
   OwnLease,
-  PendingTrigger,
-  RegistrationOutcome,
   RunReport,
   TriggerOutcome,
 } from '../coordination/coordinator.interface';
@@ -20,28 +16,25 @@ import { AbortCause, JobAbortedError } from '../errors';
 import { PendingCancels } from './pending-cancels';
 import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
-import { DueEntry, DueQueue } from './due-queue';
+import type { DueEntry } from './due-queue';
+import { DueLoop } from './due-loop';
 import type { JobContext } from './job-context.interface';
-import { sharedDefinition } from './job-definition';
 import { executeJob, RunOutcome } from './job.runner';
 import { JobRegistry } from './job.registry';
-import { ClaimOrder } from './claim-order';
+import { JobMirror } from './job-mirror';
 import type { CoordinatorClock } from './coordinator-clock';
 import { LeaseTimer } from './lease-timer';
-import { Schedule } from './schedule';
+import { CLAIM_RETRY_MS, CLOCK_MARGIN_MS, iso, MAX_TIMER_MS, OrchestratorContext, ReplicaLife, SHUTDOWN_RELEASE_MS, withDeadline } from './orchestrator-context';
 import { TickBatcher } from './tick-batcher';
 import { registration, StateRestore } from './state-restore';
 import { RunRecorder, RunStart } from './run-recorder';
 import { unrecorded } from './no-run-records';
 import { UnknownJobError } from '../errors';
 import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
-import { CorruptJobs } from './corrupt-jobs';
 import { LeaseDiagnosis } from './lease-diagnosis';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
 const FIRST_SYNC_WAIT_MS = 3_000;
-/** A claim that failed while Redis still answers is tried again after this long. */
-const CLAIM_RETRY_MS = 1_000;
 /** Replicas that start within this long of each other share one `runOnStart` run. */
 const START_RUN_WINDOW_MS = 60_000;
 /**
@@ -49,20 +42,14 @@ const START_RUN_WINDOW_MS = 60_000;
  * this long of the first share its run, so clock skew up to it cannot run a one-shot twice.
  */
 const ONE_SHOT_WINDOW_MS = 10 * 60_000;
-/** Slack for comparing this replica's estimate of Redis's clock with times Redis wrote. */
-const CLOCK_MARGIN_MS = 5;
 /** How many recent fencing tokens a replica remembers to never start one run twice. */
 const MAX_REMEMBERED_TOKENS = 10_000;
-/** After aborting runs at shutdown, how long to wait for their leases to be released. */
-const SHUTDOWN_RELEASE_MS = 2_000;
 /**
  * Announcements travel on the subscriber's connection, heartbeat replies on the client's: a
  * heartbeat may read a version whose announcement is still on its way. It counts as missed only
  * if it has not arrived this long after.
  */
 const ANNOUNCEMENT_GRACE_MS = 1_000;
-/** setTimeout cannot wait longer than 2^31 - 1 ms; far fires wake the loop once an hour instead. */
-const MAX_TIMER_MS = 3_600_000;
 
 /** What starting a run needs to know of its claim (or adopted lease, or task lease). */
 type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId'>;
@@ -88,31 +75,20 @@ interface ActiveRun {
 @Injectable()
 export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('DistributedScheduler');
-  private readonly queue = new DueQueue();
-  private readonly states = new Map<string, JobState>();
-  private readonly schedules = new Map<string, { rev: number; spec: string; schedule: Schedule | null }>();
-  private readonly pending = new Map<string, PendingTrigger>();
   private readonly claiming = new Set<string>();
   private readonly claimsInFlight = new Set<Promise<void>>();
   private readonly runs = new Map<string, ActiveRun>();
   private readonly unreported: RunReport[] = [];
   private readonly finishes = new TickBatcher<RunReport, boolean | CorruptKey>((reports) => this.coordinator.finish(reports));
-  /** Jobs whose keys are corrupt: isolated, and read again with backoff. */
-  private readonly corruptJobs = new CorruptJobs(this.logger, (name) => void this.resync([name]));
   private readonly leaseDiagnosis: LeaseDiagnosis;
-  private readonly definitionsWarned = new Map<string, string>();
   private readonly errors = new Subject<SchedulerErrorEvent>();
   private readonly subscriptions: Subscription[] = [];
-  private timer?: NodeJS.Timeout;
-  private timerAt = Infinity;
   private extendTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
   /** Timers of delayed `runOnStart` requests and of one-shot (`at`) requests. */
   private readonly bootTimers = new Set<NodeJS.Timeout>();
-  /** When this replica started (local clock), for `initialDelay` and `runOnStart: { delay }`. */
-  private startedAt = 0;
+  private readonly life: ReplicaLife = { startedAt: 0, stopping: false, closed: false };
   private started = false;
-  private stopping = false;
   private registered = false;
   private bootTriggersSent = false;
   /**
@@ -123,10 +99,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private seen: { epoch: string; version: number } | null = null;
   /** Full syncs queued or running: a heartbeat before the first one ends has nothing to add. */
   private fullSyncsPending = 0;
-  private readonly claimOrder: ClaimOrder;
   private readonly restorer: StateRestore;
-  /** Set once shutdown has drained: a claim answered after that is released, not run. */
-  private closed = false;
   /** Fencing tokens of runs started here lately, so that a run adopted and claimed is not started twice. */
   private readonly startedTokens = new Set<string>();
   /** Cancels that overtook the claim reply of the run they name: applied when it starts. */
@@ -135,6 +108,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private changedNames = new Set<string>();
   private firstSync!: () => void;
   private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
+  private readonly loop: DueLoop;
+  private readonly mirror: JobMirror;
 
   readonly errors$: Observable<SchedulerErrorEvent> = this.errors.asObservable();
 
@@ -144,7 +119,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     private readonly registry: JobRegistry,
     private readonly recorder: RunRecorder,
   ) {
-    this.claimOrder = new ClaimOrder(options.instanceId);
+    const report = (phase: SchedulerErrorPhase, error: unknown, job?: string) => this.report(phase, error, job);
+    const ctx: OrchestratorContext = { options, coordinator, registry, logger: this.logger, life: this.life, report };
+    this.loop = new DueLoop(ctx, (due) => this.claimDue(due));
+    this.mirror = new JobMirror(ctx, this.loop, (name) => void this.resync([name]));
     this.leaseDiagnosis = new LeaseDiagnosis(2 * options.lockTtl, Math.floor(options.lockTtl / 3));
     this.restorer = new StateRestore(coordinator, options.instanceId, this.logger);
   }
@@ -168,13 +146,13 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   get isRunning(): boolean {
-    return this.started && !this.stopping;
+    return this.started && !this.life.stopping;
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.startedAt = Date.now();
+    this.life.startedAt = Date.now();
     const count = this.registry.names().length;
     this.logger.log(
       this.coordinator.kind === 'redis'
@@ -183,7 +161,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     );
     this.subscriptions.push(
       this.coordinator.events$.subscribe((event) => this.onEvent(event)),
-      this.coordinator.available$.pipe(distinctUntilChanged()).subscribe((up) => (up ? void this.resync() : this.disarm())),
+      this.coordinator.available$.pipe(distinctUntilChanged()).subscribe((up) => (up ? void this.resync() : this.loop.disarm())),
     );
     await this.coordinator.connect();
     this.heartbeatTimer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS).unref();
@@ -198,9 +176,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
    * aborts the runs still going so their leases are released before the app closes.
    */
   async stop(): Promise<void> {
-    if (!this.started || this.stopping) return;
-    this.stopping = true;
-    this.disarm();
+    if (!this.started || this.life.stopping) return;
+    this.life.stopping = true;
+    this.loop.disarm();
     clearInterval(this.heartbeatTimer);
     this.bootTimers.forEach((timer) => clearTimeout(timer));
     this.bootTimers.clear();
@@ -222,10 +200,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
     clearInterval(this.extendTimer);
     this.leaseDiagnosis.unwatch();
-    this.corruptJobs.clear();
+    this.mirror.stop();
     await withDeadline(this.syncChain, Date.now() + SHUTDOWN_RELEASE_MS);
     await this.recorder.drain(Math.max(deadline, Date.now() + SHUTDOWN_RELEASE_MS));
-    this.closed = true;
+    this.life.closed = true;
     // Leave the live set now, so the others take this replica's jobs without waiting for it to expire.
     if (this.coordinator.isAvailable()) {
       await withDeadline(this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true), Date.now() + SHUTDOWN_RELEASE_MS);
@@ -251,15 +229,15 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async synchronize(names?: string[]): Promise<void> {
-    if (!this.coordinator.isAvailable() || this.stopping) return;
+    if (!this.coordinator.isAvailable() || this.life.stopping) return;
     const full = names === undefined;
     // First, so that the first due times this replica computes (registration) are on Redis's clock.
     const heartbeat = full || !this.clock.known ? await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS) : null;
-    if (heartbeat) this.claimOrder.setMembers(heartbeat.members);
+    if (heartbeat) this.loop.setMembers(heartbeat.members);
     if (!this.registered) {
       // After the latest time Redis's clock can read, so never at or before a fire it has served.
       const jobs = this.registry.all().map((job) => registration(job, undefined, this.clock.latest()));
-      this.logRegistration(await this.coordinator.register(jobs, 'boot', this.options.instanceId));
+      this.mirror.logRegistration(await this.coordinator.register(jobs, 'boot', this.options.instanceId));
       this.registered = true;
     }
     if (full) await this.flushUnreported();
@@ -271,7 +249,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     if (snapshot.missing.length > 0) {
       // Redis lost these jobs (restarted without persistence, or flushed): create them again
       // with what this replica knew, never with a due time that may have been served (StateRestore).
-      await this.restorer.restore(snapshot.missing.map((name) => this.registry.get(name)!), this.states);
+      await this.restorer.restore(snapshot.missing.map((name) => this.registry.get(name)!), this.mirror.known);
       const again = await this.coordinator.snapshot(snapshot.missing, this.options.instanceId);
       snapshot = {
         ...again,
@@ -281,14 +259,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       };
     }
     // A trigger announced while the snapshot was on its way is not in it: keep those.
-    const announcedMeanwhile = full ? [...this.pending.values()].filter((trigger) => trigger.requestedAt >= snapshotAt - CLOCK_MARGIN_MS) : [];
+    const announcedMeanwhile = full ? this.mirror.pendingTriggers().filter((trigger) => trigger.requestedAt >= snapshotAt - CLOCK_MARGIN_MS) : [];
     if (full) {
-      this.queue.clear();
-      this.pending.clear();
+      this.loop.clear();
+      this.mirror.clearTriggers();
     }
-    for (const state of snapshot.states) this.applyState(state);
-    for (const corrupt of snapshot.corrupt) this.isolate(corrupt);
-    for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.addTrigger(trigger);
+    for (const state of snapshot.states) this.mirror.applyState(state);
+    for (const corrupt of snapshot.corrupt) this.mirror.isolate(corrupt);
+    for (const trigger of [...snapshot.triggers, ...announcedMeanwhile]) this.mirror.addTrigger(trigger);
     for (const lease of snapshot.ownLeases) this.adopt(lease);
     if (full) {
       const version = Number(heartbeat!.version);
@@ -296,7 +274,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.firstSync();
       if (!this.bootTriggersSent) await this.sendBootTriggers();
     }
-    this.arm();
+    this.loop.arm();
   }
 
   private async sendBootTriggers(): Promise<void> {
@@ -314,7 +292,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
           this.report('sync', error, name);
           this.after(CLAIM_RETRY_MS, name, requestStartRun, START_RUN_WINDOW_MS / 2);
         });
-      } else if (runOnStart) this.after(this.startedAt + startDelay - Date.now(), name, requestStartRun, START_RUN_WINDOW_MS / 2);
+      } else if (runOnStart) this.after(this.life.startedAt + startDelay - Date.now(), name, requestStartRun, START_RUN_WINDOW_MS / 2);
       if (at !== null) this.scheduleOneShot(name, at);
     }
   }
@@ -341,7 +319,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.after(at - this.now(), name, async () => {
       // Far times wake once an hour (a timer cannot wait longer than 24.8 days) and look again.
       if (at > this.now() + CLOCK_MARGIN_MS) return this.scheduleOneShot(name, at);
-      if (this.states.get(name)?.paused) {
+      if (this.mirror.state(name)?.paused) {
         this.logger.warn(`Job "${name}": its one-shot time ${iso(at)} came while it was paused; it does not run.`);
         return;
       }
@@ -368,7 +346,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private after(delayMs: number, name: string, request: () => Promise<unknown>, retryFor: number, since?: number): void {
     const timer = setTimeout(() => {
       this.bootTimers.delete(timer);
-      if (this.stopping) return;
+      if (this.life.stopping) return;
       const firstTry = since ?? Date.now();
       // After a whole resync: Redis back from an outage empty must have the job registered again.
       this.syncChain.then(request).catch((error) => {
@@ -380,79 +358,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.bootTimers.add(timer);
   }
 
-  private logRegistration(outcomes: RegistrationOutcome[]): void {
-    for (const outcome of outcomes) {
-      // A definition this instance follows instead of its own is reported by applyState.
-      if (outcome.outcome !== 'replaced') continue;
-      const mine = JSON.stringify(sharedDefinition(this.registry.get(outcome.name)!.definition));
-      this.logger.warn(
-        `Job "${outcome.name}": this instance's definition ${mine} replaces ${JSON.stringify(outcome.other)}, registered by ` +
-          `"${outcome.otherBy}". The most recently started replica wins; replicas on the older code follow the new one.`,
-      );
-    }
-  }
-
-  private applyState(state: JobState): void {
-    // A spec edited by hand keeps its revision: check what was read, not what was cached.
-    if (this.schedules.get(state.name)?.spec !== JSON.stringify(state.spec)) {
-      this.schedules.delete(state.name);
-      const problem = scheduleProblem(() => this.scheduleOf(state), state.base, this.now());
-      if (problem) {
-        this.schedules.delete(state.name);
-        return this.isolate({ name: state.name, key: this.coordinator.jobKey(state.name), problem: `its field "spec" is not a schedule: ${problem}` });
-      }
-    }
-    this.corruptJobs.healthy(state.name);
-    this.warnIfDefinitionDiffers(state);
-    const returning = !this.states.has(state.name);
-    this.states.set(state.name, state);
-    if (state.due !== null) this.queueDue(state.name, state.due);
-    // A trigger announced while the job had no state here (isolated, or not read yet) was dropped
-    // from the queue when its time came: queue it again now that it can be claimed.
-    if (returning) for (const trigger of this.pending.values()) if (trigger.name === state.name) this.queueTrigger(trigger);
-  }
-
-  /** During a rolling deploy, replicas on the older code say once what they now follow. */
-  private warnIfDefinitionDiffers(state: JobState): void {
-    const theirs = JSON.stringify(state.definition);
-    const mine = JSON.stringify(sharedDefinition(this.registry.get(state.name)!.definition));
-    if (theirs === mine || this.definitionsWarned.get(state.name) === theirs) return;
-    this.definitionsWarned.set(state.name, theirs);
-    this.logger.warn(
-      `Job "${state.name}": the definition in force, ${theirs}, registered by "${state.definedBy}", differs from this ` +
-        `instance's ${mine}. Following it: the most recently started replica's definition wins.`,
-    );
-  }
-
-  /**
-   * A job whose keys are corrupt: claimed no more here (its fires and triggers are forgotten until
-   * its keys read well again; the snapshot that finds them so brings them back), reported once
-   * per episode, and read again with backoff.
-   */
-  private isolate(corrupt: CorruptKey): void {
-    this.states.delete(corrupt.name);
-    for (const [member, trigger] of this.pending) if (trigger.name === corrupt.name) this.pending.delete(member);
-    const error = this.corruptJobs.found(corrupt);
-    if (error) this.report('data', error, corrupt.name);
-  }
-
-  private addTrigger(trigger: PendingTrigger): void {
-    if (!this.registry.has(trigger.name) || this.pending.has(trigger.member)) return;
-    this.pending.set(trigger.member, trigger);
-    this.queueTrigger(trigger);
-  }
-
-  private scheduleOf(state: JobState): Schedule | null {
-    const cached = this.schedules.get(state.name);
-    if (cached?.rev === state.rev) return cached.schedule;
-    const schedule = state.spec ? new Schedule(state.spec) : null;
-    this.schedules.set(state.name, { rev: state.rev, spec: JSON.stringify(state.spec), schedule });
-    return schedule;
-  }
-
   /** Renews membership; catches up with changes whose announcement this replica missed. */
   private async beat(): Promise<void> {
-    if (!this.coordinator.isAvailable() || this.stopping) return;
+    if (!this.coordinator.isAvailable() || this.life.stopping) return;
     try {
       const { version, members, epoch } = await this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS);
       this.setMembers(members);
@@ -461,7 +369,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       if (!this.seen || this.seen.epoch !== epoch) return void (await this.resync());
       if (this.seen.version >= Number(version)) return;
       await new Promise((resolve) => setTimeout(resolve, ANNOUNCEMENT_GRACE_MS).unref());
-      if (this.stopping) return;
+      if (this.life.stopping) return;
       if (this.seen.epoch === epoch && this.seen.version < Number(version)) await this.resync();
     } catch (error) {
       this.report('sync', error);
@@ -469,38 +377,22 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 
   private setMembers(members: string[]): void {
-    if (!this.claimOrder.setMembers(members)) return;
+    if (!this.loop.setMembers(members)) return;
     // Claim times depend on who is preferred: queue every fire again under the new set.
-    this.queue.clear();
-    for (const state of this.states.values()) if (state.due !== null) this.queueDue(state.name, state.due);
-    for (const trigger of this.pending.values()) this.queueTrigger(trigger);
-    this.disarm();
-    this.arm();
-  }
-
-  private queueTrigger(trigger: PendingTrigger): void {
-    this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
-  }
-
-  private queueDue(name: string, due: number): void {
-    this.queue.push({ at: Math.max(this.claimOrder.claimTime(name, due), this.claimableFrom(name)), name, due });
-  }
-
-  /** With `initialDelay`, this replica claims none of the job's scheduled fires before then (coordinator's clock). */
-  private claimableFrom(name: string): number {
-    const delay = this.registry.get(name)?.definition.initialDelay ?? 0;
-    const remaining = this.startedAt + delay - Date.now();
-    return delay > 0 && remaining > 0 ? this.now() + remaining : 0;
+    this.loop.clear();
+    this.mirror.queueAll();
+    this.loop.disarm();
+    this.loop.arm();
   }
 
   private onEvent(event: CoordinationEvent): void {
-    if (this.stopping) return;
+    if (this.life.stopping) return;
     if ((event.type === 'changed' || event.type === 'trigger') && this.seen && event.version === this.seen.version + 1) {
       this.seen.version = event.version;
     }
     if (event.type === 'trigger') {
-      this.addTrigger(event);
-      this.arm();
+      this.mirror.addTrigger(event);
+      this.loop.arm();
     } else if (event.type === 'members') {
       void this.beat();
     } else if (event.type === 'cancel') {
@@ -523,44 +415,21 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     }
   }
 
-  // --- the loop ------------------------------------------------------------------------------
+  // --- claims ---------------------------------------------------------------------------------
 
-  private arm(): void {
-    // Before the first reply, this replica's clock may be seconds off Redis's: nothing is claimed.
-    if (this.stopping || !this.clock.known) return;
-    const next = this.queue.peek();
-    if (!next || (this.timer && this.timerAt <= next.at)) return;
-    clearTimeout(this.timer);
-    this.timerAt = next.at;
-    this.timer = setTimeout(() => this.wake(), Math.min(MAX_TIMER_MS, Math.max(0, next.at - this.now())));
-  }
-
-  private disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-  }
-
-  private wake(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (this.stopping || !this.coordinator.isAvailable()) return;
-    // A timer may fire a little early: popDue only takes what is due by the clock.
-    const entries = this.queue.popDue(this.now()).filter((entry) => this.takeForClaim(entry));
-    if (entries.length > 0) {
-      const claiming = this.claim(entries).catch((error) => this.report('claim', error));
-      this.claimsInFlight.add(claiming);
-      void claiming.finally(() => this.claimsInFlight.delete(claiming));
-    }
-    this.arm();
+  /** Claims the entries the loop found due that still describe a fire to claim. */
+  private claimDue(due: DueEntry[]): void {
+    const entries = due.filter((entry) => this.takeForClaim(entry));
+    if (entries.length === 0) return;
+    const claiming = this.claim(entries).catch((error) => this.report('claim', error));
+    this.claimsInFlight.add(claiming);
+    void claiming.finally(() => this.claimsInFlight.delete(claiming));
   }
 
   /** True if the entry still describes a fire to claim; marks it as being claimed. */
   private takeForClaim(entry: DueEntry): boolean {
     const key = claimKey(entry);
-    const state = this.states.get(entry.name);
-    const current = state !== undefined && (entry.member !== undefined ? this.pending.has(entry.member) : state.due === entry.due);
-    if (!current || this.claiming.has(key)) return false;
+    if (!this.mirror.holds(entry) || this.claiming.has(key)) return false;
     this.claiming.add(key);
     return true;
   }
@@ -581,28 +450,28 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.report('claim', error instanceof ClaimInterruptedError ? error.cause : error);
       // While Redis is away, the resync on its return re-arms everything.
       if (this.coordinator.isAvailable()) {
-        failed.forEach((entry) => this.queue.push({ ...entry, at: this.now() + CLAIM_RETRY_MS }));
+        failed.forEach((entry) => this.loop.push({ ...entry, at: this.now() + CLAIM_RETRY_MS }));
         // A claim that timed out or lost its reply may have run all the same: ask Redis at once
         // (after it, on the same connection) for this replica's live leases of these jobs and
         // run them; the retry, if it still goes, is answered with the same lease (claim.lua).
         void this.resync([...new Set(failed.map((entry) => entry.name))]);
-        this.arm();
+        this.loop.arm();
       }
       return;
     }
     results.forEach((result, index) => this.settle(entries[index], requests[index], result));
-    this.arm();
+    this.loop.arm();
   }
 
   private claimRequest(entry: DueEntry, now: number): ClaimRequest {
-    const state = this.states.get(entry.name)!;
-    const schedule = this.scheduleOf(state);
+    const state = this.mirror.state(entry.name)!;
+    const schedule = this.mirror.scheduleOf(state);
     let next = null;
     // From no earlier than the fire claimed: with `now` a little behind it, an `every` job would
     // otherwise restart from `now`, and the claim script would refuse the due time it is serving.
     if (schedule && entry.member === undefined) next = schedule.next(state.base, Math.max(now, entry.due!));
     // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
-    else if (schedule && this.pending.get(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
+    else if (schedule && this.mirror.trigger(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
     const threshold = entry.member === undefined ? this.registry.get(entry.name)?.definition.threshold : null;
     return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member, ...(threshold != null ? { threshold } : {}) };
   }
@@ -615,9 +484,9 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
     this.claiming.delete(claimKey(entry));
     const { name } = entry;
-    const state = this.states.get(name);
+    const state = this.mirror.state(name);
     // A fire or a trigger: what the logs call it (a trigger by its id, as its receipt does).
-    const pending = entry.member !== undefined ? this.pending.get(entry.member) : undefined;
+    const pending = entry.member !== undefined ? this.mirror.trigger(entry.member) : undefined;
     const what = (scheduledAt: number) => {
       if (!pending) return `the fire due at ${iso(scheduledAt)}`;
       if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
@@ -625,10 +494,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     };
     // A trigger's `next` (a manual run restarts the period) applies only if it ran.
     const consume = (ran = false) => {
-      if (entry.member !== undefined) this.pending.delete(entry.member);
+      if (entry.member !== undefined) this.mirror.dropTrigger(entry.member);
       if (request.next && state && !state.paused && (entry.member === undefined || ran)) {
         Object.assign(state, request.next);
-        this.queueDue(name, state.due!);
+        this.loop.queueDue(name, state.due!);
       }
     };
     switch (result.status) {
@@ -636,7 +505,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         consume(true);
         // Even while stopping: the fire is ours now, and shutdown waits for the run. Only once
         // shutdown is over is it handed back.
-        if (this.closed) void this.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });
+        if (this.life.closed) void this.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });
         // Redis started the lease when it read its clock for the claim.
         else this.startRun(name, result, result.startedAt, result.startedAt + this.options.lockTtl);
         return;
@@ -662,21 +531,21 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
         if (!state || result.rev !== state.rev) return void this.resync([name]);
         state.due = result.due;
         state.base = result.base;
-        if (result.due !== null) this.queueDue(name, result.due);
+        if (result.due !== null) this.loop.queueDue(name, result.due);
         return;
       case 'early':
-        this.queue.push({ ...entry, at: this.now() + result.waitMs });
+        this.loop.push({ ...entry, at: this.now() + result.waitMs });
         return;
       case 'gone':
-        if (entry.member !== undefined) this.pending.delete(entry.member);
+        if (entry.member !== undefined) this.mirror.dropTrigger(entry.member);
         return;
       case 'stale':
       case 'missing':
         // The resync queues the trigger again, with the job's current revision.
-        if (entry.member !== undefined) this.pending.delete(entry.member);
+        if (entry.member !== undefined) this.mirror.dropTrigger(entry.member);
         return void this.resync([name]);
       case 'corrupt':
-        return this.isolate({ name, key: result.key, problem: result.problem });
+        return this.mirror.isolate({ name, key: result.key, problem: result.problem });
     }
   }
 
@@ -685,7 +554,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   /** A live lease of this replica that it has no run for: its claim's reply was lost. Run it now. */
   private adopt(lease: OwnLease): void {
     const key = runKey(lease.name, lease.fencingToken);
-    if (this.runs.has(key) || this.startedTokens.has(key) || this.closed) return;
+    if (this.runs.has(key) || this.startedTokens.has(key) || this.life.closed) return;
     this.logger.warn(
       lease.taskId === undefined
         ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica although the claim's reply was lost (timed out or the connection dropped).`
@@ -702,7 +571,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
    */
   async runTask(name: string, taskId: number): Promise<void> {
     if (!this.registry.has(name)) throw new UnknownJobError(name);
-    if (this.stopping) throw new Error('the replica is shutting down');
+    if (this.life.stopping) throw new Error('the replica is shutting down');
     // By request id: a lease request resent after a reconnection gets this lease, not a second one.
     const lease = await this.coordinator.lease(name, this.options.instanceId, this.options.lockTtl, taskId, randomUUID());
     if (!lease) throw new UnknownJobError(name);
@@ -800,7 +669,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
           `Job "${report.name}": the run with fencing token ${report.fencingToken} ended (${report.status}), but its lease had expired ` +
             `before that reached Redis: ${this.leaseDiagnosis.explain()}.`,
         );
-      } else if (released !== true) this.isolate(released);
+      } else if (released !== true) this.mirror.isolate(released);
     } catch (error) {
       // Kept and sent again after the coordinator returns; until then the lease expires by itself.
       this.unreported.push(report);
@@ -834,7 +703,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
           this.abortRun(held[index], 'lease-lost', `its lock expired and may be held by another run now: ${this.leaseDiagnosis.explain()}`);
         } else {
           this.abortRun(held[index], 'lease-lost', `its lease could not be renewed: key "${ok.key}" holds data the scheduler did not write`);
-          this.isolate(ok);
+          this.mirror.isolate(ok);
         }
       });
     } catch (error) {
@@ -873,28 +742,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   }
 }
 
-/** Why a stored schedule cannot be followed (its next fire cannot be computed, or is not ahead), or null. */
-function scheduleProblem(schedule: () => Schedule | null, base: number | null, now: number): string | null {
-  try {
-    const next = schedule()?.next(base, now);
-    if (next && !(Number.isFinite(next.due) && next.base > now)) return `its next fire would be ${JSON.stringify(next)}`;
-    return null;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
-/** Resolves true if `promise` settles before `deadline` (epoch ms), false otherwise. */
-async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
-  try {
-    return await Promise.race([promise.then(() => true, () => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function runKey(name: string, fencingToken: number): string {
   return `${name}#${fencingToken}`;
 }
@@ -906,8 +753,4 @@ function claimKey(entry: DueEntry): string {
 /** A wait in the words of a log line: `10 s`, `2.5 s`, `0 s`. */
 function inSeconds(ms: number): string {
   return `${+(Math.max(0, ms) / 1000).toFixed(1)} s`;
-}
-
-function iso(epochMs: number): string {
-  return new Date(epochMs).toISOString();
 }
