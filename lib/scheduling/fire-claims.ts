@@ -1,0 +1,200 @@
+import type { ClaimRequest, ClaimResult } from '../coordination/coordinator.interface';
+import { ClaimInterruptedError } from '../coordination/claim-interrupted.error';
+import type { CoordinatorClock } from './coordinator-clock';
+import type { DueEntry } from './due-queue';
+import type { DueLoop } from './due-loop';
+import type { JobMirror } from './job-mirror';
+import type { ClaimsInDoubt } from './claims-in-doubt';
+import { CLAIM_RETRY_MS, iso, OrchestratorContext } from './orchestrator-context';
+import type { RunSupervisor } from './run-supervisor';
+
+/** How soon Redis is asked again about a claim left unanswered, while the read itself fails. */
+const CLAIM_RECOVERY_RETRY_MS = 250;
+
+/**
+ * The claims of one replica: the fires and triggers the loop found due go to the coordinator in
+ * one `claim` call, each with the next due time computed from the revision in the mirror; each
+ * answer is settled: a run won is started, a fire moved or skipped updates the mirror, a failed
+ * claim is retried (and the replica's own leases of those jobs looked up, in case it won).
+ */
+export class FireClaims {
+  /** Entries being claimed, so that one fire is never in two claims at once. */
+  private readonly claiming = new Set<string>();
+  private readonly claimsInFlight = new Set<Promise<void>>();
+  private recoveryTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly ctx: OrchestratorContext,
+    private readonly mirror: JobMirror,
+    private readonly loop: DueLoop,
+    private readonly runs: RunSupervisor,
+    /** Reads some jobs' shared state again (MirrorSync); settles when it has been read, or failed. */
+    private readonly resync: (names: string[]) => Promise<void>,
+    /** Claims that went unanswered; MirrorSync closes them when a read of this replica's leases answers. */
+    private readonly inDoubt: ClaimsInDoubt,
+  ) {}
+
+  /** At shutdown: no more questions about unanswered claims. */
+  stop(): void {
+    clearTimeout(this.recoveryTimer);
+  }
+
+  /** The coordinator's clock as this replica knows it: every due time is on it. */
+  private get clock(): CoordinatorClock {
+    return this.ctx.coordinator.clock;
+  }
+
+  /** Settles when the claims sent so far have been answered (a claim in flight may still start a run). */
+  inFlight(): Promise<unknown> {
+    return Promise.all(this.claimsInFlight);
+  }
+
+  /** Claims the entries the loop found due that still describe a fire to claim. */
+  claimDue(due: DueEntry[]): void {
+    const entries = due.filter((entry) => this.takeForClaim(entry));
+    if (entries.length === 0) return;
+    const claiming = this.claim(entries).catch((error) => this.ctx.report('claim', error));
+    this.claimsInFlight.add(claiming);
+    void claiming.finally(() => this.claimsInFlight.delete(claiming));
+  }
+
+  /** True if the entry still describes a fire to claim; marks it as being claimed. */
+  private takeForClaim(entry: DueEntry): boolean {
+    const key = claimKey(entry);
+    if (!this.mirror.holds(entry) || this.claiming.has(key)) return false;
+    this.claiming.add(key);
+    return true;
+  }
+
+  private async claim(entries: DueEntry[]): Promise<void> {
+    let requests: ClaimRequest[] = [];
+    let results: ClaimResult[];
+    try {
+      const now = this.clock.latest();
+      requests = entries.map((entry) => this.claimRequest(entry, now));
+      results = await this.ctx.coordinator.claim(requests, this.ctx.options.instanceId, this.ctx.options.lockTtl);
+    } catch (error) {
+      // The batches answered before the failure have claimed: run what they won.
+      const settled = error instanceof ClaimInterruptedError ? error.settled : [];
+      settled.forEach((result, index) => this.settle(entries[index], requests[index], result));
+      const failed = entries.slice(settled.length);
+      failed.forEach((entry) => this.claiming.delete(claimKey(entry)));
+      this.ctx.report('claim', error instanceof ClaimInterruptedError ? error.cause : error);
+      // While Redis is away, the resync on its return re-arms everything.
+      if (this.ctx.coordinator.isAvailable()) {
+        failed.forEach((entry) => this.loop.push({ ...entry, at: this.clock.now() + CLAIM_RETRY_MS }));
+        // A claim that timed out or lost its reply may have run all the same: ask Redis at once
+        // (after it, on the same connection) for this replica's live leases of these jobs and
+        // run them, and again until it answers; the retry, if it still goes, is answered with
+        // the same lease (claim.lua).
+        this.inDoubt.raise(
+          failed.map((entry) => entry.name),
+          this.clock.latest() + this.ctx.options.lockTtl,
+        );
+        void this.recover();
+        this.loop.arm();
+      }
+      return;
+    }
+    results.forEach((result, index) => this.settle(entries[index], requests[index], result));
+    this.loop.arm();
+  }
+
+  /** Asks Redis for this replica's leases of the jobs whose claims went unanswered, until it answers. */
+  private async recover(): Promise<void> {
+    const names = this.inDoubt.pending(this.clock.now());
+    if (names.length === 0 || this.ctx.life.stopping || this.recoveryTimer) return;
+    await this.resync(names);
+    if (this.ctx.life.stopping || this.recoveryTimer || this.inDoubt.pending(this.clock.now()).length === 0) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      void this.recover();
+    }, CLAIM_RECOVERY_RETRY_MS).unref();
+  }
+
+  private claimRequest(entry: DueEntry, now: number): ClaimRequest {
+    const state = this.mirror.state(entry.name)!;
+    const schedule = this.mirror.scheduleOf(state);
+    let next = null;
+    // From no earlier than the fire claimed: with `now` a little behind it, an `every` job would
+    // otherwise restart from `now`, and the claim script would refuse the due time it is serving.
+    if (schedule && entry.member === undefined) next = schedule.next(state.base, Math.max(now, entry.due!));
+    // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
+    else if (schedule && this.mirror.trigger(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
+    const threshold = entry.member === undefined ? this.ctx.registry.get(entry.name)?.definition.threshold : null;
+    return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member, ...(threshold != null ? { threshold } : {}) };
+  }
+
+  private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
+    this.claiming.delete(claimKey(entry));
+    const { name } = entry;
+    const { logger } = this.ctx;
+    const state = this.mirror.state(name);
+    // A fire or a trigger: what the logs call it (a trigger by its id, as its receipt does).
+    const pending = entry.member !== undefined ? this.mirror.trigger(entry.member) : undefined;
+    const what = (scheduledAt: number) => {
+      if (!pending) return `the fire due at ${iso(scheduledAt)}`;
+      if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
+      return pending.trigger === 'EVENT' ? `the start run (runOnStart) requested at ${iso(scheduledAt)}` : `the queued run requested at ${iso(scheduledAt)}`;
+    };
+    // A trigger's `next` (a manual run restarts the period) applies only if it ran.
+    const consume = (ran = false) => {
+      if (entry.member !== undefined) this.mirror.dropTrigger(entry.member);
+      if (request.next && state && !state.paused && (entry.member === undefined || ran)) {
+        Object.assign(state, request.next);
+        this.loop.queueDue(name, state.due!);
+      }
+    };
+    switch (result.status) {
+      case 'claimed':
+        consume(true);
+        // Even while stopping: the fire is ours now, and shutdown waits for the run. Only once
+        // shutdown is over is it handed back.
+        if (this.ctx.life.closed) void this.runs.release({ name, fencingToken: result.fencingToken, status: 'stopped', error: 'the replica shut down' });
+        // Redis started the lease when it read its clock for the claim.
+        else this.runs.startRun(name, result, result.startedAt, result.startedAt + this.ctx.options.lockTtl);
+        return;
+      case 'skipped':
+        consume();
+        logger.warn(
+          `Job "${name}": ${what(result.scheduledAt)} was skipped: ` +
+            (result.reason === 'running' ? `a run is still going on instance "${result.holder}" (overlap: 'skip').` : `the job is locked by "${result.holder}".`),
+        );
+        return;
+      case 'late':
+        consume();
+        logger.warn(
+          `Job "${name}": the fire due at ${iso(result.scheduledAt)} was skipped: it was claimed ${result.lateMs} ms late, ` +
+            `past its threshold of ${request.threshold} ms.`,
+        );
+        return;
+      case 'queued':
+        consume();
+        logger.log(`Job "${name}": ${what(result.scheduledAt)} will run when the run on instance "${result.holder}" ends (overlap: 'queue-one').`);
+        return;
+      case 'moved':
+        if (!state || result.rev !== state.rev) return void this.resync([name]);
+        state.due = result.due;
+        state.base = result.base;
+        if (result.due !== null) this.loop.queueDue(name, result.due);
+        return;
+      case 'early':
+        this.loop.push({ ...entry, at: this.clock.now() + result.waitMs });
+        return;
+      case 'gone':
+        if (entry.member !== undefined) this.mirror.dropTrigger(entry.member);
+        return;
+      case 'stale':
+      case 'missing':
+        // The resync queues the trigger again, with the job's current revision.
+        if (entry.member !== undefined) this.mirror.dropTrigger(entry.member);
+        return void this.resync([name]);
+      case 'corrupt':
+        return this.mirror.isolate({ name, key: result.key, problem: result.problem });
+    }
+  }
+}
+
+function claimKey(entry: DueEntry): string {
+  return entry.member ?? `${entry.name}@${entry.due}`;
+}
