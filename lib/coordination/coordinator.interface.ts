@@ -257,6 +257,70 @@ export interface JobsSnapshot {
 }
 
 /**
+ * One job's whole shared state, as a snapshot keeps it and a restore writes it back: the
+ * definition in force and the runtime state (schedule, pause, manual lock, last due time served,
+ * last run, fencing counter, checkpoint). Leases, pending triggers and a queued run are not part
+ * of it: they belong to runs that a loss of state ends anyway.
+ */
+export interface ExportedJob {
+  name: string;
+  definition: SharedJobDefinition;
+  definitionHash: string;
+  definedBy: string;
+  definedAt: number;
+  /** Hashes of the definitions a boot replaced (superseded definitions), oldest first. */
+  superseded: string[];
+  /** The schedule in force (the code's, or a runtime override). */
+  spec: ScheduleSpec | null;
+  rev: number;
+  overlap: OverlapPolicy;
+  paused: boolean;
+  base: number | null;
+  due: number | null;
+  /** The latest due time served (`JobRecord.served`). */
+  served: number | null;
+  lastRun: LastRun | null;
+  skippedLate: number;
+  /** The job's fencing counter: the latest token it issued. */
+  fence: number;
+  locked: { by: string; until: number | null } | null;
+  /** The job's checkpoint (null if it never had one); `state` null once cleared, `fence` kept. */
+  checkpoint: { state: string | null; savedAt: number | null; fencingToken: number | null; fence: number } | null;
+}
+
+/** Every job of the coordinator, read for a snapshot. */
+export interface ExportedState {
+  /** The coordinator's clock when it was read. */
+  now: number;
+  /** The change version and epoch when it was read. */
+  version: string;
+  epoch: string;
+  jobs: ExportedJob[];
+  /** Jobs left out because a key of theirs holds what no script wrote. */
+  corrupt: CorruptKey[];
+}
+
+/**
+ * A job to write back from a snapshot, if the coordinator does not have it. `first` is the due
+ * time to set (computed by the caller after the snapshot's `served` and the coordinator's clock;
+ * null for a paused or on-demand job); `fenceFloor` the least fencing counter to restore (the
+ * snapshot's counter, and its time of writing).
+ */
+export interface JobRestore {
+  job: ExportedJob;
+  first: NextFire | null;
+  fenceFloor: number;
+}
+
+export type RestoreOutcome =
+  /** Written back: the job was missing. */
+  | { name: string; outcome: 'restored' }
+  /** The coordinator has the job (another replica restored it first, or it was never lost): nothing written. */
+  | { name: string; outcome: 'present' }
+  /** Not written: `first` is not after the coordinator's clock (`now`); compute a later one. */
+  | { name: string; outcome: 'passed'; now: number };
+
+/**
  * `version` on a change or a trigger is the change version it made: a replica that has seen
  * every version up to the one its heartbeat reads missed no message.
  */
@@ -369,6 +433,22 @@ export abstract class Coordinator {
   ): Promise<{ fencingToken: number; startedAt: number } | null>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
   abstract stop(name: string, fencingToken: number, requestId?: string): Promise<boolean>;
+
+  /**
+   * Reads every job's whole state (for a snapshot), in batches: never a single long call however
+   * many jobs there are. Jobs with a corrupt key are left out and listed.
+   */
+  abstract exportState(): Promise<ExportedState>;
+  /**
+   * Writes jobs back from a snapshot, each only if the coordinator does not have it, atomically
+   * per job with that check (replicas restoring together write each job once; one that is
+   * present is never overwritten). A restored job's `served` is raised to the coordinator's
+   * clock, so no due time that came before the restore is set again (one may have run after the
+   * snapshot was written), and its fencing counter and checkpoint fence to at least that clock
+   * and `fenceFloor`: every token issued after the restore is greater than every earlier one.
+   * A job whose `first` has come by the coordinator's clock is not written (`passed`).
+   */
+  abstract restoreState(jobs: JobRestore[], instanceId: string): Promise<RestoreOutcome[]>;
 
   /**
    * Writes a run's checkpoint (`state`: JSON text; `savedAt`: epoch ms) unless it is fenced: the

@@ -6,6 +6,9 @@ import {
   ClaimResult,
   CoordinationEvent,
   Coordinator,
+  ExportedJob,
+  ExportedState,
+  JobRestore,
   JobRecord,
   JobRegistration,
   JobsSnapshot,
@@ -20,6 +23,7 @@ import {
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
+  RestoreOutcome,
   RunLease,
   RunReport,
   TriggerOutcome,
@@ -512,6 +516,83 @@ export class EmbeddedCoordinator extends Coordinator {
     const floor = Math.max(this.checkpoints.get(name)?.floor ?? 0, job.fence);
     this.checkpoints.set(name, { stored: null, floor });
     return true;
+  }
+
+  async exportState(): Promise<ExportedState> {
+    const now = Date.now();
+    const jobs = [...this.jobs.keys()].sort().map((name): ExportedJob => {
+      const job = this.jobs.get(name)!;
+      const locked = job.locked && (job.locked.until === null || job.locked.until > now) ? { ...job.locked } : null;
+      const entry = this.checkpoints.get(name);
+      return {
+        name,
+        definition: job.definition,
+        definitionHash: job.definitionHash,
+        definedBy: job.definedBy,
+        definedAt: job.definedAt,
+        superseded: [...job.superseded],
+        spec: job.spec,
+        rev: job.rev,
+        overlap: job.overlap,
+        paused: job.paused,
+        base: job.base,
+        due: job.due,
+        served: servedDue(job),
+        lastRun: job.lastRun ? { ...job.lastRun } : null,
+        skippedLate: job.skippedLate,
+        fence: job.fence,
+        locked,
+        checkpoint: entry
+          ? { state: entry.stored?.state ?? null, savedAt: entry.stored?.savedAt ?? null, fencingToken: entry.stored?.fencingToken ?? null, fence: entry.floor }
+          : null,
+      };
+    });
+    return { now, version: String(this.changeCount), epoch: 'embedded', jobs, corrupt: [] };
+  }
+
+  /** As restore.lua: each job written only if missing, `served` and the fences raised to now. */
+  async restoreState(jobs: JobRestore[]): Promise<RestoreOutcome[]> {
+    const now = Date.now();
+    const restored: string[] = [];
+    const outcomes = jobs.map(({ job, first, fenceFloor }): RestoreOutcome => {
+      const { name } = job;
+      if (this.jobs.has(name)) return { name, outcome: 'present' };
+      if (first && first.due <= now) return { name, outcome: 'passed', now };
+      const fence = Math.max(fenceFloor, job.fence, now);
+      const stored: StoredJob = {
+        name,
+        rev: job.rev,
+        spec: job.spec,
+        overlap: job.overlap,
+        paused: job.paused,
+        base: first?.base ?? null,
+        due: first?.due ?? null,
+        definition: job.definition,
+        definitionHash: job.definitionHash,
+        definedBy: job.definedBy,
+        definedAt: job.definedAt,
+        fence,
+        locked: job.locked ? { ...job.locked } : null,
+        queued: false,
+        lastRun: job.lastRun ? { ...job.lastRun } : null,
+        leases: new Map(),
+        skippedLate: job.skippedLate,
+        served: Math.max(job.served ?? 0, now),
+        superseded: [...job.superseded],
+      };
+      this.jobs.set(name, stored);
+      if (job.checkpoint && !this.checkpoints.has(name)) {
+        const { state, savedAt, fencingToken } = job.checkpoint;
+        this.checkpoints.set(name, {
+          stored: state !== null ? { state, savedAt: savedAt ?? 0, fencingToken: fencingToken ?? 0 } : null,
+          floor: Math.max(job.checkpoint.fence, fence),
+        });
+      }
+      restored.push(name);
+      return { name, outcome: 'restored' };
+    });
+    this.announceChanged(restored);
+    return outcomes;
   }
 
   async describe(names?: string[]): Promise<JobRecord[]> {

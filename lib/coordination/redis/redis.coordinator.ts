@@ -10,6 +10,9 @@ import {
   CoordinationEvent,
   CorruptKey,
   Coordinator,
+  ExportedJob,
+  ExportedState,
+  JobRestore,
   JobRecord,
   JobRegistration,
   JobsSnapshot,
@@ -24,6 +27,7 @@ import {
   RegistrationMode,
   RegistrationOutcome,
   RescheduleRequest,
+  RestoreOutcome,
   RunLease,
   RunReport,
   RunStatus,
@@ -43,6 +47,8 @@ type Reply = string | number | null | Reply[];
 
 /** Jobs per claim or register script call: large enough for one round trip, small enough not to stall Redis. */
 const BATCH = 500;
+/** Jobs read per pipeline when exporting every job's state for a snapshot. */
+const EXPORT_BATCH = 1_000;
 
 /**
  * Coordinates replicas on Redis: all shared state lives in the keys of `RedisKeys`, and every
@@ -445,6 +451,76 @@ export class RedisCoordinator extends Coordinator {
     return reply === 1;
   }
 
+  async exportState(): Promise<ExportedState> {
+    const head = this.client.pipeline();
+    head.smembers(this.keys.names);
+    head.get(this.keys.version);
+    head.get(this.keys.epoch);
+    head.time();
+    const sentAt = Date.now();
+    const [[namesError, names], [, version], [, epoch], [, time]] = (await head.exec()) as [Error | null, unknown][];
+    if (namesError) throw namesError;
+    const [seconds, micros] = time as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    this.clock.learn(now, sentAt);
+    const wanted = (names as string[]).sort();
+    const jobs: ExportedJob[] = [];
+    const corrupt: CorruptKey[] = [];
+    // Plain reads in pipelines of EXPORT_BATCH jobs: Redis serves other clients between them.
+    for (let i = 0; i < wanted.length; i += EXPORT_BATCH) {
+      const batch = wanted.slice(i, i + EXPORT_BATCH);
+      const pipeline = this.client.pipeline();
+      for (const name of batch) {
+        pipeline.hgetall(this.keys.job(name));
+        pipeline.hgetall(this.keys.checkpoint(name));
+        pipeline.zscore(this.keys.due, name);
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      batch.forEach((name, index) => {
+        const [[jobError, job], [checkpointError, checkpoint], [, due]] = replies.slice(index * 3, index * 3 + 3) as [Error | null, unknown][];
+        const hash = job as Record<string, string> | null;
+        const problem =
+          wrongTypeProblem(jobError, 'hash') ??
+          wrongTypeProblem(checkpointError, 'hash') ??
+          (hash && Object.keys(hash).length > 0 ? jobHashProblem(hash) : null);
+        if (problem) return void corrupt.push({ name, key: jobError || !checkpointError ? this.keys.job(name) : this.keys.checkpoint(name), problem });
+        if (jobError || checkpointError) throw jobError ?? checkpointError;
+        if (!hash?.rev) return;
+        jobs.push(toExportedJob(name, hash, checkpoint as Record<string, string>, due as string | null, now));
+      });
+    }
+    return { now, version: (version as string | null) ?? '0', epoch: (epoch as string | null) ?? '', jobs, corrupt };
+  }
+
+  async restoreState(jobs: JobRestore[], instanceId: string): Promise<RestoreOutcome[]> {
+    void instanceId;
+    const outcomes = new Map<string, RestoreOutcome>();
+    for (let i = 0; i < jobs.length; i += BATCH) {
+      const batch = jobs.slice(i, i + BATCH);
+      // A cheap look first: only the jobs missing now are sent (the script checks again, atomically).
+      const exists = this.client.pipeline();
+      for (const { job } of batch) exists.exists(this.keys.job(job.name));
+      const found = ((await exists.exec()) ?? []).map(([error, count]) => {
+        if (error) throw error;
+        return count === 1;
+      });
+      const missing = batch.filter((restore, index) => {
+        if (found[index]) outcomes.set(restore.job.name, { name: restore.job.name, outcome: 'present' });
+        return !found[index];
+      });
+      if (missing.length === 0) continue;
+      const keys = [this.keys.names, this.keys.due, this.keys.version, ...missing.flatMap(({ job }) => [this.keys.job(job.name), this.keys.checkpoint(job.name)])];
+      const args: (string | number)[] = [this.keys.channel];
+      for (const restore of missing) args.push(...restoreArgs(restore));
+      const replies = await this.scripts.restore.run<[string, number?][]>(this.client, keys, args);
+      replies.forEach(([outcome, now], index) => {
+        const name = missing[index].job.name;
+        outcomes.set(name, outcome === 'passed' ? { name, outcome, now: Number(now) } : { name, outcome: outcome as 'restored' | 'present' });
+      });
+    }
+    return jobs.map(({ job }) => outcomes.get(job.name)!);
+  }
+
   async describe(names?: string[]): Promise<JobRecord[]> {
     const wanted = names ?? (await this.client.smembers(this.keys.names)).sort();
     if (wanted.length === 0) return [];
@@ -649,4 +725,73 @@ function toJobRecord(
     skippedLate: Number(job.lateSkips ?? 0),
     served: servedDue(job),
   };
+}
+
+/** A job hash and its checkpoint hash, as read by `exportState`. */
+function toExportedJob(name: string, job: Record<string, string>, checkpoint: Record<string, string>, due: string | null, now: number): ExportedJob {
+  const lockedUntil = Number(job.lockedUntil ?? 0);
+  const locked = job.lockedBy && (lockedUntil === 0 || lockedUntil > now) ? { by: job.lockedBy, until: lockedUntil || null } : null;
+  const superseded = parseJson<unknown>(job.superseded ?? '[]');
+  const hasCheckpoint = checkpoint && Object.keys(checkpoint).length > 0;
+  return {
+    name,
+    definition: JSON.parse(job.def),
+    definitionHash: job.defHash ?? '',
+    definedBy: job.defBy ?? '',
+    definedAt: Number(job.defAt ?? 0),
+    superseded: Array.isArray(superseded) ? superseded.filter((hash): hash is string => typeof hash === 'string') : [],
+    spec: JSON.parse(job.spec),
+    rev: Number(job.rev),
+    overlap: job.overlap as OverlapPolicy,
+    paused: job.paused === '1',
+    base: job.base ? Number(job.base) : null,
+    due: due === null ? null : Number(due),
+    served: servedDue(job),
+    lastRun: job.last ? toLastRun(JSON.parse(job.last) as LastRunJson) : null,
+    skippedLate: Number(job.lateSkips ?? 0),
+    fence: Number(job.fence ?? 0),
+    locked,
+    checkpoint: hasCheckpoint
+      ? {
+          state: checkpoint.s ?? null,
+          savedAt: checkpoint.at === undefined ? null : Number(checkpoint.at),
+          fencingToken: checkpoint.k === undefined ? null : Number(checkpoint.k),
+          fence: Math.max(Number(checkpoint.f ?? 0) || 0, Number(checkpoint.k ?? 0) || 0),
+        }
+      : null,
+  };
+}
+
+/** The arguments of restore.lua for one job: the hashes as the scripts write them. */
+function restoreArgs({ job, first, fenceFloor }: JobRestore): string[] {
+  const fields: string[] = [
+    'rev', String(job.rev),
+    'def', JSON.stringify(job.definition),
+    'defHash', job.definitionHash,
+    'defBy', job.definedBy,
+    'defAt', String(job.definedAt),
+    'superseded', JSON.stringify(job.superseded),
+    'spec', JSON.stringify(job.spec),
+    'overlap', job.overlap,
+    'paused', job.paused ? '1' : '0',
+    'lateSkips', String(job.skippedLate),
+    'served', String(job.served ?? 0),
+  ];
+  if (first) fields.push('base', String(first.base));
+  if (job.locked) fields.push('lockedBy', job.locked.by, 'lockedUntil', String(job.locked.until ?? 0));
+  if (job.lastRun) {
+    const last = job.lastRun;
+    const json: LastRunJson = { k: last.fencingToken, i: last.instanceId, g: last.trigger, s: last.scheduledAt, t: last.startedAt, st: last.status };
+    if (last.finishedAt !== null) json.f = last.finishedAt;
+    if (last.error !== null) json.er = last.error;
+    fields.push('last', JSON.stringify(json));
+  }
+  let checkpoint = '';
+  if (job.checkpoint) {
+    const { state, savedAt, fencingToken, fence } = job.checkpoint;
+    const saved: string[] = state !== null ? ['s', state, 'at', String(savedAt ?? 0), 'k', String(fencingToken ?? 0)] : [];
+    saved.push('f', String(fence));
+    checkpoint = JSON.stringify(saved);
+  }
+  return [job.name, JSON.stringify(fields), first ? String(first.due) : '', String(Math.max(fenceFloor, job.fence)), checkpoint];
 }
