@@ -4,6 +4,8 @@ import { Execution } from './execution.entity';
 import type { RecordsDatabase } from './execution.constants';
 import { TaskLog } from './task-log.entity';
 import { Task } from './task.entity';
+import { SnapshotRecord } from '../snapshot/snapshot.entity';
+import { SNAPSHOT_TABLE } from '../snapshot/snapshot.constants';
 
 /** Drivers hand BIGINT back as strings; ids and tokens stay far below 2^53. */
 const bigintAsNumber: ValueTransformer = {
@@ -22,14 +24,16 @@ interface DatabaseTypes {
   id: EntitySchemaColumnOptions['type'];
   time: EntitySchemaColumnOptions['type'];
   log: EntitySchemaColumnOptions['type'];
+  /** A snapshot's content: 10,000 jobs are megabytes, past MySQL's MEDIUMTEXT for big clusters. */
+  snapshot: EntitySchemaColumnOptions['type'];
 }
 
 const TYPES: Record<RecordsDatabase, DatabaseTypes> = {
   // TypeORM 0.3 converts Dates only for the long name, not for `timestamptz`.
-  postgres: { id: 'bigint', time: 'timestamp with time zone', log: 'text' },
-  mysql: { id: 'bigint', time: 'datetime', log: 'mediumtext' },
+  postgres: { id: 'bigint', time: 'timestamp with time zone', log: 'text', snapshot: 'text' },
+  mysql: { id: 'bigint', time: 'datetime', log: 'mediumtext', snapshot: 'longtext' },
   // INTEGER PRIMARY KEY is SQLite's 64-bit rowid; times are text in `datetime(3)` columns.
-  sqlite: { id: 'int', time: 'datetime', log: 'text' },
+  sqlite: { id: 'int', time: 'datetime', log: 'text', snapshot: 'text' },
 };
 
 /**
@@ -37,7 +41,7 @@ const TYPES: Record<RecordsDatabase, DatabaseTypes> = {
  * `synchronize` made from it is what databases of earlier versions have (on SQLite it is the
  * migration's schema; elsewhere INT ids, and `timestamp` without time zone on PostgreSQL).
  */
-const UNNAMED: DatabaseTypes = { id: 'int', time: Date, log: 'text' };
+const UNNAMED: DatabaseTypes = { id: 'int', time: Date, log: 'text', snapshot: 'text' };
 
 // One set per database for the process: the same objects wherever they are listed, so that
 // `forFeature` and an app's own `entities` never hand TypeORM two schemas of one entity.
@@ -145,6 +149,22 @@ function buildSchemas(types: DatabaseTypes): EntitySchema[] {
         droppedLines: { name: 'dropped_lines', type: 'int', default: 0 },
         updateTime: time('update_time'),
       },
+    }),
+    // The snapshots' table (the second migration of each database): written by SnapshotPersister.
+    new EntitySchema<SnapshotRecord>({
+      name: 'SnapshotRecord',
+      target: SnapshotRecord,
+      tableName: SNAPSHOT_TABLE,
+      columns: {
+        id,
+        prefix: varchar('prefix', 200),
+        format: { name: 'format', type: 'int' },
+        writtenAt: time('written_at'),
+        writtenBy: varchar('written_by', 200),
+        jobCount: { name: 'job_count', type: 'int' },
+        content: { name: 'content', type: types.snapshot, nullable: false },
+      },
+      indices: [{ name: 'IDX_dsched_snapshot_prefix', columns: ['prefix', 'id'] }],
     }),
   ];
 }

@@ -3,20 +3,24 @@ import type { RecordsDatabase } from '../execution.constants';
 import { DschedRecordsMysql1795400000000 } from './mysql';
 import { DschedRecordsPostgres1795400000000 } from './postgres';
 import { DschedRecordsSqlite1795400000000 } from './sqlite';
+import { DschedSnapshotsMysql1795500000000 } from './mysql-snapshots';
+import { DschedSnapshotsPostgres1795500000000 } from './postgres-snapshots';
+import { DschedSnapshotsSqlite1795500000000 } from './sqlite-snapshots';
 
 /** A TypeORM migration class, as the DataSource's `migrations` option takes it. */
 export type SchedulerMigration = new () => MigrationInterface;
 
 const MIGRATIONS: Record<RecordsDatabase, SchedulerMigration[]> = {
-  postgres: [DschedRecordsPostgres1795400000000],
-  mysql: [DschedRecordsMysql1795400000000],
-  sqlite: [DschedRecordsSqlite1795400000000],
+  postgres: [DschedRecordsPostgres1795400000000, DschedSnapshotsPostgres1795500000000],
+  mysql: [DschedRecordsMysql1795400000000, DschedSnapshotsMysql1795500000000],
+  sqlite: [DschedRecordsSqlite1795400000000, DschedSnapshotsSqlite1795500000000],
 };
 
 /**
  * The TypeORM migrations that create the execution-record tables (`dsched_execution`,
- * `dsched_task`, `dsched_task_log`), for production apps that run migrations rather than
- * `synchronize`. `'mysql'` covers MySQL and MariaDB; `'sqlite'` any SQLite driver.
+ * `dsched_task`, `dsched_task_log`) and, second, the snapshots' table (`dsched_snapshot`),
+ * for production apps that run migrations rather than `synchronize`. `'mysql'` covers MySQL and
+ * MariaDB; `'sqlite'` any SQLite driver.
  *
  * ```ts
  * new DataSource({

@@ -3,3 +3,6 @@
  * runs the migrations of one. The trailing 13 digits are the timestamp TypeORM orders by.
  */
 export const SCHEDULER_MIGRATION_NAME = 'DschedRecords1795400000000';
+
+/** The snapshots' table (`dsched_snapshot`): the second migration, after the records' tables. */
+export const SNAPSHOT_MIGRATION_NAME = 'DschedSnapshots1795500000000';
