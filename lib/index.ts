@@ -11,7 +11,15 @@ export { JobScheduler } from './scheduling/job-scheduler.service';
 export type { JobDescription, JobLastRun, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
 export type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
-export type { RunStatus } from './coordination/coordinator.interface';
+export type { RunStatus, ExportedJob } from './coordination/coordinator.interface';
+export { SnapshotPersister } from './snapshot/snapshot.persister';
+export type { SnapshotReason, SnapshotStatus } from './snapshot/snapshot.persister';
+export type { SnapshotOptions } from './snapshot/snapshot.options';
+export type { SnapshotStore, SnapshotMeta, StoredSnapshot } from './snapshot/snapshot-store.interface';
+export { FileSnapshotStore } from './snapshot/file-snapshot.store';
+export { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, readableSnapshotFormats } from './snapshot/snapshot-format';
+export type { Snapshot } from './snapshot/snapshot-format';
+export { SNAPSHOT_JOB_NAME } from './snapshot/snapshot.constants';
 export {
   CoordinatorUnavailableError,
   DuplicateJobError,
@@ -31,6 +39,7 @@ export {
   InvalidQueryError,
   CorruptJobError,
   InvalidCheckpointError,
+  SnapshotFormatError,
 } from './errors';
 export type { AbortCause } from './errors';
 

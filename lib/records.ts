@@ -19,3 +19,5 @@ export type { CheckInProcessor, ExecutionStatusChangeHook, TaskStatusChangeHook 
 export type { ExecutionQuery, TaskQuery, TimeRange } from './execution/record-query.interface';
 export { schedulerMigrations } from './execution/migrations';
 export type { SchedulerMigration } from './execution/migrations';
+export { SnapshotRecord } from './snapshot/snapshot.entity';
+export { TypeOrmSnapshotStore } from './snapshot/typeorm-snapshot.store';

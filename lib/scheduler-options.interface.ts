@@ -1,5 +1,6 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { CheckpointOptions } from './checkpoint/checkpoint.interface';
+import type { SnapshotOptions } from './snapshot/snapshot.options';
 
 /** Where the scheduler coordinates: a URL, ioredis options, or a client the app already has. */
 export type RedisConnection = string | RedisOptions | Redis | Cluster;
@@ -60,6 +61,15 @@ export interface SchedulerModuleOptions {
    * @default { maxUpdates: 100, interval: 5000 }
    */
   checkpoint?: CheckpointOptions;
+  /**
+   * Snapshots of every job's shared state (schedule in force, pause, manual lock, last due time
+   * served and last run, fencing counter, checkpoint), written by one replica every `every` and
+   * after `maxChanges` changes, and at shutdown; restored when Redis has lost the jobs (or, on
+   * the embedded coordinator, when the app starts). Kept in the records' database
+   * (`dsched_snapshot`) when `records` is on, or in `file`. `false` turns them off.
+   * @default on with `records` (every 30 s, 100 changes, 5 kept); off without `records` unless `file` is given
+   */
+  snapshot?: SnapshotOptions | false;
 }
 
 export interface SchedulerOptionsFactory {

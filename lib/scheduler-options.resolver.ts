@@ -6,6 +6,7 @@ import type { RedisConnection, SchedulerModuleOptions } from './scheduler-option
 import { MAX_TIMER_DURATION_MS, parseDuration } from './scheduling/duration';
 import type { ResolvedCheckpointOptions } from './checkpoint/checkpoint.interface';
 import { checkCheckpointOptions, DEFAULT_CHECKPOINT_OPTIONS } from './checkpoint/checkpoint.options';
+import { ResolvedSnapshotOptions, resolveSnapshotOptions } from './snapshot/snapshot.options';
 import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
 
 /** The module's options with every default applied, in one place. */
@@ -20,6 +21,8 @@ export interface ResolvedSchedulerOptions {
   bounds: ScheduleBounds;
   /** When runs' checkpoints are flushed, unless a job says otherwise. */
   checkpoint: ResolvedCheckpointOptions;
+  /** Snapshots of the shared state; null when `snapshot: false`. Whether a store exists is decided with `records` (SnapshotPersister). */
+  snapshot: ResolvedSnapshotOptions | null;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -63,6 +66,7 @@ export function resolveSchedulerOptions(
       throw new InvalidSchedulerOptionError(option, value, reason);
     }),
   };
+  const snapshot = resolveSnapshotOptions(options.snapshot);
   return {
     redis,
     keyPrefix,
@@ -72,6 +76,7 @@ export function resolveSchedulerOptions(
     autoStart: options.autoStart ?? true,
     bounds: { minPeriod, maxPeriod: MAX_PERIOD_MS },
     checkpoint,
+    snapshot,
   };
 }
 

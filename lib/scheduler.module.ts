@@ -7,6 +7,7 @@ import { JobMetadataAccessor } from './scheduling/job-metadata.accessor';
 import { JobRegistry } from './scheduling/job.registry';
 import { JobScheduler } from './scheduling/job-scheduler.service';
 import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
+import { SnapshotPersister } from './snapshot/snapshot.persister';
 
 
 /**
@@ -28,8 +29,9 @@ import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
     JobExplorer,
     SchedulerOrchestrator,
     JobScheduler,
+    SnapshotPersister,
   ],
   // With `records`, the module also exports ExecutionManager, TaskManager, SweepManager and VendorHookRegistry.
-  exports: [JobScheduler],
+  exports: [JobScheduler, SnapshotPersister],
 })
 export class SchedulerModule extends ConfigurableSchedulerModule {}

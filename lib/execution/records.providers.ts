@@ -18,6 +18,10 @@ import { LocalTaskDispatcher, TaskDispatcher } from './task-dispatcher';
 import { TaskManager } from './task.manager';
 import { VendorHooksExplorer } from './vendor-hooks.explorer';
 import { VendorHookRegistry } from './vendor-hooks.registry';
+import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
+import { SNAPSHOT_DATABASE_STORE } from '../snapshot/snapshot.constants';
+import { TypeOrmSnapshotStore } from '../snapshot/typeorm-snapshot.store';
 
 /**
  * What `records` adds to `SchedulerModule`. Loaded only when records are on, so that an app
@@ -40,6 +44,12 @@ export function recordsModuleParts(records: RecordsOptions | true): Required<Pic
     TaskManager,
     SweepManager,
     SweepJob,
+    // Snapshots go to the records' database unless `snapshot.file` is given (SnapshotPersister decides).
+    {
+      provide: SNAPSHOT_DATABASE_STORE,
+      useFactory: (source: DataSource, scheduler: ResolvedSchedulerOptions) => new TypeOrmSnapshotStore(source, scheduler.snapshot?.keep ?? 1),
+      inject: [dataSource, RESOLVED_SCHEDULER_OPTIONS],
+    },
   ];
   return {
     imports: [TypeOrmModule.forFeature(schedulerEntities(options.database), options.dataSource)],

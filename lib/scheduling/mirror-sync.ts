@@ -17,6 +17,11 @@ import type { SupersededDefinitions } from './superseded-definitions';
  */
 const ANNOUNCEMENT_GRACE_MS = 1_000;
 
+/** Restores jobs the coordinator lost from the newest snapshot (SnapshotPersister), when snapshots are on. */
+export interface LostStateRestorer {
+  restoreLost(): Promise<void>;
+}
+
 /**
  * Keeps the mirror in step with the shared state: registers this replica's jobs once, reads the
  * state of all jobs (a full sync: at start, on reconnection, on a missed change or a new epoch)
@@ -36,6 +41,8 @@ export class MirrorSync {
   private syncChain: Promise<void> = Promise.resolve();
   private changedNames = new Set<string>();
   private readonly restorer: StateRestore;
+  /** Snapshots, when on: restored before the boot registration and before StateRestore re-creates lost jobs from code. */
+  snapshots: LostStateRestorer | null = null;
   private firstSync!: () => void;
   /** Settles when the first full sync has ended. */
   readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
@@ -83,6 +90,10 @@ export class MirrorSync {
     const heartbeat = full || !this.clock.known ? await coordinator.heartbeat(options.instanceId, MEMBER_TTL_MS) : null;
     if (heartbeat) this.loop.setMembers(heartbeat.members);
     if (!this.registered) {
+      // Jobs the coordinator lacks (a fresh or flushed Redis, a restarted embedded app) come back
+      // from the newest snapshot first; the boot registration then finds them (the rolling-deploy
+      // rule applies to a definition that changed since the snapshot).
+      if (this.snapshots) await this.snapshots.restoreLost();
       // After the latest time Redis's clock can read, so never at or before a fire it has served.
       const jobs = registry.all().map((job) => registration(job, undefined, this.clock.latest()));
       const outcomes = await coordinator.register(jobs, 'boot', options.instanceId);
@@ -100,6 +111,9 @@ export class MirrorSync {
     if (snapshot.missing.length > 0) {
       // Redis lost these jobs (restarted without persistence, or flushed): create them again
       // with what this replica knew, never with a due time that may have been served (StateRestore).
+      // The newest snapshot first, when snapshots are on: StateRestore ('restore' mode) changes
+      // nothing of the jobs it brought back, and re-creates the others.
+      if (this.snapshots) await this.snapshots.restoreLost();
       await this.restorer.restore(snapshot.missing.map((name) => registry.get(name)!), this.mirror.known);
       const again = await coordinator.snapshot(snapshot.missing, options.instanceId);
       snapshot = {

@@ -9,7 +9,7 @@ import { DueLoop } from './due-loop';
 import { FireClaims } from './fire-claims';
 import { JobMirror } from './job-mirror';
 import { JobRegistry } from './job.registry';
-import { MirrorSync } from './mirror-sync';
+import { LostStateRestorer, MirrorSync } from './mirror-sync';
 import { OrchestratorContext, ReplicaLife, SHUTDOWN_RELEASE_MS, withDeadline } from './orchestrator-context';
 import { RunRecorder } from './run-recorder';
 import { RunSupervisor } from './run-supervisor';
@@ -36,6 +36,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly subscriptions: Subscription[] = [];
   private readonly life: ReplicaLife = { startedAt: 0, stopping: false, closed: false };
   private started = false;
+  private stopping?: Promise<void>;
   private heartbeatTimer?: NodeJS.Timeout;
   private readonly loop: DueLoop;
   private readonly mirror: JobMirror;
@@ -82,6 +83,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     return this.started && !this.life.stopping;
   }
 
+  /**
+   * Snapshots are on (SnapshotPersister, at module init): the synchronization restores the
+   * newest one's jobs that the coordinator lacks, before it registers or re-creates them.
+   */
+  useSnapshots(snapshots: LostStateRestorer): void {
+    this.sync.snapshots = snapshots;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
@@ -108,8 +117,14 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
    * Stops claiming, waits up to `shutdownTimeout` for claims in flight and running handlers, then
    * aborts the runs still going so their leases are released before the app closes.
    */
-  async stop(): Promise<void> {
-    if (!this.started || this.life.stopping) return;
+  stop(): Promise<void> {
+    if (!this.started) return Promise.resolve();
+    // Called again (the snapshot persister waits for it at shutdown): the same stop.
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     this.life.stopping = true;
     this.loop.disarm();
     clearInterval(this.heartbeatTimer);
