@@ -767,6 +767,68 @@ describe.each(factories)('$name', ({ create, shared }) => {
     const [missing] = await coordinator.claim([{ name: 'ghost', rev: 1, due: 1, next: null }], INSTANCE, TTL);
     expect(missing.status).toBe('missing');
   });
+
+  it('exports every job whole, and restores each lost job once, with served and fences raised to its clock', async () => {
+    await coordinator.register([registration('tick'), registration('held', { due: Date.now() + 60_000 }), registration('still', { paused: true })], 'boot', INSTANCE);
+    const { rev, due } = await state('tick');
+    const [run] = (await coordinator.claim([{ name: 'tick', rev, due: due!, next: { base: due! + 60_000, due: due! + 60_000 } }], INSTANCE, TTL)) as Extract<
+      ClaimResult,
+      { status: 'claimed' }
+    >[];
+    await coordinator.finish([{ name: 'tick', fencingToken: run.fencingToken, status: 'success', error: null }]);
+    expect(await coordinator.saveCheckpoint('tick', run.fencingToken, '{"n":1}', 123)).toEqual({ status: 'saved' });
+    expect(await coordinator.lock('held', 'ops', null)).toEqual({ status: 'locked' });
+
+    const exported = await coordinator.exportState();
+    expect(exported.jobs.map((job) => job.name)).toEqual(['held', 'still', 'tick']);
+    const tick = exported.jobs.find((job) => job.name === 'tick')!;
+    expect(tick).toMatchObject({
+      served: due,
+      fence: run.fencingToken,
+      due: due! + 60_000,
+      lastRun: { fencingToken: run.fencingToken, status: 'success' },
+      checkpoint: { state: '{"n":1}', savedAt: 123, fencingToken: run.fencingToken, fence: run.fencingToken },
+    });
+    expect(exported.jobs.find((job) => job.name === 'held')).toMatchObject({ locked: { by: 'ops', until: null }, paused: false });
+    expect(exported.jobs.find((job) => job.name === 'still')).toMatchObject({ paused: true, due: null });
+
+    // Restored elsewhere (a lost Redis: a fresh prefix), by several replicas at once: each job once.
+    const lostPrefix = uniquePrefix('restored');
+    const fresh = create(lostPrefix);
+    await connected(fresh);
+    const restorers = shared ? [fresh, ...(await Promise.all([1, 2, 3].map(async () => {
+      const other = create(lostPrefix);
+      others.push(other);
+      await connected(other);
+      return other;
+    })))] : [fresh, fresh, fresh];
+    try {
+      const restores = exported.jobs.map((job) => ({ job, first: job.due !== null ? { base: job.due, due: Math.max(job.due, Date.now() + 30_000) } : null, fenceFloor: job.fence }));
+      const before = Date.now();
+      const outcomes = await Promise.all(restorers.map((r, i) => r.restoreState(restores, `replica-${i}`)));
+      for (let job = 0; job < restores.length; job++) {
+        expect(outcomes.filter((perReplica) => perReplica[job].outcome === 'restored')).toHaveLength(1);
+        expect(outcomes.filter((perReplica) => perReplica[job].outcome === 'present')).toHaveLength(restorers.length - 1);
+      }
+      const [restoredTick] = await fresh.describe(['tick']);
+      expect(restoredTick.served).toBeGreaterThanOrEqual(before);
+      expect(restoredTick.lastRun).toMatchObject({ fencingToken: run.fencingToken, status: 'success' });
+      expect((await fresh.describe(['held']))[0].locked).toEqual({ by: 'ops', until: null });
+      expect((await fresh.describe(['still']))[0]).toMatchObject({ paused: true, due: null });
+      // The checkpoint is back; a run from before the restore can no longer write it.
+      expect(await fresh.readCheckpoint('tick')).toEqual({ state: '{"n":1}', savedAt: 123, fencingToken: run.fencingToken });
+      expect(await fresh.saveCheckpoint('tick', run.fencingToken, '{"n":2}', 456)).toMatchObject({ status: 'stale' });
+      // A due time that has come is not restored.
+      const gone = { ...tick, name: 'late' };
+      expect(await fresh.restoreState([{ job: gone, first: { base: 1, due: 1 }, fenceFloor: 0 }], INSTANCE)).toEqual([{ name: 'late', outcome: 'passed', now: expect.any(Number) }]);
+      // The next run's token is above every token issued before.
+      const lease = await fresh.lease('tick', INSTANCE, TTL, 1);
+      expect(lease!.fencingToken).toBeGreaterThan(run.fencingToken);
+      expect(lease!.fencingToken).toBeGreaterThanOrEqual(before);
+    } finally {
+      if (fresh !== coordinator) await fresh.close().catch(() => undefined);
+    }
+  });
 });
 
 /**
