@@ -3,8 +3,9 @@ import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource, DataSourceOptions, Table } from 'typeorm';
 import { DataSource as DataSource1 } from 'typeorm';
-import { InvalidSchedulerOptionError, RecordsDatabase, SchedulerModule } from '../lib';
-import { Execution, ExecutionManager, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib/records';
+import { InvalidSchedulerOptionError, RecordsDatabase, SchedulerModule, SnapshotPersister } from '../lib';
+import { Execution, ExecutionManager, SnapshotRecord, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib/records';
+import { SNAPSHOT_TABLE } from '../lib/snapshot/snapshot.constants';
 import { EXECUTION_TABLE, TASK_LOG_TABLE, TASK_TABLE } from '../lib/execution/execution.constants';
 import { RecordsDialect } from '../lib/execution/records.dialect';
 import { DATABASE_KINDS, TestDatabase, TestDatabaseKind } from './support/databases';
@@ -26,8 +27,10 @@ const MAJORS: [string, () => DataSourceClass][] = [
   ['0.3', () => (require('typeorm-0.3') as typeof import('typeorm')).DataSource],
 ];
 
-const TABLES = [EXECUTION_TABLE, TASK_TABLE, TASK_LOG_TABLE];
+const TABLES = [EXECUTION_TABLE, TASK_TABLE, TASK_LOG_TABLE, SNAPSHOT_TABLE];
 const MIGRATION_NAME = 'DschedRecords1795400000000';
+/** The second migration: the snapshots' table. */
+const SNAPSHOT_MIGRATION_NAME = 'DschedSnapshots1795500000000';
 
 const databaseOf = (kind: TestDatabaseKind): RecordsDatabase => (kind === 'mariadb' ? 'mysql' : kind);
 
@@ -87,7 +90,7 @@ describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [ki
     it('creates the tables on an empty database', async () => {
       expect(await tableShapes(dataSource)).toEqual([]);
       const ran = await dataSource.runMigrations();
-      expect(ran.map((migration) => migration.name)).toEqual([MIGRATION_NAME]);
+      expect(ran.map((migration) => migration.name)).toEqual([MIGRATION_NAME, SNAPSHOT_MIGRATION_NAME]);
       expect(await dataSource.showMigrations()).toBe(false);
       expect((await tableShapes(dataSource)).map((table) => (table as Table).name)).toEqual([...TABLES].sort());
     });
@@ -196,7 +199,17 @@ describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [ki
       expect(await executions.countBy({ jobName: 'cleanup' })).toBe(4);
     });
 
-    it('drops the tables when the migration is undone, and makes them again', async () => {
+    it('stores and reads back snapshots', async () => {
+      const rows = dataSource.getRepository(SnapshotRecord);
+      const row = { prefix: 'dsched', format: 1, writtenAt: new Date(Date.UTC(2030, 0, 2, 3, 4, 5, 678)), writtenBy: 'replica-1', jobCount: 2, content: 'x'.repeat(70_000) };
+      const { id } = await rows.save(rows.create(row));
+      expect(await rows.findOneByOrFail({ id })).toEqual({ id, ...row });
+      await rows.delete({ id });
+    });
+
+    it('drops the tables when the migrations are undone, and makes them again', async () => {
+      await dataSource.undoLastMigration();
+      expect((await tableShapes(dataSource)).map((table) => (table as Table).name)).toEqual([EXECUTION_TABLE, TASK_TABLE, TASK_LOG_TABLE].sort());
       await dataSource.undoLastMigration();
       expect(await tableShapes(dataSource)).toEqual([]);
       expect(await dataSource.showMigrations()).toBe(true);
@@ -237,6 +250,23 @@ describe.each(DATABASE_KINDS)('SchedulerModule with records.database on %s', (ki
       const executions = moduleRef.get(ExecutionManager);
       const executionId = await executions.create('import', 'batch-1', 'MANUAL', { source: 's3' });
       expect(await executions.get(executionId)).toMatchObject({ id: executionId, vendorType: 'import', vendorId: 'batch-1', status: 'Running', extraAttrs: { source: 's3' } });
+
+      // Snapshots go to the records' database by default, the newest `keep` (5) kept.
+      const persister = moduleRef.get(SnapshotPersister);
+      expect(persister.status()).toMatchObject({ enabled: true, store: `table "${SNAPSHOT_TABLE}" of DataSource "${name}"` });
+      for (let i = 0; i < 7; i++) expect(await persister.save()).toBe(true);
+      const rows = dataSource.getRepository(SnapshotRecord);
+      expect(await rows.count()).toBe(5);
+      expect(await rows.findOne({ where: {}, order: { id: 'DESC' } })).toMatchObject({ prefix: 'dsched', format: 1, jobCount: 1 });
+
+      // The table unreachable (here: renamed away): counted, the app goes on, retried until it is back.
+      await dataSource.query(`ALTER TABLE ${SNAPSHOT_TABLE} RENAME TO ${SNAPSHOT_TABLE}_away`);
+      expect(await persister.save()).toBe(false);
+      expect(persister.status()).toMatchObject({ saves: 7, saveFailures: 1, lastSaveError: expect.any(String) });
+      await dataSource.query(`ALTER TABLE ${SNAPSHOT_TABLE}_away RENAME TO ${SNAPSHOT_TABLE}`);
+      const deadline = Date.now() + 10_000;
+      while (persister.status().saves < 8 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(persister.status()).toMatchObject({ saves: 8, lastSaveError: null });
     } finally {
       await moduleRef.close();
     }
@@ -305,7 +335,9 @@ describe.each(DATABASE_KINDS)("tables an earlier version's synchronize made, on 
 
   it('keep their rows and match the entities of the database once converted and the migration is marked as run', async () => {
     const at = new Date(Date.UTC(2029, 11, 31, 23, 59, 58, 765));
-    const earlier = new DataSource1({ ...database.options, entities: schedulerEntities(), synchronize: true } as DataSourceOptions);
+    // The earlier version's entities: the records' tables, no snapshots' table.
+    const earlierEntities = schedulerEntities().filter((schema) => schema.options.tableName !== SNAPSHOT_TABLE);
+    const earlier = new DataSource1({ ...database.options, entities: earlierEntities, synchronize: true } as DataSourceOptions);
     await earlier.initialize();
     const { id: executionId } = await earlier.getRepository(Execution).save({ vendorType: 'old', status: 'Success', trigger: 'SCHEDULE', extraAttrs: {}, startTime: at, updateTime: at, dueAt: at });
     await earlier.getRepository(Task).insert({ vendorType: 'old', executionId, jobName: 'old', parameters: {}, status: 'Success', jobId: 'old-1', extraAttrs: {}, creationTime: at, updateTime: at });
@@ -320,7 +352,13 @@ describe.each(DATABASE_KINDS)("tables an earlier version's synchronize made, on 
     try {
       for (const statement of CONVERT_SYNCHRONIZED[databaseOf(kind)]) await dataSource.query(statement);
       expect(await dataSource.showMigrations()).toBe(true);
-      await dataSource.runMigrations({ fake: true }); // records it as run, as `typeorm migration:run --fake` does
+      // The records' migration is recorded as run (as `typeorm migration:run --fake` does with only it
+      // listed); the snapshots' one then runs for real.
+      const faker = new DataSource1({ ...database.options, migrations: schedulerMigrations(databaseOf(kind)).slice(0, 1) } as DataSourceOptions);
+      await faker.initialize();
+      await faker.runMigrations({ fake: true });
+      await faker.destroy();
+      expect((await dataSource.runMigrations()).map((migration) => migration.name)).toEqual([SNAPSHOT_MIGRATION_NAME]);
       expect(await dataSource.showMigrations()).toBe(false);
 
       expect(await pendingQueries(dataSource)).toEqual([]);
