@@ -98,6 +98,9 @@ describe('snapshots when Redis loses its state', () => {
 
   async function expectRuntimeStateBack(scheduler: JobScheduler): Promise<void> {
     await restoredLinesUntil(1);
+    // After a restart, this app may still be reconnecting.
+    const deadline = Date.now() + 20_000;
+    while (!(await scheduler.ping().then(() => true, () => false)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await scheduler.describe('report')).toMatchObject({ paused: true, nextRunAt: null });
     expect(await scheduler.describe('cleanup')).toMatchObject({ schedule: { every: 7_200_000 }, scheduleOverridden: true });
     expect((await scheduler.describe('export')).locked).toEqual({ by: 'ops', until: null });

@@ -585,7 +585,7 @@ export class EmbeddedCoordinator extends Coordinator {
         const { state, savedAt, fencingToken } = job.checkpoint;
         this.checkpoints.set(name, {
           stored: state !== null ? { state, savedAt: savedAt ?? 0, fencingToken: fencingToken ?? 0 } : null,
-          floor: Math.max(job.checkpoint.fence, fence),
+          floor: Math.max(job.checkpoint.fence, fence + 1),
         });
       }
       restored.push(name);

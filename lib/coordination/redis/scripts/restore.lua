@@ -53,7 +53,8 @@ for i = 1, n do
         if saved[j] == 'f' then f = tonumber(saved[j + 1]) or 0 end
       end
       saved[#saved + 1] = 'f'
-      saved[#saved + 1] = string.format('%d', math.max(f, fence))
+      -- Above the fence: a run from before the loss whose token is the restore's very millisecond is fenced too.
+      saved[#saved + 1] = string.format('%d', math.max(f, fence + 1))
       redis.call('HSET', checkpoint_key, unpack(saved))
     end
     restored[#restored + 1] = name
