@@ -7,6 +7,7 @@ import { MAX_TIMER_DURATION_MS, parseDuration } from './scheduling/duration';
 import type { ResolvedCheckpointOptions } from './checkpoint/checkpoint.interface';
 import { checkCheckpointOptions, DEFAULT_CHECKPOINT_OPTIONS } from './checkpoint/checkpoint.options';
 import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
+import { checkMissedRuns, DEFAULT_MISSED_RUNS, MissedRuns } from './scheduling/missed-runs';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -20,6 +21,8 @@ export interface ResolvedSchedulerOptions {
   bounds: ScheduleBounds;
   /** When runs' checkpoints are flushed, unless a job says otherwise. */
   checkpoint: ResolvedCheckpointOptions;
+  /** The missed-run policy of jobs that set none of their own. */
+  missedRuns: MissedRuns;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -63,6 +66,9 @@ export function resolveSchedulerOptions(
       throw new InvalidSchedulerOptionError(option, value, reason);
     }),
   };
+  const missedRuns = checkMissedRuns(options, DEFAULT_MISSED_RUNS, (option, value, reason) => {
+    throw new InvalidSchedulerOptionError(option, value, reason);
+  });
   return {
     redis,
     keyPrefix,
@@ -72,6 +78,7 @@ export function resolveSchedulerOptions(
     autoStart: options.autoStart ?? true,
     bounds: { minPeriod, maxPeriod: MAX_PERIOD_MS },
     checkpoint,
+    missedRuns,
   };
 }
 
