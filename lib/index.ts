@@ -3,6 +3,7 @@ export type { SchedulerModuleAsyncOptions } from './scheduler.module-definition'
 export type { RedisConnection, SchedulerModuleOptions, SchedulerOptionsFactory } from './scheduler-options.interface';
 export { DistributedJob } from './scheduling/distributed-job.decorator';
 export type { DistributedJobOptions, OverlapPolicy } from './scheduling/distributed-job-options.interface';
+export type { MissedPolicy } from './scheduling/missed-runs';
 export { JOB_TRIGGERS } from './scheduling/job-context.interface';
 export type { JobContext, JobTrigger } from './scheduling/job-context.interface';
 export type { CheckpointOptions, JsonValue, LastCheckpoint } from './checkpoint/checkpoint.interface';
@@ -10,7 +11,7 @@ export { MAX_CHECKPOINT_BYTES } from './checkpoint/checkpoint.constants';
 export { JobScheduler } from './scheduling/job-scheduler.service';
 export type { JobDescription, JobLastRun, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
-export type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
+export type { MissedFires, SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
 export type { RunStatus } from './coordination/coordinator.interface';
 export {
   CoordinatorUnavailableError,
@@ -31,6 +32,7 @@ export {
   InvalidQueryError,
   CorruptJobError,
   InvalidCheckpointError,
+  MissedFiresError,
 } from './errors';
 export type { AbortCause } from './errors';
 

@@ -14,3 +14,4 @@ export * from './invalid-query.error';
 export * from './too-many-triggers.error';
 export * from './corrupt-job.error';
 export * from './invalid-checkpoint.error';
+export * from './missed-fires.error';
