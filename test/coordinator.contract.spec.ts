@@ -842,6 +842,11 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(manual).toMatchObject({ status: 'claimed', trigger: 'MANUAL' });
       expect((await coordinator.claim([{ name: 'one-at-a-time', rev, due: at(2), next: { base: at(3), due: at(3) }, missed: chain(2) }], INSTANCE, TTL))[0].status).toBe('busy');
       expect(await coordinator.describe(['one-at-a-time'])).toMatchObject([{ due: at(2), catchUpRuns: 2 }]);
+      // A due time the episode planned, claimed as an ordinary fire (found within the grace), is a catch-up run all the same.
+      await coordinator.finish([{ name: 'one-at-a-time', fencingToken: manual.fencingToken, status: 'success', error: null }]);
+      const [third] = (await coordinator.claim([{ name: 'one-at-a-time', rev, due: at(2), next: { base: at(3), due: at(3) } }], INSTANCE, TTL)) as Claimed[];
+      expect(third).toMatchObject({ status: 'claimed', scheduledAt: at(2), catchUp: true, continued: true });
+      expect(await coordinator.describe(['one-at-a-time'])).toMatchObject([{ catchUpRuns: 3 }]);
     });
 
     it('judges the threshold on the due time the plan serves: a catch-up later than it is skipped as late', async () => {

@@ -60,7 +60,7 @@ export interface MissedPlan {
   policy: MissedPolicy;
   /** The due time the run serves (`ctx.scheduledAt`); null: nothing runs. */
   serve: number | null;
-  /** True if the run serves a missed due time (`ctx.catchUp`); false for an on-time fire. */
+  /** True if a run serves a missed due time (`ctx.catchUp`): `serve` is not null. */
   catchUp: boolean;
   /** The job's next due time: for `all`, the next missed one while any is left to run. */
   next: NextFire;
@@ -80,10 +80,11 @@ export interface MissedPlan {
  * skipped, and the next due time, by the job's policy.
  *
  * A due time is missed if it is claimed after the next one has come too (it was not served in
- * its own period), or more than `grace` after it fell due. Of the due times that have come, the
- * latest is on time if it came within the grace: it runs as an ordinary fire (under `skip` and
- * `once` it is the one run; under `all` it runs after the catch-up runs). Missed due times older
- * than `limit` (the window, narrowed by the job's `threshold`) never run.
+ * its own period), or more than `grace` after it fell due. Then every due time that has come
+ * since belongs to the same episode, the latest one included, however recent: after an outage
+ * the latest due time runs as a catch-up (`once`), or not at all (`skip`), whatever the moment
+ * the cluster came back within its period. Missed due times older than the window (narrowed by
+ * the job's `threshold`) never run.
  *
  * Catch-up due times are bases: the jitter of a due time that passed is of no use.
  */
@@ -100,51 +101,47 @@ export function planMissed(
   // The common case costs no cron walk: claimed within the grace, and too soon for another base.
   if (now - due <= grace && now - base < (every ?? 1_000)) return null;
   const after = schedule.countBases(base, now);
-  const latest = after.count > 0 ? schedule.latestBases(base, now, 1)[0] : base;
-  const latestDue = latest === base ? due : latest;
-  const current = now - latestDue <= grace;
-  if (current && latest === base) return null;
+  // Claimed within the grace, and no later due time has come: an ordinary (late) claim.
+  if (after.count === 0 && now - due <= grace) return null;
+  // Once one due time was missed, every due time that has come since is part of the episode,
+  // the latest one included (it runs as a catch-up under `once` and `all`, not at all under `skip`).
+  const latest = after.count > 0 ? schedule.latestBases(base, now, 1)[0] : due;
 
   /** The due time of the base before `b` (`due` for the first base after `base`). */
   const before = (b: number): number => schedule.latestBases(base, b - 1, 1)[0] ?? due;
-  const missedTo = current ? before(latest) : latestDue;
-  const missed: DueRange = { count: 1 + after.count - (current ? 1 : 0), exact: after.exact, from: due, to: missedTo };
+  const missed: DueRange = { count: 1 + after.count, exact: after.exact, from: due, to: latest };
   const windowStart = now - Math.min(options.catchUpWindow, options.threshold ?? Infinity);
   /** The latest `n` missed due times within the window, oldest first. */
   const candidates = (n: number): number[] => {
-    const upTo = current ? latest - 1 : now;
-    const bases = schedule.latestBases(base, upTo, n).filter((b) => b >= windowStart);
+    const bases = schedule.latestBases(base, now, n).filter((b) => b >= windowStart);
     if (bases.length < n && due >= windowStart) bases.unshift(due);
     return bases;
   };
   const following = (): NextFire => schedule.next(base, now, random);
-  const plan = (serve: number | null, catchUp: boolean, next: NextFire, skipped: DueRange | null, runs = 0): MissedPlan => ({
+  const plan = (serve: number | null, next: NextFire, skipped: DueRange | null, runs = 0): MissedPlan => ({
     policy: options.policy,
     serve,
-    catchUp,
+    catchUp: serve !== null,
     next,
     missed,
     skipped: skipped && skipped.count > 0 ? skipped : null,
-    through: serve ?? missedTo,
+    through: serve ?? latest,
     runs,
   });
-  // Nothing to catch up: the on-time fire if there is one, else nothing; every missed one skipped.
-  const none = () => plan(current ? latest : null, false, following(), missed);
-  if (options.policy === 'skip') return none();
+  // Nothing to catch up (`skip`, or none within the window): every missed due time is skipped.
+  if (options.policy === 'skip') return plan(null, following(), missed);
   const kept = candidates(options.policy === 'once' ? 1 : options.maxCatchUp);
-  if (kept.length === 0 || (options.policy === 'once' && current)) return none();
+  if (kept.length === 0) return plan(null, following(), missed);
+  const serve = kept[0];
   if (options.policy === 'once') {
-    const serve = kept[0];
     const skipped = { count: missed.count - 1, exact: missed.exact, from: due, to: serve === due ? due : before(serve) };
-    return plan(serve, true, following(), skipped, 1);
+    return plan(serve, following(), skipped, 1);
   }
   // all: the oldest kept runs now; the next one is claimed when it has ended.
-  const serve = kept[0];
   const skippedCount = serve === due ? 0 : 1 + schedule.countBases(base, serve - 1).count;
   const skipped = { count: skippedCount, exact: missed.exact, from: due, to: serve === due ? due : before(serve) };
-  const nextBase = kept[1] ?? (current ? latest : null);
-  const next = nextBase !== null ? { base: nextBase, due: nextBase } : following();
-  return plan(serve, true, next, skipped, kept.length);
+  const next = kept.length > 1 ? { base: kept[1], due: kept[1] } : following();
+  return plan(serve, next, skipped, kept.length);
 }
 
 /** The options that set a missed-run policy, on `@DistributedJob` and as the module's defaults. */

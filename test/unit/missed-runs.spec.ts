@@ -21,9 +21,10 @@ describe('planMissed', () => {
   it('counts a due time missed past the grace, or once the next one has come', () => {
     const late = planMissed(hourly, base, base, base + GRACE + 1, policy())!;
     expect(late).toMatchObject({ serve: base, catchUp: true, skipped: null, missed: { count: 1, from: base, to: base } });
-    // Claimed 10 ms after the next due time: that one is on time, the first one missed.
+    // Claimed 10 ms after the next due time: both are missed (one episode), the latest runs.
     const next = planMissed(hourly, base, base, base + HOUR + 10, policy())!;
-    expect(next).toMatchObject({ serve: base + HOUR, catchUp: false, missed: { count: 1, from: base, to: base }, skipped: { count: 1 } });
+    expect(next).toMatchObject({ serve: base + HOUR, catchUp: true, missed: { count: 2, from: base, to: base + HOUR }, skipped: { count: 1 } });
+    expect(planMissed(hourly, base, base, base + HOUR + 10, policy({ policy: 'skip' }))).toMatchObject({ serve: null, skipped: { count: 2 } });
   });
 
   // Down from 00:00 to 05:20: due times 00:00 … 05:00 missed (six of them).

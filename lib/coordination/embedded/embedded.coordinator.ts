@@ -243,7 +243,8 @@ export class EmbeddedCoordinator extends Coordinator {
     }
     if (request.next && request.next.due <= (job.served ?? -Infinity)) return { status: 'stale' };
     // As claim.lua: a manual trigger restarts the period only if it runs.
-    const catchUp = plan?.catchUp === true && plan.serve !== null;
+    // As claim.lua: a due time an earlier catch-up claim planned (up to the episode's end) is a catch-up run too.
+    const catchUp = (plan?.catchUp === true && plan.serve !== null) || (request.member === undefined && !plan && scheduledAt <= (job.catchUpTo ?? -Infinity));
     // As claim.lua: catch-up runs go one at a time, and due fires wait for a catch-up run.
     if (request.member === undefined && plan?.serve !== null) {
       const live = liveLeases(job, now) as (RunLease & { ref?: string })[];
@@ -302,7 +303,7 @@ export class EmbeddedCoordinator extends Coordinator {
     const continued = catchUp && (job.catchUpTo ?? -Infinity) >= request.due!;
     if (catchUp) {
       job.catchUpRuns++;
-      job.catchUpTo = plan!.episodeTo;
+      if (plan) job.catchUpTo = plan.episodeTo;
     }
     advance(true);
     const checkpoint = this.checkpointAtClaim(job.name, fencingToken);

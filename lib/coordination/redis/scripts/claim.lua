@@ -110,6 +110,11 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   local runs_nothing = planned and serve == 'none'
   local through_at = scheduled_at
   local is_catch_up = planned and catch_up == '1'
+  -- A due time an earlier catch-up claim planned (the next of an `all` episode, up to its end
+  -- `catchUpTo`) is a catch-up run even when claimed as an ordinary fire: the replica that claims
+  -- it may find it within its grace (the episode's latest due time, claimed soon after it came).
+  local episode_end = tonumber(job[13])
+  if kind == 'due' and not planned and episode_end and scheduled_at <= episode_end then is_catch_up = true end
   if planned then
     through_at = tonumber(through)
     if not through_at or through_at < scheduled_at or through_at > now or through_at <= served_before then return { 'stale' } end
@@ -214,9 +219,9 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   if is_catch_up then
     common = common .. ',"c":1'
     -- An episode continues while its next catch-up due time is one an earlier claim planned.
-    flags = (tonumber(job[13]) or -1) >= tonumber(expected) and 3 or 1
+    flags = (episode_end or -1) >= tonumber(expected) and 3 or 1
     redis.call('HINCRBY', job_key, 'catchUps', 1)
-    fields[#fields + 1], fields[#fields + 2] = 'catchUpTo', episode_to
+    if planned then fields[#fields + 1], fields[#fields + 2] = 'catchUpTo', episode_to end
   end
   redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
