@@ -77,7 +77,7 @@ export interface DistributedJobOptions {
   missed?: MissedPolicy;
   /**
    * How far back (ms or a duration string) a missed due time may still run; older ones are
-   * skipped and counted. A `threshold` narrows it further. @default the module's `catchUpWindow` ('24h')
+   * skipped and counted. @default the module's `catchUpWindow` ('24h')
    */
   catchUpWindow?: number | string;
   /**

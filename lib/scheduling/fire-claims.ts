@@ -213,7 +213,7 @@ export class FireClaims {
   private windowText(name: string): string {
     const policy = missedRunsOf(this.mirror.state(name)?.definition.missed);
     const threshold = this.ctx.registry.get(name)?.definition.threshold;
-    const limits = `the catch-up window of ${duration(policy.catchUpWindow)}${threshold != null ? ` (narrowed by threshold to ${duration(threshold)})` : ''}`;
+    const limits = `the catch-up window of ${duration(policy.catchUpWindow)}${threshold != null ? `, threshold ${duration(threshold)}` : ''}`;
     return policy.policy === 'all' ? `${limits}, maxCatchUp ${policy.maxCatchUp}` : limits;
   }
 

@@ -83,8 +83,9 @@ export interface MissedPlan {
  * its own period), or more than `grace` after it fell due. Then every due time that has come
  * since belongs to the same episode, the latest one included, however recent: after an outage
  * the latest due time runs as a catch-up (`once`), or not at all (`skip`), whatever the moment
- * the cluster came back within its period. Missed due times older than the window (narrowed by
- * the job's `threshold`) never run.
+ * the cluster came back within its period. Missed due times older than the window never run,
+ * and with a `threshold` none runs later than that after its due time (the coordinator skips it
+ * as late).
  *
  * Catch-up due times are bases: the jitter of a due time that passed is of no use.
  */
@@ -110,7 +111,7 @@ export function planMissed(
   /** The due time of the base before `b` (`due` for the first base after `base`). */
   const before = (b: number): number => schedule.latestBases(base, b - 1, 1)[0] ?? due;
   const missed: DueRange = { count: 1 + after.count, exact: after.exact, from: due, to: latest };
-  const windowStart = now - Math.min(options.catchUpWindow, options.threshold ?? Infinity);
+  const windowStart = now - options.catchUpWindow;
   /** The latest `n` missed due times within the window, oldest first. */
   const candidates = (n: number): number[] => {
     const bases = schedule.latestBases(base, now, n).filter((b) => b >= windowStart);
@@ -130,7 +131,14 @@ export function planMissed(
   });
   // Nothing to catch up (`skip`, or none within the window): every missed due time is skipped.
   if (options.policy === 'skip') return plan(null, following(), missed);
-  const kept = candidates(options.policy === 'once' ? 1 : options.maxCatchUp);
+  let kept = candidates(options.policy === 'once' ? 1 : options.maxCatchUp);
+  // `threshold` is judged by the coordinator on the due time a run serves: one later than it is
+  // skipped as late (counted in skippedLate, as before). `all` plans no chain of runs bound to be
+  // late: only those within the threshold, or else the latest, which the coordinator skips as late.
+  if (options.policy === 'all' && options.threshold != null && kept.length > 0) {
+    const timely = kept.filter((b) => now - b <= options.threshold!);
+    kept = timely.length > 0 ? timely : kept.slice(-1);
+  }
   if (kept.length === 0) return plan(null, following(), missed);
   const serve = kept[0];
   if (options.policy === 'once') {

@@ -64,11 +64,18 @@ describe('planMissed', () => {
     expect(windowed).toMatchObject({ runs: 3, skipped: { count: 3 } });
   });
 
-  it('runs nothing for missed due times all older than the window, or than the threshold', () => {
+  it('runs nothing for missed due times all older than the window', () => {
     const plan = planMissed(hourly, base, base, now, policy({ catchUpWindow: 10 * 60_000 }))!;
     expect(plan).toMatchObject({ serve: null, skipped: { count: 6 } });
+  });
+
+  it('leaves the threshold to the coordinator (a run later than it is skipped as late), and plans no chain of late runs for all', () => {
     const strict = planMissed(hourly, base, base, now, { ...policy(), threshold: 60_000 })!;
-    expect(strict).toMatchObject({ serve: null, skipped: { count: 6 } });
+    expect(strict).toMatchObject({ serve: at('2026-03-01T05:00:00Z'), skipped: { count: 5 } });
+    const all = planMissed(hourly, base, base, now, { ...policy({ policy: 'all' }), threshold: 90 * 60_000 })!;
+    expect(all).toMatchObject({ serve: at('2026-03-01T04:00:00Z'), runs: 2, skipped: { count: 4 } });
+    const allLate = planMissed(hourly, base, base, now, { ...policy({ policy: 'all' }), threshold: 60_000 })!;
+    expect(allLate).toMatchObject({ serve: at('2026-03-01T05:00:00Z'), runs: 1, skipped: { count: 5 } });
   });
 
   it('follows a cron schedule in its time zone, across a change of offset', () => {
