@@ -3,6 +3,7 @@ export type { SchedulerModuleAsyncOptions } from './scheduler.module-definition'
 export type { RedisConnection, SchedulerModuleOptions, SchedulerOptionsFactory } from './scheduler-options.interface';
 export { DistributedJob } from './scheduling/distributed-job.decorator';
 export type { DistributedJobOptions, OverlapPolicy } from './scheduling/distributed-job-options.interface';
+export type { MissedPolicy } from './scheduling/missed-runs';
 export { JOB_TRIGGERS } from './scheduling/job-context.interface';
 export type { JobContext, JobTrigger } from './scheduling/job-context.interface';
 export type { CheckpointOptions, JsonValue, LastCheckpoint } from './checkpoint/checkpoint.interface';
@@ -10,7 +11,6 @@ export { MAX_CHECKPOINT_BYTES } from './checkpoint/checkpoint.constants';
 export { JobScheduler } from './scheduling/job-scheduler.service';
 export type { JobDescription, JobLastRun, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
-export type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
 export type { RunStatus, ExportedJob } from './coordination/coordinator.interface';
 export { SnapshotPersister } from './snapshot/snapshot.persister';
 export type { SnapshotReason, SnapshotStatus } from './snapshot/snapshot.persister';
@@ -20,6 +20,7 @@ export { FileSnapshotStore } from './snapshot/file-snapshot.store';
 export { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, readableSnapshotFormats } from './snapshot/snapshot-format';
 export type { Snapshot } from './snapshot/snapshot-format';
 export { SNAPSHOT_JOB_NAME } from './snapshot/snapshot.constants';
+export type { MissedFires, SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
 export {
   CoordinatorUnavailableError,
   DuplicateJobError,
@@ -40,6 +41,7 @@ export {
   CorruptJobError,
   InvalidCheckpointError,
   SnapshotFormatError,
+  MissedFiresError,
 } from './errors';
 export type { AbortCause } from './errors';
 

@@ -1,6 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { CheckpointOptions } from './checkpoint/checkpoint.interface';
 import type { SnapshotOptions } from './snapshot/snapshot.options';
+import type { MissedPolicy } from './scheduling/missed-runs';
 
 /** Where the scheduler coordinates: a URL, ioredis options, or a client the app already has. */
 export type RedisConnection = string | RedisOptions | Redis | Cluster;
@@ -70,6 +71,18 @@ export interface SchedulerModuleOptions {
    * @default on with `records` (every 30 s, 100 changes, 5 kept); off without `records` unless `file` is given
    */
   snapshot?: SnapshotOptions | false;
+  /**
+   * The default missed-run policy of every job (`@DistributedJob({ missed })` overrides it): what
+   * runs for the due times that passed while nobody could serve them (the cluster was down,
+   * Redis unreachable, or its state restored from the past). `'skip'`: none; `'once'`: one run
+   * for the latest of them; `'all'`: one per missed due time, oldest first, one at a time.
+   * @default 'once' (a nightly report missed during an outage runs once when the cluster is back)
+   */
+  missed?: MissedPolicy;
+  /** The default catch-up window (ms or `'24h'`): missed due times older than this never run. @default '24h' */
+  catchUpWindow?: number | string;
+  /** The default cap on catch-up runs of `missed: 'all'` (the latest ones), 1 to 1,000. @default 100 */
+  maxCatchUp?: number;
 }
 
 export interface SchedulerOptionsFactory {

@@ -8,6 +8,7 @@ import type { ResolvedCheckpointOptions } from './checkpoint/checkpoint.interfac
 import { checkCheckpointOptions, DEFAULT_CHECKPOINT_OPTIONS } from './checkpoint/checkpoint.options';
 import { ResolvedSnapshotOptions, resolveSnapshotOptions } from './snapshot/snapshot.options';
 import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
+import { checkMissedRuns, DEFAULT_MISSED_RUNS, MissedRuns } from './scheduling/missed-runs';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -23,6 +24,8 @@ export interface ResolvedSchedulerOptions {
   checkpoint: ResolvedCheckpointOptions;
   /** Snapshots of the shared state; null when `snapshot: false`. Whether a store exists is decided with `records` (SnapshotPersister). */
   snapshot: ResolvedSnapshotOptions | null;
+  /** The missed-run policy of jobs that set none of their own. */
+  missedRuns: MissedRuns;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -67,6 +70,9 @@ export function resolveSchedulerOptions(
     }),
   };
   const snapshot = resolveSnapshotOptions(options.snapshot);
+  const missedRuns = checkMissedRuns(options, DEFAULT_MISSED_RUNS, (option, value, reason) => {
+    throw new InvalidSchedulerOptionError(option, value, reason);
+  });
   return {
     redis,
     keyPrefix,
@@ -77,6 +83,7 @@ export function resolveSchedulerOptions(
     bounds: { minPeriod, maxPeriod: MAX_PERIOD_MS },
     checkpoint,
     snapshot,
+    missedRuns,
   };
 }
 

@@ -752,6 +752,117 @@ describe.each(factories)('$name', ({ create, shared }) => {
     expect(await coordinator.lock('nobody', 'ops', null)).toBe('unknown');
   });
 
+  describe('missed due times (the plan a replica sends with a late claim)', () => {
+    type Claimed = Extract<ClaimResult, { status: 'claimed' }>;
+    const MINUTE = 60_000;
+    /** A job whose due time came ten minutes ago (every minute): ten due times have come since. */
+    async function overdue(name: string, overlap: OverlapPolicy = 'skip') {
+      const due = Date.now() - 10 * MINUTE;
+      await coordinator.register([registration(name, { every: MINUTE, due, overlap })], 'boot', INSTANCE);
+      const { rev } = await state(name);
+      return { due, rev };
+    }
+
+    it("runs the due time the plan serves, marked catch-up, and counts the ones it skips ('once')", async () => {
+      const { due, rev } = await overdue('once');
+      const latest = due + 9 * MINUTE;
+      const next = due + 11 * MINUTE;
+      const missed = { serve: latest, catchUp: true, skipped: 9, through: latest, episodeTo: latest };
+      const [run] = (await coordinator.claim([{ name: 'once', rev, due, next: { base: next, due: next }, missed }], INSTANCE, TTL)) as Claimed[];
+      expect(run).toMatchObject({ status: 'claimed', scheduledAt: latest, trigger: 'SCHEDULE', catchUp: true, continued: false });
+      const [record] = await coordinator.describe(['once']);
+      expect(record).toMatchObject({ skippedMissed: 9, catchUpRuns: 1, served: latest, due: next, skippedLate: 0 });
+      expect(record.running).toMatchObject([{ fencingToken: run.fencingToken, scheduledAt: latest, catchUp: true }]);
+      expect(record.lastRun).toMatchObject({ scheduledAt: latest, catchUp: true });
+      // Its own lease, as a replica that lost the reply would adopt it.
+      expect((await coordinator.snapshot(['once'], INSTANCE)).ownLeases).toMatchObject([{ fencingToken: run.fencingToken, catchUp: true }]);
+      // Sent again: the same run, not a second one.
+      const [again] = (await coordinator.claim([{ name: 'once', rev, due, next: { base: next, due: next }, missed }], INSTANCE, TTL)) as Claimed[];
+      expect(again).toMatchObject({ status: 'claimed', fencingToken: run.fencingToken, catchUp: true });
+    });
+
+    it("consumes the missed due times without a run when the plan serves none ('skip'), and counts them", async () => {
+      const { due, rev } = await overdue('skip-all');
+      const through = due + 10 * MINUTE;
+      const next = due + 11 * MINUTE;
+      const [result] = await coordinator.claim(
+        [{ name: 'skip-all', rev, due, next: { base: next, due: next }, missed: { serve: null, catchUp: false, skipped: 11, through, episodeTo: through } }],
+        INSTANCE,
+        TTL,
+      );
+      expect(result).toEqual({ status: 'missed', skipped: 11, through });
+      const [record] = await coordinator.describe(['skip-all']);
+      expect(record).toMatchObject({ skippedMissed: 11, catchUpRuns: 0, served: through, due: next, running: [], lastRun: null });
+    });
+
+    it('refuses a plan that would serve a due time before the expected one, not yet come, or already served, and writes nothing', async () => {
+      const { due, rev } = await overdue('checked');
+      const next = { base: due + 11 * MINUTE, due: due + 11 * MINUTE };
+      const plan = (serve: number | null, through: number) => ({ serve, catchUp: serve !== null, skipped: 1, through, episodeTo: through });
+      const refused = [
+        { next, missed: plan(due - 1, due) },
+        { next, missed: plan(due, Date.now() + MINUTE) },
+        { next, missed: plan(due + 5 * MINUTE, due + 4 * MINUTE) },
+        { next: { base: due + MINUTE, due: due + MINUTE }, missed: plan(due + 2 * MINUTE, due + 2 * MINUTE) },
+      ];
+      for (const request of refused) expect((await coordinator.claim([{ name: 'checked', rev, due, ...request }], INSTANCE, TTL))[0].status).toBe('stale');
+      expect(await coordinator.describe(['checked'])).toMatchObject([{ skippedMissed: 0, catchUpRuns: 0, served: null, due, running: [] }]);
+      // Once a due time is served, a plan cannot serve it or one before it again.
+      const first = due + 3 * MINUTE;
+      const [run] = (await coordinator.claim([{ name: 'checked', rev, due, next: { base: due + 4 * MINUTE, due: due + 4 * MINUTE }, missed: plan(first, first) }], INSTANCE, TTL)) as Claimed[];
+      expect(run.status).toBe('claimed');
+      await coordinator.finish([{ name: 'checked', fencingToken: run.fencingToken, status: 'success', error: null }]);
+      const again = due + 4 * MINUTE;
+      expect((await coordinator.claim([{ name: 'checked', rev, due: again, next, missed: plan(first, first) }], INSTANCE, TTL))[0].status).toBe('stale');
+    });
+
+    it('runs catch-up runs one at a time: a catch-up waits for any run, a due fire waits for a catch-up run; nothing is consumed meanwhile', async () => {
+      const { due, rev } = await overdue('one-at-a-time', 'allow');
+      const at = (k: number) => due + k * MINUTE;
+      const chain = (k: number, last = 9) => ({ serve: at(k), catchUp: true, skipped: 0, through: at(k), episodeTo: at(last) });
+      const [first] = (await coordinator.claim([{ name: 'one-at-a-time', rev, due, next: { base: at(1), due: at(1) }, missed: chain(0) }], INSTANCE, TTL)) as Claimed[];
+      expect(first).toMatchObject({ status: 'claimed', scheduledAt: due, catchUp: true, continued: false });
+      // The next catch-up, from another replica: busy, with the holder and its lease's expiry.
+      const other = await replica();
+      const [busy] = await other.claim([{ name: 'one-at-a-time', rev, due: at(1), next: { base: at(2), due: at(2) }, missed: chain(1) }], 'replica-b', TTL);
+      expect(busy).toMatchObject({ status: 'busy', holder: INSTANCE });
+      expect((busy as { expiresAt: number }).expiresAt).toBeGreaterThan(Date.now());
+      // An ordinary due fire waits too, whatever the overlap policy ('allow' here).
+      const [plain] = await other.claim([{ name: 'one-at-a-time', rev, due: at(1), next: { base: at(12), due: at(12) } }], 'replica-b', TTL);
+      expect(plain.status).toBe('busy');
+      expect(await coordinator.describe(['one-at-a-time'])).toMatchObject([{ due: at(1), served: due, catchUpRuns: 1 }]);
+      await coordinator.finish([{ name: 'one-at-a-time', fencingToken: first.fencingToken, status: 'success', error: null }]);
+      const [second] = (await other.claim([{ name: 'one-at-a-time', rev, due: at(1), next: { base: at(2), due: at(2) }, missed: chain(1) }], 'replica-b', TTL)) as Claimed[];
+      expect(second).toMatchObject({ status: 'claimed', scheduledAt: at(1), catchUp: true, continued: true });
+      // A catch-up waits for an ordinary run as well (a manual trigger, say).
+      await other.finish([{ name: 'one-at-a-time', fencingToken: second.fencingToken, status: 'success', error: null }]);
+      expect((await coordinator.requestTrigger('one-at-a-time', 'MANUAL', 'by-hand')).status).toBe('accepted');
+      const { triggers } = await coordinator.snapshot(['one-at-a-time'], INSTANCE);
+      const [manual] = (await coordinator.claim([{ name: 'one-at-a-time', rev, member: triggers[0].member, next: null }], INSTANCE, TTL)) as Claimed[];
+      expect(manual).toMatchObject({ status: 'claimed', trigger: 'MANUAL' });
+      expect((await coordinator.claim([{ name: 'one-at-a-time', rev, due: at(2), next: { base: at(3), due: at(3) }, missed: chain(2) }], INSTANCE, TTL))[0].status).toBe('busy');
+      expect(await coordinator.describe(['one-at-a-time'])).toMatchObject([{ due: at(2), catchUpRuns: 2 }]);
+      // A due time the episode planned, claimed as an ordinary fire (found within the grace), is a catch-up run all the same.
+      await coordinator.finish([{ name: 'one-at-a-time', fencingToken: manual.fencingToken, status: 'success', error: null }]);
+      const [third] = (await coordinator.claim([{ name: 'one-at-a-time', rev, due: at(2), next: { base: at(3), due: at(3) } }], INSTANCE, TTL)) as Claimed[];
+      expect(third).toMatchObject({ status: 'claimed', scheduledAt: at(2), catchUp: true, continued: true });
+      expect(await coordinator.describe(['one-at-a-time'])).toMatchObject([{ catchUpRuns: 3 }]);
+    });
+
+    it('judges the threshold on the due time the plan serves: a catch-up later than it is skipped as late', async () => {
+      const { due, rev } = await overdue('strict');
+      const latest = due + 9 * MINUTE;
+      const next = due + 11 * MINUTE;
+      const [result] = await coordinator.claim(
+        [{ name: 'strict', rev, due, threshold: 1_000, next: { base: next, due: next }, missed: { serve: latest, catchUp: true, skipped: 9, through: latest, episodeTo: latest } }],
+        INSTANCE,
+        TTL,
+      );
+      expect(result).toMatchObject({ status: 'late', scheduledAt: latest });
+      expect(await coordinator.describe(['strict'])).toMatchObject([{ skippedLate: 1, skippedMissed: 9, catchUpRuns: 0, served: latest, due: next, running: [] }]);
+    });
+  });
+
   it('records the last run and reports a job the coordinator lost as missing', async () => {
     await coordinator.register([registration('recorded')], 'boot', INSTANCE);
     const { due, rev } = await state('recorded');

@@ -33,6 +33,8 @@ export interface RunLease {
   expiresAt: number;
   trigger: JobTrigger;
   taskId?: number;
+  /** True for a run serving a missed due time (`ctx.catchUp`). */
+  catchUp?: boolean;
 }
 
 export interface LastRun {
@@ -44,6 +46,8 @@ export interface LastRun {
   finishedAt: number | null;
   status: RunStatus;
   error: string | null;
+  /** True for a run serving a missed due time. */
+  catchUp?: boolean;
 }
 
 /** Everything the coordinator knows of a job, for `describe` and `list`. */
@@ -56,6 +60,10 @@ export interface JobRecord extends JobState {
   lastRun: LastRun | null;
   /** Scheduled fires skipped for being later than the job's `threshold`. */
   skippedLate: number;
+  /** Missed due times consumed without a run by the job's missed-run policy (`missedSkips`). */
+  skippedMissed: number;
+  /** Runs that served a missed due time (`catchUps`). */
+  catchUpRuns: number;
   /**
    * The latest due time served (run, skipped or found late), or its last run's scheduled time:
    * the coordinator refuses a next due time at or before it, which would run that fire again.
@@ -168,6 +176,27 @@ export interface ClaimRequest {
   member?: string;
   /** A due fire claimed more than this many ms after its due time is skipped (`late`). */
   threshold?: number;
+  /** For a due fire: what to do with due times that were missed (the replica's plan); absent for an ordinary claim. */
+  missed?: ClaimMissedPlan;
+}
+
+/**
+ * A claim of a due time that was not served in its own period, as the replica planned it from
+ * the job's schedule and missed-run policy. The coordinator checks it against what it knows
+ * (`stale` otherwise): `serve` and `through` between the expected due time and now and after the
+ * latest due time served, the next due time after `through`.
+ */
+export interface ClaimMissedPlan {
+  /** The due time the run serves (its `scheduledAt`); null: nothing runs (answered `missed`). */
+  serve: number | null;
+  /** The run serves a missed due time: it is a catch-up run, and runs one at a time. */
+  catchUp: boolean;
+  /** Missed due times this claim consumes without a run (counted in `skippedMissed`). */
+  skipped: number;
+  /** The latest due time this claim consumes: no due time at or before it is set again. */
+  through: number;
+  /** The latest missed due time the plan knows of: claims up to it continue one catch-up episode. */
+  episodeTo: number;
 }
 
 export type ClaimResult =
@@ -177,6 +206,10 @@ export type ClaimResult =
       scheduledAt: number;
       startedAt: number;
       trigger: JobTrigger;
+      /** The run serves a missed due time. */
+      catchUp?: boolean;
+      /** A catch-up run that continues an episode already begun (an `all` policy's next run): not announced again. */
+      continued?: boolean;
       /**
        * The job's checkpoint as the claim found it (null for none), read in the same atomic step
        * (the run starts with it, no extra round trip). A claim of a job with a checkpoint raises
@@ -195,6 +228,13 @@ export type ClaimResult =
   | { status: 'queued'; holder: string; scheduledAt: number }
   /** The fire was consumed without a run: it was claimed later than the request's `threshold`. */
   | { status: 'late'; scheduledAt: number; lateMs: number }
+  /** The plan runs nothing: the missed due times were consumed without a run, and counted. */
+  | { status: 'missed'; skipped: number; through: number }
+  /**
+   * Not consumed: a catch-up claim while a run of the job lives, or a due fire while a catch-up
+   * run lives (catch-up runs go one at a time). Claim it again once that run has ended.
+   */
+  | { status: 'busy'; holder: string; expiresAt: number }
   /** The job is gone from the coordinator (Redis lost its data): register it again. */
   | { status: 'missing' }
   /** The trigger was taken by another replica. */
@@ -242,6 +282,8 @@ export interface OwnLease {
   trigger: JobTrigger;
   /** For a dispatched task's lease: the task's id. */
   taskId?: number;
+  /** A catch-up run's lease. */
+  catchUp?: boolean;
 }
 
 export interface JobsSnapshot {

@@ -15,3 +15,4 @@ export * from './too-many-triggers.error';
 export * from './corrupt-job.error';
 export * from './invalid-checkpoint.error';
 export * from './snapshot-format.error';
+export * from './missed-fires.error';

@@ -17,6 +17,8 @@ export interface RunInsert {
   revision: number;
   jobId: string;
   instanceId: string;
+  /** The execution's extra attributes: `{ catchUp: true }` for a catch-up run, else none. */
+  executionAttrs: Record<string, unknown>;
 }
 
 export interface InsertedRun {
@@ -24,7 +26,7 @@ export interface InsertedRun {
   taskId: number;
 }
 
-const COLUMNS = 10;
+const COLUMNS = 11;
 /** Runs per statement: each size is a prepared statement of its own, so their number stays bounded. */
 const MAX_BATCH = 50;
 
@@ -61,9 +63,21 @@ export class PostgresRunInserts {
     const params: unknown[] = [];
     const rows = runs.map((run) => {
       const at = params.length;
-      params.push(run.vendorType, run.jobName, run.trigger, run.startedAt, run.scheduledAt, run.dueAt, run.fencingToken, run.revision, run.jobId, JSON.stringify({ instanceId: run.instanceId }));
+      params.push(
+        run.vendorType,
+        run.jobName,
+        run.trigger,
+        run.startedAt,
+        run.scheduledAt,
+        run.dueAt,
+        run.fencingToken,
+        run.revision,
+        run.jobId,
+        JSON.stringify({ instanceId: run.instanceId }),
+        JSON.stringify(run.executionAttrs),
+      );
       const p = (i: number) => `$${at + i + 1}`;
-      return `(${p(0)}::varchar, ${p(1)}::varchar, ${p(2)}::varchar, ${p(3)}::${ts}, ${p(4)}::${ts}, ${p(5)}::${ts}, ${p(6)}::bigint, ${p(7)}::bigint, ${p(8)}::varchar, ${p(9)}::text)`;
+      return `(${p(0)}::varchar, ${p(1)}::varchar, ${p(2)}::varchar, ${p(3)}::${ts}, ${p(4)}::${ts}, ${p(5)}::${ts}, ${p(6)}::bigint, ${p(7)}::bigint, ${p(8)}::varchar, ${p(9)}::text, ${p(10)}::text)`;
     });
     params.push(JSON.stringify(ONE_RUNNING_TASK));
     const metrics = `$${runs.length * COLUMNS + 1}`;
@@ -71,10 +85,10 @@ export class PostgresRunInserts {
     const pool = (this.manager.connection.driver as unknown as { master: PgPool }).master;
     const { rows: rowsOut } = await pool.query({
       name: `dsched_start_${ts}_${runs.length}`,
-      text: `WITH input (vendor_type, job_name, trigger, started, scheduled_at, due_at, fencing_token, revision, job_id, extra) AS (VALUES ${rows.join(', ')}),
+      text: `WITH input (vendor_type, job_name, trigger, started, scheduled_at, due_at, fencing_token, revision, job_id, extra, execution_extra) AS (VALUES ${rows.join(', ')}),
        execution AS (
          INSERT INTO ${this.table(Execution)} (vendor_type, status, metrics, trigger, extra_attrs, start_time, update_time, job_name, scheduled_at, due_at, fencing_token)
-         SELECT vendor_type, 'Running', ${metrics}, trigger, '{}', started, started, job_name, scheduled_at, due_at, fencing_token FROM input
+         SELECT vendor_type, 'Running', ${metrics}, trigger, execution_extra, started, started, job_name, scheduled_at, due_at, fencing_token FROM input
          ON CONFLICT DO NOTHING
          RETURNING id, job_name, fencing_token)
        INSERT INTO ${this.table(Task)} (vendor_type, execution_id, job_name, parameters, status, run_count, job_id, extra_attrs, creation_time, start_time, update_time, status_revision, fencing_token)

@@ -192,6 +192,9 @@ export class RecordsRunRecorder extends RunRecorder {
       revision: nextRevision(),
       jobId: randomUUID(),
       instanceId: run.instanceId,
+      // A catch-up run is a SCHEDULE run like any other (it serves a due time, kept unique by
+      // due_at); this flag says it ran late, for a missed due time. No column, no migration.
+      executionAttrs: run.catchUp ? { catchUp: true } : {},
     };
   }
 
@@ -247,7 +250,7 @@ export class RecordsRunRecorder extends RunRecorder {
           statusMessage: null,
           metrics: ONE_RUNNING_TASK,
           trigger: insert.trigger,
-          extraAttrs: {},
+          extraAttrs: insert.executionAttrs as JsonObject,
           startTime: insert.startedAt,
           updateTime: insert.startedAt,
           endTime: null,

@@ -9,6 +9,7 @@
 export type OverlapPolicy = 'skip' | 'allow' | 'queue-one' | 'cancel-previous';
 
 import type { CheckpointOptions } from '../checkpoint/checkpoint.interface';
+import type { MissedPolicy } from './missed-runs';
 
 export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'allow', 'queue-one', 'cancel-previous'];
 
@@ -58,10 +59,32 @@ export interface DistributedJobOptions {
   /**
    * A scheduled fire claimed more than this many ms after its due time is skipped (and counted
    * in `describe`'s `skippedLate`) instead of running late, e.g. after Redis was unreachable.
-   * Keep it above 100 ms, the delay after which replicas take over from a dead one.
-   * @default none: a late fire runs once, late
+   * Keep it above 100 ms, the delay after which replicas take over from a dead one. It also
+   * bounds catch-up: no run starts more than this after the due time it serves.
+   * @default none: a late fire runs, late (or as the `missed` policy says, if it was missed)
    */
   threshold?: number;
+  /**
+   * What to do with the due times that passed while nobody could serve them (the whole cluster
+   * was down, Redis was unreachable, or its state was restored from the past): `'skip'` them (the
+   * job goes on at its next due time), run `'once'` for the latest of them, or run `'all'` of them,
+   * oldest first and one at a time. Catch-up runs have `ctx.catchUp` set and `ctx.scheduledAt` the
+   * due time they serve; skipped ones are counted (`describe().skippedMissed`). A due time counts
+   * as missed when it is claimed after the next one has come too, or later than
+   * `max(lockTtl, 2 s)` after it fell due.
+   * @default the module's `missed` ('once')
+   */
+  missed?: MissedPolicy;
+  /**
+   * How far back (ms or a duration string) a missed due time may still run; older ones are
+   * skipped and counted. @default the module's `catchUpWindow` ('24h')
+   */
+  catchUpWindow?: number | string;
+  /**
+   * `missed: 'all'`: at most this many catch-up runs (the latest missed due times); the older ones
+   * are skipped and counted. From 1 to 1,000. @default the module's `maxCatchUp` (100)
+   */
+  maxCatchUp?: number;
   /**
    * A replica claims none of the job's scheduled fires during this long (ms or a duration
    * string) after it starts; replicas up for longer still do. When they all start together, a

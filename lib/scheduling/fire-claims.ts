@@ -1,11 +1,13 @@
 import type { ClaimRequest, ClaimResult } from '../coordination/coordinator.interface';
 import { ClaimInterruptedError } from '../coordination/claim-interrupted.error';
+import { MissedFiresError } from '../errors';
 import type { CoordinatorClock } from './coordinator-clock';
 import type { DueEntry } from './due-queue';
 import type { DueLoop } from './due-loop';
 import type { JobMirror } from './job-mirror';
 import type { ClaimsInDoubt } from './claims-in-doubt';
-import { CLAIM_RETRY_MS, iso, OrchestratorContext } from './orchestrator-context';
+import { missedGrace, MissedPlan, missedRunsOf, planMissed } from './missed-runs';
+import { CLAIM_RETRY_MS, CLOCK_MARGIN_MS, iso, OrchestratorContext } from './orchestrator-context';
 import type { RunSupervisor } from './run-supervisor';
 
 /** How soon Redis is asked again about a claim left unanswered, while the read itself fails. */
@@ -22,6 +24,10 @@ export class FireClaims {
   private readonly claiming = new Set<string>();
   private readonly claimsInFlight = new Set<Promise<void>>();
   private recoveryTimer?: NodeJS.Timeout;
+  /** The plans for missed due times of the claims in flight, by request (for the answer's log line). */
+  private readonly plans = new WeakMap<ClaimRequest, MissedPlan>();
+  /** Per job, the due fire answered `busy` (a catch-up run goes on): claimed again as soon as a run of the job ends here. */
+  private readonly waiting = new Map<string, DueEntry>();
 
   constructor(
     private readonly ctx: OrchestratorContext,
@@ -42,6 +48,18 @@ export class FireClaims {
   /** The coordinator's clock as this replica knows it: every due time is on it. */
   private get clock(): CoordinatorClock {
     return this.ctx.coordinator.clock;
+  }
+
+  /**
+   * A run of the job ended here (its lease released or lost): a fire that waited for it (`busy`)
+   * is claimed now. Replicas that do not hold the run retry when its lease would expire.
+   */
+  runEnded(name: string): void {
+    const entry = this.waiting.get(name);
+    if (!entry || this.ctx.life.stopping) return;
+    this.waiting.delete(name);
+    this.loop.push({ ...entry, at: this.clock.now() });
+    this.loop.arm();
   }
 
   /** Settles when the claims sent so far have been answered (a claim in flight may still start a run). */
@@ -116,17 +134,94 @@ export class FireClaims {
     const state = this.mirror.state(entry.name)!;
     const schedule = this.mirror.scheduleOf(state);
     let next = null;
+    const threshold = entry.member === undefined ? this.ctx.registry.get(entry.name)?.definition.threshold : null;
+    // Due times missed (not served in their own period): the policy in force decides what runs.
+    const plan = schedule && entry.member === undefined && state.base !== null ? this.planMissed(entry, now) : null;
+    if (plan) {
+      const missed = { serve: plan.serve, catchUp: plan.catchUp, skipped: plan.skipped?.count ?? 0, through: plan.through, episodeTo: plan.missed.to };
+      const request: ClaimRequest = { name: entry.name, rev: state.rev, next: plan.next, due: entry.due, missed, ...(threshold != null ? { threshold } : {}) };
+      this.plans.set(request, plan);
+      return request;
+    }
     // From no earlier than the fire claimed: with `now` a little behind it, an `every` job would
     // otherwise restart from `now`, and the claim script would refuse the due time it is serving.
     if (schedule && entry.member === undefined) next = schedule.next(state.base, Math.max(now, entry.due!));
     // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
     else if (schedule && this.mirror.trigger(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
-    const threshold = entry.member === undefined ? this.ctx.registry.get(entry.name)?.definition.threshold : null;
     return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member, ...(threshold != null ? { threshold } : {}) };
+  }
+
+  /**
+   * The plan of a claim of a due time, if some due times were missed (null: an ordinary claim).
+   * On the coordinator's clock; the policy is the one of the definition in force (shared), the
+   * threshold this replica's (as for the `late` check).
+   */
+  private planMissed(entry: DueEntry, now: number): MissedPlan | null {
+    const state = this.mirror.state(entry.name)!;
+    const schedule = this.mirror.scheduleOf(state)!;
+    const policy = missedRunsOf(state.definition.missed);
+    const threshold = this.ctx.registry.get(entry.name)?.definition.threshold ?? null;
+    return planMissed(schedule, state.base!, entry.due!, now, { ...policy, grace: missedGrace(this.ctx.options.lockTtl), threshold });
+  }
+
+  /** One warning and one `missed` event per episode of missed due times (not one per due time). */
+  private announceMissed(name: string, plan: MissedPlan, result: ClaimResult): void {
+    const continued = result.status === 'claimed' && result.continued === true;
+    if (continued && !plan.skipped) return;
+    const { missed, skipped, policy } = plan;
+    const count = (n: number, exact: boolean) => `${exact ? '' : 'at least '}${n}`;
+    const fires = (n: number) => (n === 1 ? 'fire' : 'fires');
+    const between = missed.count === 1 ? `due at ${iso(missed.from)}` : `between ${iso(missed.from)} and ${iso(missed.to)}`;
+    const window = this.windowText(name);
+    let what: string;
+    if (continued) {
+      what = `${count(skipped!.count, skipped!.exact)} more missed ${fires(skipped!.count)} skipped during its catch-up (${window})`;
+    } else {
+      const head = `${count(missed.count, missed.exact)} ${fires(missed.count)} missed ${between} (missed: '${policy}')`;
+      let outcome: string;
+      const skippedText = skipped ? `${count(skipped.count, skipped.exact)} skipped` : 'none skipped';
+      if (result.status === 'claimed' && plan.catchUp && policy === 'all') {
+        outcome = `running ${plan.runs} of them one at a time, oldest first, from the one due at ${iso(plan.serve!)}; ${skippedText} (${window})`;
+      } else if (result.status === 'claimed' && plan.catchUp) {
+        outcome = `running the one due at ${iso(plan.serve!)}${skipped ? `; the other ${count(skipped.count, skipped.exact)} skipped` : ''}`;
+      } else if (plan.serve !== null && !plan.catchUp) {
+        outcome = `skipped; the fire due at ${iso(plan.serve)} is on time and runs as usual`;
+      } else if (plan.serve !== null) {
+        outcome = `the catch-up run of the one due at ${iso(plan.serve)} was not started (${result.status}); ${skippedText}`;
+      } else if (policy === 'skip') {
+        outcome = `none runs; next run at ${iso(plan.next.due)}`;
+      } else {
+        outcome = `none runs: none is within ${window}; next run at ${iso(plan.next.due)}`;
+      }
+      what = `${head}: ${outcome}`;
+    }
+    const message = `Job "${name}": ${what}.`;
+    this.ctx.logger.warn(message);
+    this.ctx.report('missed', new MissedFiresError(name, message), name, {
+      policy,
+      count: missed.count,
+      from: new Date(missed.from),
+      to: new Date(missed.to),
+      skipped: skipped?.count ?? 0,
+      catchUpRuns: result.status === 'claimed' && plan.catchUp ? plan.runs : 0,
+      runningFrom: result.status === 'claimed' && plan.catchUp ? new Date(plan.serve!) : null,
+      exact: missed.exact && (skipped?.exact ?? true),
+    });
+  }
+
+  /** The catch-up window in force for a job, in words. */
+  private windowText(name: string): string {
+    const policy = missedRunsOf(this.mirror.state(name)?.definition.missed);
+    const threshold = this.ctx.registry.get(name)?.definition.threshold;
+    const limits = `the catch-up window of ${duration(policy.catchUpWindow)}${threshold != null ? `, threshold ${duration(threshold)}` : ''}`;
+    return policy.policy === 'all' ? `${limits}, maxCatchUp ${policy.maxCatchUp}` : limits;
   }
 
   private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
     this.claiming.delete(claimKey(entry));
+    const plan = this.plans.get(request);
+    // Consumed (or not: busy and the answers that change nothing) with its missed due times.
+    if (plan && !['busy', 'moved', 'early', 'stale', 'missing', 'corrupt', 'gone'].includes(result.status)) this.announceMissed(entry.name, plan, result);
     const { name } = entry;
     const { logger } = this.ctx;
     const state = this.mirror.state(name);
@@ -160,6 +255,15 @@ export class FireClaims {
           `Job "${name}": ${what(result.scheduledAt)} was skipped: ` +
             (result.reason === 'running' ? `a run is still going on instance "${result.holder}" (overlap: 'skip').` : `the job is locked by "${result.holder}".`),
         );
+        return;
+      case 'missed':
+        consume();
+        return;
+      case 'busy':
+        // Catch-up runs go one at a time: claimed again when the run ends (at once if it runs
+        // here, else when its lease would expire, which finds it renewed or gone).
+        this.waiting.set(name, entry);
+        this.loop.push({ ...entry, at: Math.max(this.clock.now(), result.expiresAt + CLOCK_MARGIN_MS) });
         return;
       case 'late':
         consume();
@@ -197,4 +301,12 @@ export class FireClaims {
 
 function claimKey(entry: DueEntry): string {
   return entry.member ?? `${entry.name}@${entry.due}`;
+}
+
+/** A duration in the words of a log line: `24h`, `90s`, `250 ms`. */
+function duration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1_000 === 0) return `${ms / 1_000}s`;
+  return `${ms} ms`;
 }

@@ -20,6 +20,12 @@ export interface JobContext {
   readonly startedAt: Date;
   readonly trigger: JobTrigger;
   /**
+   * True for a catch-up run: one that serves a due time that was missed (the cluster was down,
+   * Redis unreachable, or its state restored), run late by the job's `missed` policy. Its
+   * `scheduledAt` is the missed due time it serves; `trigger` is `SCHEDULE`. False otherwise.
+   */
+  readonly catchUp: boolean;
+  /**
    * Aborts when the run must stop: its `timeout`, a `cancel-previous` fire, the loss of its lock,
    * or application shutdown. `signal.reason` says which.
    */

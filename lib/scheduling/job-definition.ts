@@ -6,6 +6,7 @@ import { ScheduleSpec } from './schedule';
 import type { ResolvedCheckpointOptions } from '../checkpoint/checkpoint.interface';
 import { checkCheckpointOptions } from '../checkpoint/checkpoint.options';
 import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
+import { checkMissedRuns, DEFAULT_MISSED_RUNS, isDefaultMissedRuns, MissedRuns } from './missed-runs';
 
 /** A job's options after validation, with defaults applied once. */
 export interface JobDefinition {
@@ -30,6 +31,8 @@ export interface JobDefinition {
   readonly retain: number | null;
   /** The checkpoint options this job sets; the module's apply to the others. */
   readonly checkpoint: Partial<ResolvedCheckpointOptions>;
+  /** What its missed due times become: its own options over the module's defaults. */
+  readonly missedRuns: MissedRuns;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -37,6 +40,12 @@ export interface SharedJobDefinition {
   spec: ScheduleSpec | null;
   overlap: OverlapPolicy;
   paused: boolean;
+  /**
+   * The missed-run policy, left out when it is the library's default, so that the definitions
+   * (and their hashes) of jobs registered by earlier versions stay identical. Shared: every
+   * replica applies the policy in force, and a deploy that changes it replaces the definition.
+   */
+  missed?: MissedRuns;
 }
 
 const MAX_NAME_LENGTH = 200;
@@ -44,7 +53,12 @@ const MAX_NAME_LENGTH = 200;
 const MAX_VENDOR_TYPE_LENGTH = 64;
 
 /** Validates a job's options; every error names the job, the option and the value. */
-export function defineJob(options: DistributedJobOptions, defaultName: string, bounds: ScheduleBounds = DEFAULT_SCHEDULE_BOUNDS): JobDefinition {
+export function defineJob(
+  options: DistributedJobOptions,
+  defaultName: string,
+  bounds: ScheduleBounds = DEFAULT_SCHEDULE_BOUNDS,
+  missedDefaults: MissedRuns = DEFAULT_MISSED_RUNS,
+): JobDefinition {
   const name = options.name ?? defaultName;
   if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /[\r\n]/.test(name)) {
     throw new InvalidJobOptionError(String(defaultName), 'name', name, `expected a non-empty string of at most ${MAX_NAME_LENGTH} characters on one line`);
@@ -74,9 +88,18 @@ export function defineJob(options: DistributedJobOptions, defaultName: string, b
     throw new InvalidJobOptionError(name, option, value, reason);
   });
   const spec = defineSchedule(name, options, bounds);
+  const missedRuns = checkMissedRuns(options, missedDefaults, (option, value, reason) => {
+    throw new InvalidJobOptionError(name, option, value, reason);
+  });
+  for (const option of ['missed', 'catchUpWindow', 'maxCatchUp'] as const) {
+    if (options[option] !== undefined && !spec) {
+      throw new InvalidJobOptionError(name, option, options[option], 'a missed-run policy applies only to a "cron" or "every" schedule');
+    }
+  }
   return {
     name,
     checkpoint,
+    missedRuns,
     vendorType,
     retain: options.retain ?? null,
     spec,
@@ -220,5 +243,7 @@ function isTimeZone(timeZone: string): boolean {
 }
 
 export function sharedDefinition(definition: JobDefinition): SharedJobDefinition {
-  return { spec: definition.spec, overlap: definition.overlap, paused: definition.paused };
+  const shared: SharedJobDefinition = { spec: definition.spec, overlap: definition.overlap, paused: definition.paused };
+  if (!isDefaultMissedRuns(definition.missedRuns)) shared.missed = { ...definition.missedRuns };
+  return shared;
 }

@@ -17,6 +17,8 @@ export interface JobRunInfo {
   trigger: JobTrigger;
   scheduledAt: Date;
   startedAt: Date;
+  /** A catch-up run: it serves a missed due time (`scheduledAt`). */
+  catchUp: boolean;
 }
 
 export interface JobLastRun extends JobRunInfo {
@@ -41,6 +43,10 @@ export interface JobDescription {
   lastRun: JobLastRun | null;
   /** Scheduled fires skipped for being claimed later than the job's `threshold`, cluster-wide. */
   skippedLate: number;
+  /** Missed due times skipped by the job's `missed` policy (before the window, beyond `maxCatchUp`, or all with `skip`), cluster-wide. */
+  skippedMissed: number;
+  /** Catch-up runs started for missed due times, cluster-wide. */
+  catchUpRuns: number;
   /** The replica whose code definition is in force, and when it registered it. */
   definedBy: string;
   definedAt: Date;

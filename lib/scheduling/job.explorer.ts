@@ -42,7 +42,7 @@ export class JobExplorer implements OnModuleInit {
       // has run for all others).
       takeOverNestSchedule(method);
       const taken = this.metadata.getTakenOverSchedule(method);
-      const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target, this.options.bounds);
+      const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target, this.options.bounds, this.options.missedRuns);
       if (!wrapper.isDependencyTreeStatic()) throw new RequestScopedJobError(definition.name, className);
       this.registry.add({
         definition,

@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Coordinator } from '../coordination/coordinator.interface';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import type { JobRegistry } from './job.registry';
-import type { SchedulerErrorPhase } from './scheduler-error-event.interface';
+import type { MissedFires, SchedulerErrorPhase } from './scheduler-error-event.interface';
 
 /** A claim that failed while Redis still answers is tried again after this long. */
 export const CLAIM_RETRY_MS = 1_000;
@@ -29,8 +29,8 @@ export interface OrchestratorContext {
   readonly registry: JobRegistry;
   readonly logger: Logger;
   readonly life: ReplicaLife;
-  /** Offers an error on `errors$` and logs it (the orchestrator's `report`). */
-  report(phase: SchedulerErrorPhase, error: unknown, job?: string): void;
+  /** Offers an error on `errors$` and logs it (the orchestrator's `report`); a `missed` notice is offered only (its part logs it). */
+  report(phase: SchedulerErrorPhase, error: unknown, job?: string, missed?: MissedFires): void;
 }
 
 /** Resolves true if `promise` settles before `deadline` (epoch ms), false otherwise. */

@@ -13,6 +13,8 @@ export interface RunStart {
   instanceId: string;
   /** Set for a run of a task created with `TaskManager.create`. */
   taskId?: number;
+  /** True for a run serving a missed due time (recorded in the execution's `extraAttrs.catchUp`). */
+  catchUp?: boolean;
 }
 
 /** What the records give a run: its ids, parameters, logger and check-in, and its end. */

@@ -18,7 +18,7 @@ import { TickBatcher } from './tick-batcher';
 const MAX_REMEMBERED_TOKENS = 10_000;
 
 /** What starting a run needs to know of its claim (or adopted lease, or task lease). */
-export type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId'> & CheckpointClaim;
+export type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId' | 'catchUp'> & CheckpointClaim;
 
 interface ActiveRun {
   name: string;
@@ -55,6 +55,8 @@ export class RunSupervisor {
     private readonly ctx: OrchestratorContext,
     private readonly recorder: RunRecorder,
     private readonly mirror: JobMirror,
+    /** A run of the job ended here (FireClaims claims a fire that waited for it). */
+    private readonly ended: (name: string) => void = () => undefined,
   ) {
     this.finishes = new TickBatcher((reports) => ctx.coordinator.finish(reports));
     this.leaseDiagnosis = new LeaseDiagnosis(2 * ctx.options.lockTtl, Math.floor(ctx.options.lockTtl / 3));
@@ -132,7 +134,8 @@ export class RunSupervisor {
     // On the clock of scheduledAt (Redis's), and never before the claim that started it.
     const startedAt = new Date(Math.max(this.clock.now(), claim.startedAt));
     const { instanceId } = this.ctx.options;
-    const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId };
+    const catchUp = claim.catchUp === true;
+    const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId, catchUp };
     const record = await this.recorder.start(start).catch((error) => {
       // The recorder handles the database's failures itself; this is a bug in it, and must not stop the job.
       this.ctx.report('record', error, run.name);
@@ -152,6 +155,7 @@ export class RunSupervisor {
       scheduledAt,
       startedAt,
       trigger: record.trigger,
+      catchUp,
       signal: run.controller.signal,
       fencingToken: claim.fencingToken,
       instanceId,
@@ -193,8 +197,10 @@ export class RunSupervisor {
     } else if (handlerRan && outcome.status === 'timeout') {
       this.ctx.logger.warn(outcome.error!.message);
     }
-    if (run.leaseLost) return;
-    await this.release({ name: run.name, fencingToken: run.fencingToken, status: outcome.status, error: outcome.error?.message ?? null });
+    if (!run.leaseLost) {
+      await this.release({ name: run.name, fencingToken: run.fencingToken, status: outcome.status, error: outcome.error?.message ?? null });
+    }
+    this.ended(run.name);
   }
 
   /** Releases a lease: its run ended, or it was won after shutdown and is handed back. */

@@ -63,6 +63,50 @@ export class Schedule {
     return bases;
   }
 
+  /**
+   * How many bases lie strictly after `after` (a base of this schedule) and at or before `upTo`.
+   * Exact for `every` (arithmetic); a cron schedule is walked, at most `budget` steps: past that
+   * the count is a lower bound (`exact: false`), so that a per-second cron down for a week costs
+   * a bounded time (a step takes 20–400 µs).
+   */
+  countBases(after: number, upTo: number, budget = 10_000): { count: number; exact: boolean } {
+    if (upTo <= after) return { count: 0, exact: true };
+    const { every } = this.spec;
+    if (every !== undefined) return { count: Math.floor((upTo - after) / every), exact: true };
+    const fires = CronExpressionParser.parse(this.spec.cron!, { currentDate: new Date(after), tz: this.spec.timeZone });
+    let count = 0;
+    while (count < budget && fires.hasNext()) {
+      if (fires.next().getTime() > upTo) return { count, exact: true };
+      count++;
+    }
+    return { count, exact: !fires.hasNext() };
+  }
+
+  /**
+   * The latest `count` bases strictly after `after` (a base of this schedule) and at or before
+   * `upTo`, oldest first: walked backwards from `upTo`, so its cost is `count` steps whatever
+   * the distance to `after`.
+   */
+  latestBases(after: number, upTo: number, count: number): number[] {
+    if (upTo <= after || count <= 0) return [];
+    const { every } = this.spec;
+    if (every !== undefined) {
+      const last = Math.floor((upTo - after) / every);
+      const bases: number[] = [];
+      for (let k = Math.max(1, last - count + 1); k <= last; k++) bases.push(after + every * k);
+      return bases;
+    }
+    // prev() answers the latest fire strictly before currentDate: 1 ms later takes `upTo` itself.
+    const fires = CronExpressionParser.parse(this.spec.cron!, { currentDate: new Date(upTo + 1), tz: this.spec.timeZone });
+    const bases: number[] = [];
+    while (bases.length < count && fires.hasPrev()) {
+      const base = fires.prev().getTime();
+      if (base <= after) break;
+      bases.push(base);
+    }
+    return bases.reverse();
+  }
+
   private cronAfter(after: number): number {
     const expression = CronExpressionParser.parse(this.spec.cron!, {
       currentDate: new Date(after),

@@ -14,7 +14,7 @@ import { OrchestratorContext, ReplicaLife, SHUTDOWN_RELEASE_MS, withDeadline } f
 import { RunRecorder } from './run-recorder';
 import { RunSupervisor } from './run-supervisor';
 import { SupersededDefinitions } from './superseded-definitions';
-import type { SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
+import type { MissedFires, SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
 const FIRST_SYNC_WAIT_MS = 3_000;
@@ -53,12 +53,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     private readonly registry: JobRegistry,
     private readonly recorder: RunRecorder,
   ) {
-    const report = (phase: SchedulerErrorPhase, error: unknown, job?: string) => this.report(phase, error, job);
+    const report = (phase: SchedulerErrorPhase, error: unknown, job?: string, missed?: MissedFires) => this.report(phase, error, job, missed);
     const ctx: OrchestratorContext = { options, coordinator, registry, logger: this.logger, life: this.life, report };
     // Each part gets the ones it calls; the calls back (a claim on waking, a resync) go through the orchestrator.
     this.loop = new DueLoop(ctx, (due) => this.claims.claimDue(due));
     this.mirror = new JobMirror(ctx, this.loop, (name) => void this.sync.resync([name]));
-    this.runs = new RunSupervisor(ctx, recorder, this.mirror);
+    this.runs = new RunSupervisor(ctx, recorder, this.mirror, (name) => this.claims.runEnded(name));
     const inDoubt = new ClaimsInDoubt();
     this.claims = new FireClaims(ctx, this.mirror, this.loop, this.runs, (names) => this.sync.resync(names), inDoubt);
     this.boot = new BootTriggers(ctx, this.mirror, () => this.sync.synced(), () => void this.sync.resync());
@@ -158,12 +158,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     return this.runs.runTask(name, taskId);
   }
 
-  private report(phase: SchedulerErrorPhase, error: unknown, job?: string): void {
+  private report(phase: SchedulerErrorPhase, error: unknown, job?: string, missed?: MissedFires): void {
     const cause = error instanceof Error ? error : new Error(String(error));
-    this.errors.next({ phase, job, error: cause, at: new Date() });
+    this.errors.next({ phase, job, error: cause, at: new Date(), ...(missed ? { missed } : {}) });
     // Connection errors are logged once per outage by the coordinator; handler errors by endRun (RunSupervisor).
-    // Corrupt data is logged once per episode by CorruptJobs.
-    if (phase !== 'run' && phase !== 'data' && this.coordinator.isAvailable()) {
+    // Corrupt data is logged once per episode by CorruptJobs; missed due times (a notice) by FireClaims, at warn.
+    if (phase !== 'run' && phase !== 'data' && phase !== 'missed' && this.coordinator.isAvailable()) {
       this.logger.error(`${phase}${job ? ` of job "${job}"` : ''} failed: ${cause.message}`, cause.stack);
     }
   }

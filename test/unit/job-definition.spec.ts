@@ -1,5 +1,5 @@
 import { InvalidJobOptionError } from '../../lib';
-import { defineJob, defineSchedule } from '../../lib/scheduling/job-definition';
+import { defineJob, defineSchedule, sharedDefinition } from '../../lib/scheduling/job-definition';
 
 describe('defineJob', () => {
   it('applies the defaults once: the class and method name, overlap skip, not paused, vendor type = name', () => {
@@ -17,7 +17,39 @@ describe('defineJob', () => {
       initialDelay: 0,
       timeout: null,
       checkpoint: {},
+      missedRuns: { policy: 'once', catchUpWindow: 24 * 3_600_000, maxCatchUp: 100 },
     });
+  });
+
+  it('reads the missed-run options over the module defaults, and shares only a policy that is not the default', () => {
+    const moduleDefaults = { policy: 'skip' as const, catchUpWindow: 3_600_000, maxCatchUp: 10 };
+    expect(defineJob({ name: 'n', every: '1m' }, 'x', undefined, moduleDefaults).missedRuns).toEqual(moduleDefaults);
+    expect(defineJob({ name: 'n', every: '1m', missed: 'all', catchUpWindow: '2h', maxCatchUp: 5 }, 'x', undefined, moduleDefaults).missedRuns).toEqual({
+      policy: 'all',
+      catchUpWindow: 7_200_000,
+      maxCatchUp: 5,
+    });
+    expect(defineJob({ name: 'n', every: '1m', catchUpWindow: 60_000 }, 'x').missedRuns).toEqual({ policy: 'once', catchUpWindow: 60_000, maxCatchUp: 100 });
+    // The default policy is left out of the shared definition: definitions of earlier versions keep their hash.
+    expect(sharedDefinition(defineJob({ name: 'n', every: '1m' }, 'x'))).toEqual({ spec: { every: 60_000, jitter: 0 }, overlap: 'skip', paused: false });
+    expect(sharedDefinition(defineJob({ name: 'n', every: '1m', missed: 'all' }, 'x')).missed).toEqual({ policy: 'all', catchUpWindow: 86_400_000, maxCatchUp: 100 });
+  });
+
+  it('names the job, the option and the value of a bad missed, catchUpWindow or maxCatchUp', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ every: '1m', missed: 'twice' }, /^Job "n": option "missed" has an invalid value 'twice': expected one of 'skip', 'once', 'all'/],
+      [{ every: '1m', catchUpWindow: 'soon' }, /^Job "n": option "catchUpWindow" has an invalid value 'soon': expected a duration/],
+      [{ every: '1m', catchUpWindow: 0 }, /^Job "n": option "catchUpWindow" has an invalid value 0/],
+      [{ every: '1m', catchUpWindow: '400d' }, /^Job "n": option "catchUpWindow" has an invalid value '400d'/],
+      [{ every: '1m', maxCatchUp: 0 }, /^Job "n": option "maxCatchUp" has an invalid value 0: expected a whole number of runs from 1 to 1000/],
+      [{ every: '1m', maxCatchUp: 2.5 }, /^Job "n": option "maxCatchUp" has an invalid value 2.5/],
+      [{ every: '1m', maxCatchUp: 1001 }, /^Job "n": option "maxCatchUp" has an invalid value 1001/],
+      [{ missed: 'all' }, /^Job "n": option "missed" has an invalid value 'all': a missed-run policy applies only to a "cron" or "every" schedule/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => defineJob({ name: 'n', ...options }, 'x')).toThrow(InvalidJobOptionError);
+      expect(() => defineJob({ name: 'n', ...options }, 'x')).toThrow(message);
+    }
   });
 
   it('checks a job\'s checkpoint options, keeping only the ones it sets', () => {

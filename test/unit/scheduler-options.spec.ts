@@ -19,6 +19,11 @@ describe('resolveSchedulerOptions', () => {
     expect(resolveSchedulerOptions({ redis: 'redis://localhost:6379' }, { NODE_ENV: 'production' }).redis).toBe('redis://localhost:6379');
   });
 
+  it("applies the missed-run defaults ('once', 24 h, 100) and reads the module's own", () => {
+    expect(resolveSchedulerOptions({}, {}).missedRuns).toEqual({ policy: 'once', catchUpWindow: 86_400_000, maxCatchUp: 100 });
+    expect(resolveSchedulerOptions({ missed: 'all', catchUpWindow: '2h', maxCatchUp: 12 }, {}).missedRuns).toEqual({ policy: 'all', catchUpWindow: 7_200_000, maxCatchUp: 12 });
+  });
+
   it('applies the checkpoint defaults (100 updates, 5 s) and reads a duration string', () => {
     expect(resolveSchedulerOptions({}, {}).checkpoint).toEqual({ maxUpdates: 100, interval: 5_000 });
     expect(resolveSchedulerOptions({ checkpoint: { interval: '1s' } }, {}).checkpoint).toEqual({ maxUpdates: 100, interval: 1_000 });
@@ -35,6 +40,11 @@ describe('resolveSchedulerOptions', () => {
     ['checkpoint.interval', { checkpoint: { interval: 999 } }, '999'],
     ['checkpoint.interval', { checkpoint: { interval: 'soon' } }, "'soon'"],
     ['checkpoint', { checkpoint: 5 as never }, '5'],
+    ['missed', { missed: 'sometimes' as never }, "'sometimes'"],
+    ['catchUpWindow', { catchUpWindow: 'a while' }, "'a while'"],
+    ['catchUpWindow', { catchUpWindow: -5 }, '-5'],
+    ['maxCatchUp', { maxCatchUp: 0 }, '0'],
+    ['maxCatchUp', { maxCatchUp: 5_000 }, '5000'],
   ])('rejects a bad %s, naming it and its value', (option, options, value) => {
     expect(() => resolveSchedulerOptions(options, {})).toThrow(InvalidSchedulerOptionError);
     expect(() => resolveSchedulerOptions(options, {})).toThrow(`option "${option}" has an invalid value ${value}`);

@@ -43,6 +43,10 @@ interface StoredJob extends JobState {
   /** Live leases; `ref` names the fire a claim took (its due time or trigger member), as claim.lua's `r`. */
   leases: Map<number, RunLease & { ref?: string }>;
   skippedLate: number;
+  /** As `missedSkips`, `catchUps` and `catchUpTo` in Redis. */
+  skippedMissed: number;
+  catchUpRuns: number;
+  catchUpTo: number | null;
   /** The latest due time claimed (as `served` in Redis): no due time at or before it is set again. */
   served: number | null;
   /** Hashes of the definitions a boot replaced, oldest first (as `superseded` in Redis). */
@@ -137,7 +141,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (!existing) {
         // As register.lua: a due time that has come may have been served before the loss.
         if (mode === 'restore' && first && !runtime.paused && first.due <= now) return { name, outcome: 'passed', now };
-        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0, served: null, superseded: [] } as unknown as StoredJob;
+        const job = { name, rev: 1, fence: 0, locked: null, queued: false, lastRun: null, leases: new Map(), skippedLate: 0, skippedMissed: 0, catchUpRuns: 0, catchUpTo: null, served: null, superseded: [] } as unknown as StoredJob;
         define(job);
         Object.assign(job, { spec: runtime.spec, paused: runtime.paused });
         setDue(job);
@@ -188,7 +192,7 @@ export class EmbeddedCoordinator extends Coordinator {
       for (const lease of job.leases.values()) {
         if (lease.instanceId === instanceId && lease.expiresAt > now) {
           const { fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId } = lease;
-          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId });
+          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId, ...(lease.catchUp ? { catchUp: true } : {}) });
         }
       }
     }
@@ -216,12 +220,23 @@ export class EmbeddedCoordinator extends Coordinator {
     let scheduledAt: number;
     let trigger: JobTrigger;
     const ref = request.member ?? String(request.due);
+    // As claim.lua: the replica's plan for missed due times, checked against what is known here.
+    const plan = request.member === undefined ? request.missed : undefined;
+    let through: number | null = null;
     if (request.member === undefined) {
       if (job.due !== request.due) return this.alreadyWon(job, instanceId, ref, now) ?? { status: 'moved', due: job.due, base: job.base, rev: job.rev };
       if (job.rev !== request.rev) return { status: 'stale' };
       if (job.due! > now) return { status: 'early', waitMs: job.due! - now };
-      if (request.next && request.next.due <= job.due!) return { status: 'stale' };
       scheduledAt = job.due!;
+      through = scheduledAt;
+      if (plan) {
+        const servedBefore = job.served ?? -Infinity;
+        if (plan.through < scheduledAt || plan.through > now || plan.through <= servedBefore) return { status: 'stale' };
+        if (plan.serve !== null && (plan.serve < scheduledAt || plan.serve > plan.through || plan.serve <= servedBefore)) return { status: 'stale' };
+        through = plan.through;
+        if (plan.serve !== null) scheduledAt = plan.serve;
+      }
+      if (request.next && request.next.due <= through) return { status: 'stale' };
       trigger = 'SCHEDULE';
     } else {
       const pending = this.pendingOf(request.name).get(request.member);
@@ -232,14 +247,29 @@ export class EmbeddedCoordinator extends Coordinator {
     }
     if (request.next && request.next.due <= (job.served ?? -Infinity)) return { status: 'stale' };
     // As claim.lua: a manual trigger restarts the period only if it runs.
+    // As claim.lua: a due time an earlier catch-up claim planned (up to the episode's end) is a catch-up run too.
+    const catchUp = (plan?.catchUp === true && plan.serve !== null) || (request.member === undefined && !plan && scheduledAt <= (job.catchUpTo ?? -Infinity));
+    // As claim.lua: catch-up runs go one at a time, and due fires wait for a catch-up run.
+    if (request.member === undefined && plan?.serve !== null) {
+      const live = liveLeases(job, now) as (RunLease & { ref?: string })[];
+      const holder = live.find((lease) => catchUp || lease.catchUp) ?? (catchUp ? live[0] : undefined);
+      if (holder) return { status: 'busy', holder: holder.instanceId, expiresAt: holder.expiresAt };
+    }
     const advance = (runs = false) => {
       if (request.member !== undefined) this.pendingOf(request.name).delete(request.member);
-      else job.served = scheduledAt;
+      else {
+        job.served = through;
+        if (plan && plan.skipped > 0) job.skippedMissed += plan.skipped;
+      }
       if (request.next && !job.paused && (request.member === undefined || runs)) {
         job.base = request.next.base;
         job.due = request.next.due;
       }
     };
+    if (plan && plan.serve === null) {
+      advance();
+      return { status: 'missed', skipped: plan.skipped, through: through! };
+    }
     if (request.member === undefined && request.threshold !== undefined && now - scheduledAt > request.threshold) {
       job.skippedLate++;
       advance();
@@ -270,10 +300,18 @@ export class EmbeddedCoordinator extends Coordinator {
     }
     const fencingToken = Math.max(job.fence + 1, now);
     job.fence = fencingToken;
-    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref });
-    job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null };
+    const marked = catchUp ? { catchUp: true } : {};
+    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref, ...marked });
+    job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null, ...marked };
+    // As claim.lua: an episode continues while its next catch-up due time is one an earlier claim planned.
+    const continued = catchUp && (job.catchUpTo ?? -Infinity) >= request.due!;
+    if (catchUp) {
+      job.catchUpRuns++;
+      if (plan) job.catchUpTo = plan.episodeTo;
+    }
     advance(true);
-    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger, checkpoint: this.checkpointAtClaim(job.name, fencingToken) };
+    const checkpoint = this.checkpointAtClaim(job.name, fencingToken);
+    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger, catchUp, continued, checkpoint };
   }
 
   /** As claim.lua: the job's checkpoint, and its fence raised to the new run's token if it has one. */
@@ -289,7 +327,8 @@ export class EmbeddedCoordinator extends Coordinator {
     for (const lease of job.leases.values()) {
       if (lease.instanceId === instanceId && lease.ref === ref && lease.expiresAt > now) {
         const { fencingToken, scheduledAt, startedAt, trigger } = lease;
-        return { status: 'claimed', fencingToken, scheduledAt, startedAt, trigger, checkpoint: this.checkpointAtClaim(job.name) };
+        const catchUp = lease.catchUp === true;
+        return { status: 'claimed', fencingToken, scheduledAt, startedAt, trigger, catchUp, continued: catchUp, checkpoint: this.checkpointAtClaim(job.name) };
       }
     }
     return null;
@@ -577,6 +616,10 @@ export class EmbeddedCoordinator extends Coordinator {
         lastRun: job.lastRun ? { ...job.lastRun } : null,
         leases: new Map(),
         skippedLate: job.skippedLate,
+        // Not in snapshots: counted again from the restore (as restore.lua leaves them unset).
+        skippedMissed: 0,
+        catchUpRuns: 0,
+        catchUpTo: null,
         served: Math.max(job.served ?? 0, now),
         superseded: [...job.superseded],
       };
@@ -612,6 +655,8 @@ export class EmbeddedCoordinator extends Coordinator {
           pendingTriggers: this.pendingOf(name).size,
           lastRun: job.lastRun ? { ...job.lastRun } : null,
           skippedLate: job.skippedLate,
+          skippedMissed: job.skippedMissed,
+          catchUpRuns: job.catchUpRuns,
           served: servedDue(job),
         },
       ];

@@ -24,7 +24,7 @@ export function corruptKeyOf(name: string, key: string, fields: Record<string, [
   return null;
 }
 
-const NUMERIC_FIELDS = ['rev', 'fence', 'base', 'lockedUntil', 'lateSkips', 'defAt'];
+const NUMERIC_FIELDS = ['rev', 'fence', 'base', 'lockedUntil', 'lateSkips', 'defAt', 'missedSkips', 'catchUps', 'catchUpTo'];
 const JSON_FIELDS = ['spec', 'def', 'last'];
 const OVERLAPS = ['skip', 'allow', 'queue-one', 'cancel-previous'];
 

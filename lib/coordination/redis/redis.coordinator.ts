@@ -249,7 +249,16 @@ export class RedisCoordinator extends Coordinator {
       });
       for (let i = 0; i < own.length; i += 2) {
         const lease = JSON.parse(own[i + 1]) as LeaseJson;
-        ownLeases.push({ name, fencingToken: Number(own[i]), scheduledAt: lease.s, startedAt: lease.t, expiresAt: lease.e, trigger: lease.g, taskId: lease.x });
+        ownLeases.push({
+          name,
+          fencingToken: Number(own[i]),
+          scheduledAt: lease.s,
+          startedAt: lease.t,
+          expiresAt: lease.e,
+          trigger: lease.g,
+          taskId: lease.x,
+          ...(lease.c === 1 ? { catchUp: true } : {}),
+        });
       }
     });
     const triggers: PendingTrigger[] = [];
@@ -287,6 +296,7 @@ export class RedisCoordinator extends Coordinator {
           request.next?.base ?? '',
           request.next?.due ?? '',
           request.threshold ?? '',
+          ...missedArgs(request),
         );
       }
       let replies: Reply[][];
@@ -613,13 +623,34 @@ function isConnectionError(error: unknown): boolean {
   return error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed/.test(error.message);
 }
 
+/** The five plan values of a claim request (claim.lua), empty for an ordinary claim. */
+function missedArgs(request: ClaimRequest): (string | number)[] {
+  const plan = request.missed;
+  if (!plan || request.member !== undefined) return ['', '', '', '', ''];
+  return [plan.serve ?? 'none', plan.catchUp ? '1' : '', plan.skipped, plan.through, plan.episodeTo];
+}
+
 function toClaimResult(reply: Reply[]): ClaimResult {
-  const [status, a, b, c, d, state, savedAt, writer] = reply;
+  const [status, a, b, c, d, flags, state, savedAt, writer] = reply;
   switch (status) {
     case 'claimed': {
       const checkpoint = typeof state === 'string' ? { state, savedAt: Number(savedAt), fencingToken: Number(writer) } : null;
-      return { status, fencingToken: Number(a), scheduledAt: Number(b), startedAt: Number(c), trigger: d as JobTrigger, checkpoint };
+      const bits = Number(flags ?? 0);
+      return {
+        status,
+        fencingToken: Number(a),
+        scheduledAt: Number(b),
+        startedAt: Number(c),
+        trigger: d as JobTrigger,
+        catchUp: (bits & 1) === 1,
+        continued: (bits & 2) === 2,
+        checkpoint,
+      };
     }
+    case 'missed':
+      return { status, skipped: Number(a), through: Number(b) };
+    case 'busy':
+      return { status, holder: String(a), expiresAt: Number(b) };
     case 'moved':
       return { status, due: Number(a) < 0 ? null : Number(a), base: Number(b) < 0 ? null : Number(b), rev: Number(c) };
     case 'early':
@@ -651,6 +682,8 @@ interface LastRunJson {
   f?: number;
   st: RunStatus;
   er?: string;
+  /** 1 for a catch-up run. */
+  c?: number;
 }
 
 function toLastRun(last: LastRunJson): LastRun {
@@ -663,6 +696,7 @@ function toLastRun(last: LastRunJson): LastRun {
     finishedAt: last.f ?? null,
     status: last.st,
     error: last.er || null,
+    ...(last.c === 1 ? { catchUp: true } : {}),
   };
 }
 
@@ -681,6 +715,8 @@ interface LeaseJson {
   g: JobTrigger;
   /** A dispatched task's id. */
   x?: number;
+  /** 1 for a catch-up run. */
+  c?: number;
 }
 
 function toJobRecord(
@@ -703,6 +739,7 @@ function toJobRecord(
       trigger: lease.g,
       // A dispatched task's lease names its task, as the embedded coordinator's does.
       ...(lease.x !== undefined && lease.x !== null ? { taskId: Number(lease.x) } : {}),
+      ...(lease.c === 1 ? { catchUp: true } : {}),
     }));
   const lockedUntil = Number(job.lockedUntil ?? 0);
   const locked = job.lockedBy && (lockedUntil === 0 || lockedUntil > now) ? { by: job.lockedBy, until: lockedUntil || null } : null;
@@ -723,6 +760,8 @@ function toJobRecord(
     pendingTriggers,
     lastRun: job.last ? toLastRun(JSON.parse(job.last) as LastRunJson) : null,
     skippedLate: Number(job.lateSkips ?? 0),
+    skippedMissed: Number(job.missedSkips ?? 0),
+    catchUpRuns: Number(job.catchUps ?? 0),
     served: servedDue(job),
   };
 }

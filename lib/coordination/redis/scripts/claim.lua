@@ -1,12 +1,19 @@
 -- Claims due fires and pending triggers. The first replica whose claim arrives runs the fire;
 -- every other claim of it finds the due time moved on and gets the new one back.
 -- KEYS: due zset, then per request: job hash, runs hash, the job's triggers zset, its checkpoint hash.
--- ARGV: instanceId, lockTtl (ms), channel, then per request 7 values:
+-- ARGV: instanceId, lockTtl (ms), channel, then per request 12 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
---       next base ('' for none), next due ('' for none), threshold in ms ('' for none).
+--       next base ('' for none), next due ('' for none), threshold in ms ('' for none),
+--       then the replica's plan for missed due times ('' in all five for an ordinary claim):
+--       serve (the due time the run serves, 'none' for no run), catch-up ('1' if that due time
+--       was missed), skipped (missed due times consumed without a run), through (the latest due
+--       time consumed: the `served` watermark), episode end (the latest missed due time).
+--       A plan is checked against what Redis knows: serve and through between the expected due
+--       time and now, after `served`, and the next due time after through; else 'stale'.
 -- Returns { now, results } (now by Redis's clock, for the replica's estimate of it), with per
 -- request one of:
---   { 'claimed', fencingToken, scheduledAt, startedAt, trigger [, checkpoint state, savedAt, token] }
+--   { 'claimed', fencingToken, scheduledAt, startedAt, trigger, flags [, checkpoint state, savedAt, token] }
+--     (flags: 1 a catch-up run, + 2 if it continues a catch-up episode already under way)
 --     (the job's checkpoint, if it has one, read in the same step: the run starts with it at no
 --     extra round trip; and the claim raises the checkpoint's fence `f` to the new token, so no
 --     earlier run can overwrite it from then on. A job that never checkpointed has no such hash.)
@@ -14,6 +21,9 @@
 --   { 'stale' } (the schedule changed since `rev`, or the next due time is not after the one served)
 --   { 'skipped', 'running' | 'locked', holder, scheduledAt } | { 'queued', holder, scheduledAt }
 --   { 'late', scheduledAt, lateMs } (a due fire later than the threshold: skipped, counted in lateSkips)
+--   { 'missed', skipped, through } (a plan that runs nothing: consumed, counted in missedSkips)
+--   { 'busy', holder, expiresAt } (a catch-up claim while a run of the job lives, or a due claim
+--     while a catch-up run lives: nothing consumed; claimed again when that run ends)
 --   { 'missing' } | { 'gone' }
 --   { 'corrupt', key, what } (a key of the job holds what no script wrote: nothing is written for it)
 -- Every claim of a fire but the first takes three reads, so losing replicas cost Redis little.
@@ -24,7 +34,7 @@
 local due_key = KEYS[1]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
-local FIELDS = 7
+local FIELDS = 12
 -- The lease and `last` JSON are written by hand: cjson.encode is several times slower, and a
 -- claim of 1,000 fires due together runs this for each. Only the instance id needs escaping.
 local instance_json = cjson.encode(instance)
@@ -34,7 +44,7 @@ local expires_text = tostring(now + ttl)
 -- Appends the job's checkpoint (HMGET of its hash: s, at, k, f) to a 'claimed' reply.
 local function with_checkpoint(reply, checkpoint)
   if checkpoint and checkpoint[1] then
-    reply[6], reply[7], reply[8] = checkpoint[1], tonumber(checkpoint[2]) or 0, tonumber(checkpoint[3]) or 0
+    reply[7], reply[8], reply[9] = checkpoint[1], tonumber(checkpoint[2]) or 0, tonumber(checkpoint[3]) or 0
   end
   return reply
 end
@@ -53,17 +63,20 @@ local function already_won(runs_key, expected, checkpoint_key)
       if ok and type(lease) == 'table' and lease.i == instance and lease.r == expected and tonumber(lease.e) and lease.e > now then
         -- A checkpoint hash of the wrong type is reported by the next claim or save, not here.
         local checkpoint = read_key('hash', 'HMGET', checkpoint_key, 's', 'at', 'k')
-        return with_checkpoint({ 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g }, checkpoint)
+        -- A resend: whoever sent it first already began the episode, if any.
+        return with_checkpoint({ 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g, lease.c == 1 and 3 or 0 }, checkpoint)
       end
     end
   end
   return nil
 end
 
-local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind, expected, rev, next_base, next_due, threshold)
+local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind, expected, rev, next_base, next_due, threshold,
+                     serve, catch_up, skipped, through, episode_to)
   -- Everything the claim reads of the job is read and checked before anything is written, so a
   -- corrupt key stops this job only, and leaves no lease or last run behind for it.
-  local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips', 'served')
+  local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips', 'served',
+    'missedSkips', 'catchUps', 'catchUpTo')
   if problem then return corrupt(job_key, problem) end
   local scheduled_at, trigger
   if kind == 'due' then
@@ -89,11 +102,45 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   if not OVERLAPS[job[3]] then return corrupt(job_key, 'its field "overlap" is not an overlap policy: ' .. quoted(job[3])) end
   local leases, bad_lease = read_leases(runs_key)
   if bad_lease then return corrupt(runs_key, bad_lease) end
+  local served_before = tonumber(job[10]) or 0
+  -- The replica's plan for missed due times: it serves `serve` (not the expected due time) or
+  -- nothing, and consumes every due time up to `through`. Never one served already, never one
+  -- that has not come.
+  local planned = kind == 'due' and serve ~= ''
+  local runs_nothing = planned and serve == 'none'
+  local through_at = scheduled_at
+  local is_catch_up = planned and catch_up == '1'
+  -- A due time an earlier catch-up claim planned (the next of an `all` episode, up to its end
+  -- `catchUpTo`) is a catch-up run even when claimed as an ordinary fire: the replica that claims
+  -- it may find it within its grace (the episode's latest due time, claimed soon after it came).
+  local episode_end = tonumber(job[13])
+  if kind == 'due' and not planned and episode_end and scheduled_at <= episode_end then is_catch_up = true end
+  if planned then
+    through_at = tonumber(through)
+    if not through_at or through_at < scheduled_at or through_at > now or through_at <= served_before then return { 'stale' } end
+    if not runs_nothing then
+      local serve_at = tonumber(serve)
+      if not serve_at or serve_at < scheduled_at or serve_at > through_at or serve_at <= served_before then return { 'stale' } end
+      scheduled_at = serve_at
+    end
+  end
   -- A next due time computed from a clock that is behind could be one already served: it would
   -- run twice. Refused: the replica reads the job again and computes it anew.
   if next_due ~= '' then
     local next_at = tonumber(next_due)
-    if next_at <= (tonumber(job[10]) or 0) or (kind == 'due' and next_at <= scheduled_at) then return { 'stale' } end
+    if next_at <= served_before or (kind == 'due' and next_at <= through_at) then return { 'stale' } end
+  end
+  -- Catch-up runs go one at a time: a catch-up waits for any run of the job, and a due fire waits
+  -- for a catch-up run. Nothing is consumed; the replica claims again when that run has ended.
+  if kind == 'due' and not runs_nothing then
+    local holder
+    for _, lease in ipairs(leases) do
+      if lease[2].e > now and (is_catch_up or lease[2].c == 1) then holder = lease[2] break end
+    end
+    if not holder and is_catch_up then
+      for _, lease in ipairs(leases) do if lease[2].e > now then holder = lease[2] break end end
+    end
+    if holder then return { 'busy', holder.i, holder.e } end
   end
   -- One HMGET of a key that does not exist for a job that never checkpointed.
   local checkpoint, bad_checkpoint = read_key('hash', 'HMGET', checkpoint_key, 's', 'at', 'k', 'f')
@@ -107,7 +154,8 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     if kind == 'due' then
       fields = fields or {}
       fields[#fields + 1] = 'served'
-      fields[#fields + 1] = tostring(scheduled_at)
+      fields[#fields + 1] = tostring(through_at)
+      if planned and tonumber(skipped) and tonumber(skipped) > 0 then redis.call('HINCRBY', job_key, 'missedSkips', tonumber(skipped)) end
     end
     if next_base ~= '' and job[2] ~= '1' and (kind == 'due' or runs) then
       redis.call('ZADD', due_key, next_due, name)
@@ -118,7 +166,13 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     if fields then redis.call('HSET', job_key, unpack(fields)) end
   end
 
-  -- Judged on Redis's clock, so a replica's skew cannot make a fire look late or on time.
+  if runs_nothing then
+    advance(nil)
+    return { 'missed', tonumber(skipped) or 0, through_at }
+  end
+
+  -- Judged on Redis's clock, so a replica's skew cannot make a fire look late or on time. For a
+  -- planned claim, on the due time the run would serve: no run starts later than the threshold.
   if kind == 'due' and threshold ~= '' and now - scheduled_at > tonumber(threshold) then
     redis.call('HINCRBY', job_key, 'lateSkips', 1)
     advance(nil)
@@ -160,11 +214,21 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   local token = math.max((tonumber(job[4]) or 0) + 1, now)
   local token_text = tostring(token)
   local common = '"i":' .. instance_json .. ',"s":' .. tostring(scheduled_at) .. ',"t":' .. now_text .. ',"g":"' .. trigger .. '"'
+  local flags = 0
+  local fields = { 'fence', token_text }
+  if is_catch_up then
+    common = common .. ',"c":1'
+    -- An episode continues while its next catch-up due time is one an earlier claim planned.
+    flags = (episode_end or -1) >= tonumber(expected) and 3 or 1
+    redis.call('HINCRBY', job_key, 'catchUps', 1)
+    if planned then fields[#fields + 1], fields[#fields + 2] = 'catchUpTo', episode_to end
+  end
   redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
-  advance({ 'fence', token_text, 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}' }, true)
+  fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}'
+  advance(fields, true)
   if checkpoint[1] or checkpoint[4] then redis.call('HSET', checkpoint_key, 'f', token_text) end
-  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger }, checkpoint)
+  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger, flags }, checkpoint)
 end
 
 local results = {}
@@ -173,6 +237,6 @@ for i = 1, n do
   local a = 3 + (i - 1) * FIELDS
   local k = 2 + (i - 1) * 4
   results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11], ARGV[a + 12])
 end
 return { now, results }

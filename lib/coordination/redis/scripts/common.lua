@@ -32,9 +32,10 @@ local function quoted(value)
 end
 
 -- Fields of a job hash that scripts compare or count as numbers.
-local NUMERIC_FIELDS = { rev = true, fence = true, base = true, lockedUntil = true, lateSkips = true, defAt = true }
+local NUMERIC_FIELDS = { rev = true, fence = true, base = true, lockedUntil = true, lateSkips = true, defAt = true,
+  missedSkips = true, catchUps = true, catchUpTo = true }
 -- Those of them that HINCRBY counts: whole numbers.
-local INTEGER_FIELDS = { rev = true, lateSkips = true }
+local INTEGER_FIELDS = { rev = true, lateSkips = true, missedSkips = true, catchUps = true }
 
 -- HMGET of a job hash, its numeric fields checked. Returns the values (false for absent fields),
 -- or nil and what is wrong. A hash with fields but no `rev` is corrupt, not missing.
@@ -60,7 +61,7 @@ end
 local OVERLAPS = { skip = true, allow = true, ['queue-one'] = true, ['cancel-previous'] = true }
 
 -- A running job's leases live in one hash per job: fencing token -> JSON
--- {i = instanceId, e = expiresAt, s = scheduledAt, t = startedAt, g = trigger}.
+-- {i = instanceId, e = expiresAt, s = scheduledAt, t = startedAt, g = trigger, c = 1 for a catch-up run}.
 local function decode_lease(raw)
   local ok, lease = pcall(cjson.decode, raw)
   if not ok or type(lease) ~= 'table' or type(lease.e) ~= 'number' or type(lease.i) ~= 'string'
