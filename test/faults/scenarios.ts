@@ -360,7 +360,10 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'checkpoint-zombie',
     what: 'SIGSTOP of a checkpointing job’s holder past lockTtl; the run that takes over is stopped in turn (before or after its first flush); SIGCONT: the zombie’s checkpoints are refused (one warning) and the next run resumes from the successor’s state',
-    jobs: [FAST, CK_LONG],
+    // No bystander job: a replica stopped between a claim of it and the reply would start that run
+    // on SIGCONT with its lease expired (the bug claim-reply-late shows), failing this scenario for
+    // a reason that is not about checkpoints. The checkpointing job's own claims while it runs are skipped.
+    jobs: [CK_LONG],
     seconds: { short: 4, long: 60 },
     allow: [{ kind: 'crash' }],
     check: { checkpoints: { minZombies: 2 } },
