@@ -9,7 +9,8 @@ import type { CheckpointLine, EndLine, HistoryLine, JobLine, LogLine, NemesisLin
  *   started, with that run's fencing token and the time of that call.
  * - Not too far behind: after a run that ended by itself, the next run starts from its last
  *   call; after one cut off (kill -9, SIGSTOP), from at most `maxUpdates` calls behind its last
- *   call before the cut, and from no call older than `interval` (plus slack) before the cut.
+ *   call before the cut (less a write's round trip), and from no call older than `interval` (plus
+ *   slack) before the cut.
  *   Never ahead of what the run before it had logged.
  * - Fenced: once a run B claimed the job while it had a checkpoint (B's own lastCheckpoint is not
  *   null, and the claim raised the fence to B's token), every later run finds either what B found
@@ -27,6 +28,11 @@ export interface CheckpointCheckOptions {
   minZombies?: number;
   /** Late timers and the write's round trip, on top of `interval`. @default 500 */
   slackMs?: number;
+  /**
+   * A write started this long before the cut may not have reached Redis: the `maxUpdates` bound
+   * counts from the last call this long before it. @default 100
+   */
+  writeMs?: number;
   /** lastCheckpoint.savedAt may differ from the true time of its call by this much. @default 500 */
   clockToleranceMs?: number;
 }
@@ -85,6 +91,7 @@ interface Bound {
 export function checkCheckpoints(history: HistoryLine[], options: CheckpointCheckOptions = {}): { violations: CheckpointViolation[]; stats: CheckpointStats } {
   const slack = options.slackMs ?? 500;
   const tolerance = options.clockToleranceMs ?? 500;
+  const writeMs = options.writeMs ?? 100;
   const violations: CheckpointViolation[] = [];
   const stats: CheckpointStats = { resumes: 0, afterCut: 0, zombies: 0, refusals: 0, maxLagAfterCut: 0 };
   const nemeses = history.filter((line): line is NemesisLine => line.type === 'nemesis').sort((a, b) => a.at - b.at);
@@ -125,7 +132,7 @@ export function checkCheckpoints(history: HistoryLine[], options: CheckpointChec
 
       // Bounds from the run before it.
       const before = runs.filter((other) => other.token < run.token && other.start <= run.start).pop();
-      const bound = before ? boundAfter(before, run, nemeses, { maxUpdates, interval, slack }) : null;
+      const bound = before ? boundAfter(before, run, nemeses, { maxUpdates, interval, slack, writeMs }) : null;
       if (bound) {
         const item = last?.item ?? 0;
         if (bound.cut) {
@@ -197,10 +204,10 @@ export function refusalPattern(job: string, token: number): RegExp {
  * Where the run after `before` may resume. After a run that ended by itself, exactly at its last
  * call (its checkpoints are flushed before its end is reported). After one cut off (kill -9 or
  * SIGSTOP at X): a flush starts at every `maxUpdates`-th call, and `interval` after the first call
- * not flushed, so no further behind than `maxUpdates` calls before its last call before X, nor
- * than its last call at X − interval − slack. Otherwise (aborted, e.g. a lost lease): no lower bound.
+ * not flushed, so no further behind than `maxUpdates` calls before its last call at X − writeMs (a
+ * write started after that may not have reached Redis), nor than its last call at X − interval − slack. Otherwise (aborted, e.g. a lost lease): no lower bound.
  */
-function boundAfter(before: CkRun, run: CkRun, nemeses: NemesisLine[], limits: { maxUpdates: number; interval: number; slack: number }): Bound | null {
+function boundAfter(before: CkRun, run: CkRun, nemeses: NemesisLine[], limits: { maxUpdates: number; interval: number; slack: number; writeMs: number }): Bound | null {
   const base = before.resume ? (before.resume.last?.item ?? 0) : null;
   const calls = before.calls.filter((call) => call.at <= run.start);
   const lastItem = calls.length > 0 ? calls[calls.length - 1].item : base;
@@ -214,13 +221,14 @@ function boundAfter(before: CkRun, run: CkRun, nemeses: NemesisLine[], limits: {
   if (!cut) return { lower: -Infinity, why: '', cut: false, lastItem };
   const upTo = (time: number) => [...calls].reverse().find((call) => call.at <= time)?.item ?? base ?? -Infinity;
   const atCut = upTo(cut.at);
-  const byCount = atCut - limits.maxUpdates;
+  const atWrite = upTo(cut.at - limits.writeMs);
+  const byCount = atWrite - limits.maxUpdates;
   const byTime = upTo(cut.at - limits.interval - limits.slack);
   const lower = Math.max(base ?? -Infinity, byCount, byTime);
   const why =
     byTime > byCount
       ? `${who(before)} had passed item ${byTime} more than interval (${limits.interval} ms) + ${limits.slack} ms before its ${cut.f} at item ${atCut}: it should have been written`
-      : `${who(before)} had reached item ${atCut} at its ${cut.f}: more than maxUpdates (${limits.maxUpdates}) behind`;
+      : `${who(before)} had reached item ${atWrite} ${limits.writeMs} ms before its ${cut.f} (item ${atCut} at it): more than maxUpdates (${limits.maxUpdates}) behind`;
   return { lower, why, cut: true, lastItem, atCut };
 }
 
