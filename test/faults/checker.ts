@@ -1,3 +1,4 @@
+import { checkCheckpoints, CheckpointCheckOptions, CheckpointStats, CheckpointViolationKind } from './checkpoint-checker';
 import type { EndLine, HistoryLine, JobLine, NemesisLine, ObserveLine, ScenarioLine, StartLine } from './history';
 
 /**
@@ -40,6 +41,8 @@ export interface CheckOptions {
   maxRedisLoadFactor?: number;
   /** Runs on a replica sent SIGTERM must end by themselves (drained, not aborted). */
   drain?: boolean;
+  /** Check the checkpointing jobs' lastCheckpoint against their calls (checkpoint-checker.ts). */
+  checkpoints?: CheckpointCheckOptions;
 }
 
 export type ViolationKind =
@@ -53,7 +56,8 @@ export type ViolationKind =
   | 'drain'
   | 'lag'
   | 'redis-load'
-  | 'no-runs';
+  | 'no-runs'
+  | CheckpointViolationKind;
 
 export interface Violation {
   kind: ViolationKind;
@@ -77,6 +81,8 @@ export interface CheckReport {
   /** Due times missing but allowed by the scenario's policy. */
   allowedLost: number;
   lag: Record<string, LagStats>;
+  /** With `checkpoints`: what the checkpoint checks saw. */
+  checkpoints?: CheckpointStats;
 }
 
 interface Run extends StartLine {
@@ -247,6 +253,13 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
     }
   }
 
+  let checkpoints: CheckpointStats | undefined;
+  if (options.checkpoints) {
+    const checked = checkCheckpoints(history, options.checkpoints);
+    violations.push(...checked.violations);
+    checkpoints = checked.stats;
+  }
+
   const count = (kind: ViolationKind) => violations.filter((violation) => violation.kind === kind).length;
   const all = lag['*'];
   const others = violations.filter((violation) => !['duplicate', 'lost', 'early', 'fencing', 'clock', 'irregular'].includes(violation.kind));
@@ -255,8 +268,12 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
     `runs=${runs.length} duplicates=${count('duplicate')} lost=${count('lost')} (allowed ${allowedLost}) early=${count('early')} ` +
     `fencing=${count('fencing')} clock=${count('clock')} irregular=${count('irregular')} other=${others.length}` +
     (others.length > 0 ? ` [${[...new Set(others.map((violation) => violation.kind))].join(', ')}]` : '') +
-    (all ? `; lag ms p50/p99/max ${all.p50}/${all.p99}/${all.max}` : '');
-  return { ok: violations.length === 0, summary, violations, runs: runs.length, allowedLost, lag };
+    (all ? `; lag ms p50/p99/max ${all.p50}/${all.p99}/${all.max}` : '') +
+    (checkpoints
+      ? `; checkpoints: resumes=${checkpoints.resumes} after-cut=${checkpoints.afterCut} (max lag ${checkpoints.maxLagAfterCut} items) ` +
+        `zombies=${checkpoints.zombies} refusals=${checkpoints.refusals}`
+      : '');
+  return { ok: violations.length === 0, summary, violations, runs: runs.length, allowedLost, lag, checkpoints };
 }
 
 function joinRuns(history: HistoryLine[], nemeses: NemesisLine[], lockTtl: number, end: number): Run[] {

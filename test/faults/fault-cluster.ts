@@ -18,7 +18,19 @@ export interface FaultJob {
   cron?: string;
   busyMs?: number;
   overlap?: 'skip' | 'allow' | 'queue-one' | 'cancel-previous';
+  /**
+   * A checkpointing job: each run counts this many items on from its lastCheckpoint's, one every
+   * `itemMs`, calling ctx.checkpoint for each (busyMs is then ignored).
+   */
+  items?: number;
+  /** @default 50 */
+  itemMs?: number;
+  /** The job's `checkpoint` option (interval in ms). */
+  checkpoint?: { maxUpdates?: number; interval?: number };
 }
+
+/** The library's checkpoint defaults, for the history's job lines (lib/checkpoint/checkpoint.constants.ts). */
+const CHECKPOINT_DEFAULTS = { maxUpdates: 100, interval: 5_000 };
 
 export interface ReplicaSpec {
   instanceId: string;
@@ -107,7 +119,10 @@ export class FaultCluster {
     const redis = await TestRedisServer.reserve();
     await redis.start();
     const cluster = new FaultCluster(options, redis);
-    for (const job of options.jobs) cluster.history.append({ type: 'job', at: Date.now(), job: job.name, every: job.every });
+    for (const job of options.jobs) {
+      const checkpoint = job.items ? { ...CHECKPOINT_DEFAULTS, ...job.checkpoint } : undefined;
+      cluster.history.append({ type: 'job', at: Date.now(), job: job.name, every: job.every, ...(checkpoint && { checkpoint }) });
+    }
     return cluster;
   }
 

@@ -13,7 +13,10 @@ export type HistoryLine =
   | StartLine
   | EndLine
   | NemesisLine
-  | ObserveLine;
+  | ObserveLine
+  | ResumeLine
+  | CheckpointLine
+  | LogLine;
 
 export interface ScenarioLine {
   type: 'scenario';
@@ -30,6 +33,8 @@ export interface JobLine {
   at: number;
   job: string;
   every: number;
+  /** A checkpointing job's flush options, as the library resolves them (its checks' bounds). */
+  checkpoint?: { maxUpdates: number; interval: number };
 }
 
 export interface StartLine {
@@ -96,6 +101,47 @@ export interface ObserveLine {
   /** Measured before the fault (the baseline) or after it. */
   phase: 'before' | 'after';
   value: number;
+}
+
+/** What a checkpointing run found in `ctx.lastCheckpoint`, written right after its start line. */
+export interface ResumeLine {
+  type: 'resume';
+  job: string;
+  token: number;
+  instance: string;
+  at: number;
+  last: {
+    /** state.item */
+    item: number;
+    /** state.token: the token of the run that passed the state, as that run saw it. */
+    stateToken: number;
+    /** lastCheckpoint.fencingToken: the writer's token, as the library reports it. */
+    token: number;
+    /** lastCheckpoint.savedAt, epoch ms (Redis's clock). */
+    savedAt: number;
+  } | null;
+}
+
+/** One `ctx.checkpoint({ item, token })` call, written just before it is made. */
+export interface CheckpointLine {
+  type: 'checkpoint';
+  job: string;
+  token: number;
+  instance: string;
+  item: number;
+  at: number;
+  /** Made in the run's abort event (the handler saving its progress as it stops). */
+  onAbort?: boolean;
+}
+
+/** A warning or error the library logged on a replica. */
+export interface LogLine {
+  type: 'log';
+  level: 'warn' | 'error';
+  at: number;
+  instance: string;
+  context: string | null;
+  message: string;
 }
 
 /** Appends lines for the harness's own events (the replicas write theirs directly). */

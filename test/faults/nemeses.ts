@@ -19,13 +19,23 @@ export const running = (ctx: NemesisContext) => Date.now() < ctx.deadline;
 
 /** The replica running `job` right now (a start without an end), waiting for one to start if none is. */
 export async function holderOf(ctx: NemesisContext, job: string): Promise<FaultReplica> {
-  const message = await ctx.cluster.events.until(`a run of ${job} in progress`, (events) => {
+  const message = await currentRun(ctx, job);
+  return ctx.cluster.replica(message.instance);
+}
+
+/** The run of `job` in progress on a live replica (its start message), waiting for one to start if none is. */
+export function currentRun(ctx: NemesisContext, job: string): Promise<RunMessage> {
+  return ctx.cluster.events.until(`a run of ${job} in progress`, (events) => {
     const ended = new Set(events.filter((event) => event.type === 'end').map(runKey));
     return [...events]
       .reverse()
       .find((event) => event.type === 'start' && event.job === job && !ended.has(runKey(event)) && ctx.cluster.replicas.get(event.instance)?.alive);
   });
-  return ctx.cluster.replica(message.instance);
+}
+
+/** The first run of `job` started after `since` (true time), waiting for it. */
+export function runStartedAfter(ctx: NemesisContext, job: string, since: number, timeoutMs = 15_000): Promise<RunMessage> {
+  return ctx.cluster.events.until(`a run of ${job} started after ${new Date(since).toISOString()}`, (events) => events.find((event) => event.type === 'start' && event.job === job && event.start! > since), timeoutMs);
 }
 
 const runKey = (event: RunMessage) => `${event.job}|${event.token}|${event.instance}`;
@@ -50,9 +60,18 @@ export function kill(ctx: NemesisContext, replica: FaultReplica): Promise<void> 
 
 /** SIGSTOP for `ms`, then SIGCONT: the process keeps its state and wakes up believing it holds its leases. */
 export async function freeze(ctx: NemesisContext, replica: FaultReplica, ms: number): Promise<void> {
+  stopProcess(ctx, replica);
+  await sleep(ms);
+  continueProcess(ctx, replica);
+}
+
+/** SIGSTOP, until `continueProcess` (or a kill: SIGKILL ends a stopped process too). */
+export function stopProcess(ctx: NemesisContext, replica: FaultReplica): void {
   ctx.cluster.history.nemesis('stop', { instance: replica.instanceId });
   replica.signal('SIGSTOP');
-  await sleep(ms);
+}
+
+export function continueProcess(ctx: NemesisContext, replica: FaultReplica): void {
   replica.signal('SIGCONT');
   ctx.cluster.history.nemesis('cont', { instance: replica.instanceId });
 }
