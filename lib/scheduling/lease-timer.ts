@@ -20,6 +20,8 @@ export function leaseGiveUpTime(knownAt: number, expiresAt: number): number {
  */
 export class LeaseTimer {
   private timer?: NodeJS.Timeout;
+  /** The local time the lease is given up at, unless renewed first. */
+  private giveUpAt = Infinity;
 
   constructor(
     private readonly clock: CoordinatorClock,
@@ -30,11 +32,21 @@ export class LeaseTimer {
   renew(knownAt: number, expiresAt: number): void {
     this.clear();
     const giveUpAt = this.clock.localTimeAt(leaseGiveUpTime(knownAt, expiresAt));
+    this.giveUpAt = giveUpAt;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.onGiveUp();
     }, Math.max(0, giveUpAt - Date.now()));
     this.timer.unref();
+  }
+
+  /**
+   * True once the lease is past its give-up time. The timer says so only on a later turn of the
+   * event loop: a process that was stopped (SIGSTOP, a long pause) reads a claim reply and runs
+   * what follows before its timers, so a run about to start asks here first.
+   */
+  expired(): boolean {
+    return Date.now() >= this.giveUpAt;
   }
 
   clear(): void {

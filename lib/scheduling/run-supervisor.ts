@@ -116,7 +116,19 @@ export class RunSupervisor {
     // Revoked before this replica heard it had won: aborted before its handler runs.
     const cancelled = this.pendingCancels.take(key);
     if (cancelled) this.cancelRun(run, cancelled);
+    else this.abortIfLeaseExpired(run, 'its claim was answered');
     run.done = this.execute(run, claim);
+  }
+
+  /**
+   * A run whose lease is already past its give-up time must not start its handler: another
+   * replica may hold the job by now (a claim reply read late, after this process was stopped).
+   */
+  private abortIfLeaseExpired(run: ActiveRun, when: string): boolean {
+    if (run.controller.signal.aborted) return false;
+    if (!run.lease.expired()) return false;
+    this.abortRun(run, 'lease-lost', `its lock had expired by the time ${when}, so its handler does not start: ${this.leaseDiagnosis.explain()}`);
+    return true;
   }
 
   /** A `cancel` event: aborts the run, or keeps the cancel if its claim reply has not arrived yet. */
@@ -171,6 +183,12 @@ export class RunSupervisor {
       // Stopped, replaced or shut down while its records were being written: the handler never runs.
       const reason = run.controller.signal.reason as JobAbortedError;
       const outcome: RunOutcome = { status: reason.kind === 'timeout' ? 'timeout' : 'stopped', error: reason };
+      await record.finish(outcome);
+      return this.endRun(run, outcome, false);
+    }
+    // The records and the checkpoint were read meanwhile: a pause of the process may have outlived the lease.
+    if (this.abortIfLeaseExpired(run, 'its records were written')) {
+      const outcome: RunOutcome = { status: 'stopped', error: run.controller.signal.reason as JobAbortedError };
       await record.finish(outcome);
       return this.endRun(run, outcome, false);
     }

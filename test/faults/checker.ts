@@ -195,9 +195,11 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
       const last = observed[observed.length - 1];
       for (let due = last + periodAt(last); due <= checkEnd; due += periodAt(due)) missing.push(due);
     }
-    const crashes = nemeses.filter((line) => ['kill', 'stop', 'blackhole', 'reply-dropped'].includes(line.f));
+    // A claim reply held past its lease (reply-delayed, when the scenario allows crashes) is a crash
+    // of that claim: its fire cannot run, whenever in the window it was claimed.
+    const crashes = nemeses.filter((line) => ['kill', 'stop', 'blackhole', 'reply-dropped', 'reply-delayed'].includes(line.f));
     const crashLost = allowed('crash')
-      ? missing.filter((due) => crashes.some((crash) => due >= crash.at - CLAIM_WINDOW_MS && due <= crash.at + 100))
+      ? missing.filter((due) => crashes.some((crash) => due >= crash.at - CLAIM_WINDOW_MS && due <= (crash.f === 'reply-delayed' ? crash.until ?? crash.at : crash.at) + 100))
       : [];
     for (const due of missing) {
       // Skipped by overlap 'skip': an earlier fire's lease (taken at its claim, at or after its due time) was live.

@@ -27,6 +27,21 @@ describe('LeaseTimer', () => {
     expect(clock.localTimeAt(redisNow + 300) + 3).toBeGreaterThan(Date.now());
   });
 
+  it('says a lease is expired as soon as its give-up time has passed, before its timer has had a turn', () => {
+    const clock = replicaClock(0);
+    const givenUp = jest.fn();
+    const timer = new LeaseTimer(clock, givenUp);
+    const redisNow = clock.now();
+    timer.renew(redisNow, redisNow + 2_000);
+    expect(timer.expired()).toBe(false);
+    // A process stopped (SIGSTOP) past the lease: the wall clock moved, no timer has run yet.
+    jest.setSystemTime(Date.now() + 2_500);
+    expect(timer.expired()).toBe(true);
+    expect(givenUp).not.toHaveBeenCalled();
+    timer.renew(clock.now(), clock.now() + 2_000); // renewed: valid again
+    expect(timer.expired()).toBe(false);
+  });
+
   it('gives a fresh lease up at 90 % of lockTtl unless renewed, then counts from the renewal', () => {
     const clock = replicaClock(-5_000); // 5 s behind
     const givenUp = jest.fn();
