@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SchedulerModule } from 'nestjs-distributed-scheduler';
 import { JobsController } from './jobs/jobs.controller';
+import { ImportJobs } from './imports/import.jobs';
 import { ReportJobs } from './jobs/report.jobs';
 import { SchedulerErrorFilter } from './jobs/scheduler-error.filter';
 import { databaseOptions, recordsDatabase } from './records/database';
@@ -31,6 +32,7 @@ import { ApiTokenGuard } from './security/api-token.guard';
   providers: [
     ReportJobs,
     ReportBuildJobs,
+    ImportJobs,
     { provide: APP_FILTER, useClass: SchedulerErrorFilter },
     // Off by default; with SAMPLE_API_TOKEN set, routes that change something need that bearer token.
     { provide: APP_GUARD, useClass: ApiTokenGuard },
