@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource, DataSourceOptions, Table } from 'typeorm';
-import { DataSource as DataSource1 } from 'typeorm';
+import { DataSource as DataSource1, EntitySchema, EntitySchemaOptions } from 'typeorm';
 import { InvalidSchedulerOptionError, RecordsDatabase, SchedulerModule, SnapshotPersister } from '../lib';
 import { Execution, ExecutionManager, SnapshotRecord, Task, TaskLog, schedulerEntities, schedulerMigrations } from '../lib/records';
 import { SNAPSHOT_TABLE } from '../lib/snapshot/snapshot.constants';
@@ -31,6 +31,15 @@ const TABLES = [EXECUTION_TABLE, TASK_TABLE, TASK_LOG_TABLE, SNAPSHOT_TABLE];
 const MIGRATION_NAME = 'DschedRecords1795400000000';
 /** The second migration: the snapshots' table. */
 const SNAPSHOT_MIGRATION_NAME = 'DschedSnapshots1795500000000';
+/** The third: the task's last checkpoint, two columns on the task table. */
+const TASK_CHECKPOINT_MIGRATION_NAME = 'DschedTaskCheckpoint1795600000000';
+const CHECKPOINT_COLUMNS = ['checkpoint_state', 'checkpoint_saved_at'];
+
+/** The column names TypeORM reads back of one table. */
+async function columnsOf(dataSource: DataSource, table: string): Promise<string[]> {
+  const shape = (await tableShapes(dataSource)).find((t) => (t as Table).name === table) as { columns: { name: string }[] } | undefined;
+  return shape?.columns.map((c) => c.name) ?? [];
+}
 
 const databaseOf = (kind: TestDatabaseKind): RecordsDatabase => (kind === 'mariadb' ? 'mysql' : kind);
 
@@ -90,7 +99,7 @@ describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [ki
     it('creates the tables on an empty database', async () => {
       expect(await tableShapes(dataSource)).toEqual([]);
       const ran = await dataSource.runMigrations();
-      expect(ran.map((migration) => migration.name)).toEqual([MIGRATION_NAME, SNAPSHOT_MIGRATION_NAME]);
+      expect(ran.map((migration) => migration.name)).toEqual([MIGRATION_NAME, SNAPSHOT_MIGRATION_NAME, TASK_CHECKPOINT_MIGRATION_NAME]);
       expect(await dataSource.showMigrations()).toBe(false);
       expect((await tableShapes(dataSource)).map((table) => (table as Table).name)).toEqual([...TABLES].sort());
     });
@@ -162,8 +171,13 @@ describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [ki
       // The insert result is not transformed: BIGINT ids come back as strings there (the managers use Number()).
       const taskId = Number(insert.identifiers[0].id);
       const task = await tasks.findOneByOrFail({ executionId: execution.id });
-      expect(task).toEqual({ id: taskId, ...taskRow, runCount: 0, statusRevision: 0, fencingToken: 0 });
+      expect(task).toEqual({ id: taskId, ...taskRow, runCount: 0, statusRevision: 0, fencingToken: 0, checkpointState: null, checkpointSavedAt: null });
       expect(typeof task.id).toBe('number');
+
+      // A checkpoint up to 512 KB of JSON: past MySQL's TEXT, hence MEDIUMTEXT there.
+      const checkpointState = { cursor: 'c'.repeat(500_000), done: [1, 2], nested: { ok: true } };
+      await tasks.save({ ...task, checkpointState, checkpointSavedAt: at(321) });
+      expect(await tasks.findOneByOrFail({ id: taskId })).toMatchObject({ checkpointState, checkpointSavedAt: at(321) });
 
       const logs = dataSource.getRepository(TaskLog);
       await logs.insert({ taskId: task.id, content: 'line 1\nline 2\n', updateTime: at(5) });
@@ -208,6 +222,10 @@ describe.each(MAJORS.flatMap(([major, load]) => DATABASE_KINDS.map((kind) => [ki
     });
 
     it('drops the tables when the migrations are undone, and makes them again', async () => {
+      expect(await columnsOf(dataSource, TASK_TABLE)).toEqual(expect.arrayContaining(CHECKPOINT_COLUMNS));
+      await dataSource.undoLastMigration();
+      expect((await columnsOf(dataSource, TASK_TABLE)).filter((column) => column.startsWith('checkpoint_'))).toEqual([]);
+      expect((await tableShapes(dataSource)).map((table) => (table as Table).name)).toEqual([...TABLES].sort());
       await dataSource.undoLastMigration();
       expect((await tableShapes(dataSource)).map((table) => (table as Table).name)).toEqual([EXECUTION_TABLE, TASK_TABLE, TASK_LOG_TABLE].sort());
       await dataSource.undoLastMigration();
@@ -335,8 +353,14 @@ describe.each(DATABASE_KINDS)("tables an earlier version's synchronize made, on 
 
   it('keep their rows and match the entities of the database once converted and the migration is marked as run', async () => {
     const at = new Date(Date.UTC(2029, 11, 31, 23, 59, 58, 765));
-    // The earlier version's entities: the records' tables, no snapshots' table.
-    const earlierEntities = schedulerEntities().filter((schema) => schema.options.tableName !== SNAPSHOT_TABLE);
+    // The earlier version's entities: the records' tables, no snapshots' table, no checkpoint on the task.
+    const earlierEntities = schedulerEntities()
+      .filter((schema) => schema.options.tableName !== SNAPSHOT_TABLE)
+      .map((schema) => {
+        if (schema.options.tableName !== TASK_TABLE) return schema;
+        const { checkpointState: _state, checkpointSavedAt: _savedAt, ...columns } = schema.options.columns as Record<string, unknown>;
+        return new EntitySchema({ ...schema.options, columns } as EntitySchemaOptions<unknown>);
+      });
     const earlier = new DataSource1({ ...database.options, entities: earlierEntities, synchronize: true } as DataSourceOptions);
     await earlier.initialize();
     const { id: executionId } = await earlier.getRepository(Execution).save({ vendorType: 'old', status: 'Success', trigger: 'SCHEDULE', extraAttrs: {}, startTime: at, updateTime: at, dueAt: at });
@@ -353,17 +377,17 @@ describe.each(DATABASE_KINDS)("tables an earlier version's synchronize made, on 
       for (const statement of CONVERT_SYNCHRONIZED[databaseOf(kind)]) await dataSource.query(statement);
       expect(await dataSource.showMigrations()).toBe(true);
       // The records' migration is recorded as run (as `typeorm migration:run --fake` does with only it
-      // listed); the snapshots' one then runs for real.
+      // listed); the snapshots' and the task checkpoint's then run for real.
       const faker = new DataSource1({ ...database.options, migrations: schedulerMigrations(databaseOf(kind)).slice(0, 1) } as DataSourceOptions);
       await faker.initialize();
       await faker.runMigrations({ fake: true });
       await faker.destroy();
-      expect((await dataSource.runMigrations()).map((migration) => migration.name)).toEqual([SNAPSHOT_MIGRATION_NAME]);
+      expect((await dataSource.runMigrations()).map((migration) => migration.name)).toEqual([SNAPSHOT_MIGRATION_NAME, TASK_CHECKPOINT_MIGRATION_NAME]);
       expect(await dataSource.showMigrations()).toBe(false);
 
       expect(await pendingQueries(dataSource)).toEqual([]);
       expect(await dataSource.getRepository(Execution).findOneByOrFail({ id: executionId })).toMatchObject({ id: executionId, startTime: at, dueAt: at });
-      expect(await dataSource.getRepository(Task).findOneByOrFail({ executionId })).toMatchObject({ jobId: 'old-1', creationTime: at });
+      expect(await dataSource.getRepository(Task).findOneByOrFail({ executionId })).toMatchObject({ jobId: 'old-1', creationTime: at, checkpointState: null, checkpointSavedAt: null });
       // The ids go on from where they were.
       const { id: next } = await dataSource.getRepository(Execution).save({ vendorType: 'new', status: 'Running', trigger: 'MANUAL', extraAttrs: {}, startTime: at, updateTime: at });
       expect(next).toBe(executionId + 1);

@@ -26,14 +26,16 @@ interface DatabaseTypes {
   log: EntitySchemaColumnOptions['type'];
   /** A snapshot's content: 10,000 jobs are megabytes, past MySQL's MEDIUMTEXT for big clusters. */
   snapshot: EntitySchemaColumnOptions['type'];
+  /** A task's last checkpoint: up to 512 KB of JSON, past MySQL's TEXT (64 KB). */
+  checkpoint: EntitySchemaColumnOptions['type'];
 }
 
 const TYPES: Record<RecordsDatabase, DatabaseTypes> = {
   // TypeORM 0.3 converts Dates only for the long name, not for `timestamptz`.
-  postgres: { id: 'bigint', time: 'timestamp with time zone', log: 'text', snapshot: 'text' },
-  mysql: { id: 'bigint', time: 'datetime', log: 'mediumtext', snapshot: 'longtext' },
+  postgres: { id: 'bigint', time: 'timestamp with time zone', log: 'text', snapshot: 'text', checkpoint: 'text' },
+  mysql: { id: 'bigint', time: 'datetime', log: 'mediumtext', snapshot: 'longtext', checkpoint: 'mediumtext' },
   // INTEGER PRIMARY KEY is SQLite's 64-bit rowid; times are text in `datetime(3)` columns.
-  sqlite: { id: 'int', time: 'datetime', log: 'text', snapshot: 'text' },
+  sqlite: { id: 'int', time: 'datetime', log: 'text', snapshot: 'text', checkpoint: 'text' },
 };
 
 /**
@@ -41,7 +43,16 @@ const TYPES: Record<RecordsDatabase, DatabaseTypes> = {
  * `synchronize` made from it is what databases of earlier versions have (on SQLite it is the
  * migration's schema; elsewhere INT ids, and `timestamp` without time zone on PostgreSQL).
  */
-const UNNAMED: DatabaseTypes = { id: 'int', time: Date, log: 'text', snapshot: 'text' };
+const UNNAMED: DatabaseTypes = { id: 'int', time: Date, log: 'text', snapshot: 'text', checkpoint: 'text' };
+
+/**
+ * JSON in a text column of the database's size (`simple-json` is TEXT only). Null stays SQL NULL;
+ * the records write the state's JSON as it came (see `RecordsRunRecorder`), not through this.
+ */
+const jsonText: ValueTransformer = {
+  to: (value: unknown) => (value === null || value === undefined ? value : JSON.stringify(value)),
+  from: (value: unknown) => (value === null || value === undefined ? null : (JSON.parse(value as string) as unknown)),
+};
 
 // One set per database for the process: the same objects wherever they are listed, so that
 // `forFeature` and an app's own `entities` never hand TypeORM two schemas of one entity.
@@ -132,6 +143,9 @@ function buildSchemas(types: DatabaseTypes): EntitySchema[] {
         endTime: time('end_time', true),
         statusRevision: { ...bigint('status_revision', false), default: 0 },
         fencingToken: { ...bigint('fencing_token', false), default: 0 },
+        // The third migration: the last checkpoint a run of the task wrote, and when.
+        checkpointState: { name: 'checkpoint_state', type: types.checkpoint, nullable: true, transformer: jsonText },
+        checkpointSavedAt: time('checkpoint_saved_at', true),
       },
       indices: [
         { name: 'IDX_dsched_task_execution', columns: ['executionId', 'status'] },

@@ -25,4 +25,14 @@ export class Task {
   statusRevision!: number;
   /** The fencing token of the attempt that owns the task; changes from older attempts are rejected. */
   fencingToken!: number;
+  /**
+   * The last checkpoint a run of this task wrote (`ctx.checkpoint`) that Redis took, read back
+   * from its JSON: null if none was recorded (or the state itself was null: see
+   * `checkpointSavedAt`). Written after each flush Redis took, never by a run it refused.
+   * Typed `any` as `JsonObject`'s members are: `unknown` or a recursive JSON type break TypeORM's
+   * partial-entity types.
+   */
+  checkpointState!: any;
+  /** When the run called `ctx.checkpoint` with `checkpointState` (coordinator's clock); null for none. */
+  checkpointSavedAt!: Date | null;
 }

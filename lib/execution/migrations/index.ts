@@ -6,14 +6,17 @@ import { DschedRecordsSqlite1795400000000 } from './sqlite';
 import { DschedSnapshotsMysql1795500000000 } from './mysql-snapshots';
 import { DschedSnapshotsPostgres1795500000000 } from './postgres-snapshots';
 import { DschedSnapshotsSqlite1795500000000 } from './sqlite-snapshots';
+import { DschedTaskCheckpointMysql1795600000000 } from './mysql-task-checkpoint';
+import { DschedTaskCheckpointPostgres1795600000000 } from './postgres-task-checkpoint';
+import { DschedTaskCheckpointSqlite1795600000000 } from './sqlite-task-checkpoint';
 
 /** A TypeORM migration class, as the DataSource's `migrations` option takes it. */
 export type SchedulerMigration = new () => MigrationInterface;
 
 const MIGRATIONS: Record<RecordsDatabase, SchedulerMigration[]> = {
-  postgres: [DschedRecordsPostgres1795400000000, DschedSnapshotsPostgres1795500000000],
-  mysql: [DschedRecordsMysql1795400000000, DschedSnapshotsMysql1795500000000],
-  sqlite: [DschedRecordsSqlite1795400000000, DschedSnapshotsSqlite1795500000000],
+  postgres: [DschedRecordsPostgres1795400000000, DschedSnapshotsPostgres1795500000000, DschedTaskCheckpointPostgres1795600000000],
+  mysql: [DschedRecordsMysql1795400000000, DschedSnapshotsMysql1795500000000, DschedTaskCheckpointMysql1795600000000],
+  sqlite: [DschedRecordsSqlite1795400000000, DschedSnapshotsSqlite1795500000000, DschedTaskCheckpointSqlite1795600000000],
 };
 
 /**
