@@ -68,6 +68,16 @@ class RecordedJobs {
 
   @DistributedJob({ name: 'kept', vendorType: 'kept-two', retain: 2 })
   kept() {}
+
+  /** Checkpoints `count` times (2 unless its task says), each flushed at once, and ends. */
+  @DistributedJob({ name: 'progress', checkpoint: { maxUpdates: 1 } })
+  async progress(ctx: JobContext) {
+    const count = (ctx.parameters.count as number | undefined) ?? 2;
+    for (let step = 1; step <= count; step++) await ctx.checkpoint({ step, of: count, done: Array.from({ length: step }, (_, i) => i) });
+  }
+
+  @DistributedJob({ name: 'no-progress' })
+  noProgress() {}
 }
 
 describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
@@ -308,6 +318,62 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     expect(receipt.status).toBe('accepted');
     const failed = await executionChanges.until('the broken run', (events) => events.slice(from).find((e) => e.jobName === 'broken'));
     expect(failed).toMatchObject({ status: 'Error', trigger: 'MANUAL', statusMessage: 'the report template is missing', dueAt: null });
+  });
+
+  /** The run's task once it has ended and its row has the job's checkpoint as the coordinator keeps it. */
+  async function taskWithCheckpoint(name: string, query: { executionId?: number } = {}): Promise<Task> {
+    const scheduler = app.get(JobScheduler);
+    let task: Task | undefined;
+    await waitUntil(async () => {
+      [task] = await tasks.list({ jobName: name, ...query, status: 'Success' });
+      const last = await scheduler.checkpoint(name);
+      return !!task && !!last && task.checkpointSavedAt?.getTime() === last.savedAt.getTime() && task.fencingToken === last.fencingToken;
+    }, 10_000);
+    return task!;
+  }
+
+  it("records a run's last flushed checkpoint on its task: the state and when it was saved; none leaves them null", async () => {
+    const scheduler = app.get(JobScheduler);
+    await scheduler.clearCheckpoint('progress');
+    expect((await scheduler.trigger('progress')).status).toBe('accepted');
+    const task = await taskWithCheckpoint('progress');
+    const last = (await scheduler.checkpoint('progress'))!;
+    expect(last.state).toEqual({ step: 2, of: 2, done: [0, 1] });
+    expect(task).toMatchObject({ checkpointState: { step: 2, of: 2, done: [0, 1] }, checkpointSavedAt: last.savedAt });
+    expect(task.checkpointSavedAt).toBeInstanceOf(Date);
+    // As TaskManager.get returns it too.
+    expect(await tasks.get(task.id)).toMatchObject({ checkpointState: last.state, checkpointSavedAt: last.savedAt });
+
+    // A task created with TaskManager: its own row, the last of 30 flushes in a row.
+    const executionId = await executions.create('progress', null, 'MANUAL');
+    const taskId = await tasks.create(executionId, { name: 'progress', parameters: { count: 30 } });
+    const dispatched = await taskWithCheckpoint('progress', { executionId });
+    expect(dispatched).toMatchObject({ id: taskId, checkpointState: { step: 30, of: 30, done: Array.from({ length: 30 }, (_, i) => i) } });
+    // The first run's row keeps its own.
+    expect(await tasks.get(task.id)).toMatchObject({ checkpointState: { step: 2, of: 2, done: [0, 1] }, checkpointSavedAt: last.savedAt });
+
+    expect((await scheduler.trigger('no-progress')).status).toBe('accepted');
+    let plain: Task | undefined;
+    await waitUntil(async () => !!([plain] = await tasks.list({ jobName: 'no-progress', status: 'Success' }))[0]);
+    expect(plain).toMatchObject({ checkpointState: null, checkpointSavedAt: null });
+  });
+
+  it("never takes a task's checkpoint back to an older one: a late write of an earlier attempt leaves the newer", async () => {
+    const recorder = app.get(RunRecorder);
+    const job = app.get(JobRegistry).get('recorded-once')!;
+    const executionId = await executions.create('revisions', null, 'MANUAL');
+    const taskId = (await dataSource.getRepository(Task).insert(pendingTask(executionId))).identifiers[0].id as number;
+    const run = { job, trigger: 'MANUAL' as const, scheduledAt: new Date(), startedAt: new Date(), instanceId: 'test', taskId: Number(taskId) };
+    const earlier = (await recorder.start({ ...run, fencingToken: 5 }))!;
+    const newer = (await recorder.start({ ...run, fencingToken: 6 }))!;
+    const at = Date.UTC(2031, 0, 1, 0, 0, 0, 500);
+    newer.checkpointSaved('{"by":6}', at + 10);
+    await waitUntil(async () => (await tasks.get(Number(taskId))).checkpointState?.by === 6);
+    earlier.checkpointSaved('{"by":5}', at);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await tasks.get(Number(taskId))).toMatchObject({ checkpointState: { by: 6 }, checkpointSavedAt: new Date(at + 10) });
+    await newer.finish({ status: 'success', error: null });
+    await earlier.finish({ status: 'success', error: null });
   });
 
   it('does not record (or run) a due time twice', async () => {

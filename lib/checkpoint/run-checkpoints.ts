@@ -26,6 +26,9 @@ export interface CheckpointClaim {
   checkpoint?: StoredCheckpoint | null;
 }
 
+/** Told of each flush the coordinator took (`saved`), in flush order: the state's JSON and its savedAt. */
+export type CheckpointSaved = (state: string, savedAt: number) => void;
+
 /** Opens the checkpoints of the runs of one replica. */
 export class RunCheckpoints {
   constructor(
@@ -36,9 +39,10 @@ export class RunCheckpoints {
 
   /**
    * Rejects only when the job's checkpoint had to be read (see `CheckpointClaim.checkpoint`) and
-   * could not be: the run must not start without it.
+   * could not be: the run must not start without it. `saved` hears of each flush the coordinator
+   * took (the run's records copy it to its task); never of a refused one.
    */
-  async open(name: string, claim: CheckpointClaim, options: Partial<ResolvedCheckpointOptions> = {}): Promise<RunCheckpoint> {
+  async open(name: string, claim: CheckpointClaim, options: Partial<ResolvedCheckpointOptions> = {}, saved?: CheckpointSaved): Promise<RunCheckpoint> {
     let stored = claim.checkpoint;
     if (stored === undefined) {
       try {
@@ -53,7 +57,18 @@ export class RunCheckpoints {
     const { logger } = this;
     const run = `the run with fencing token ${fencingToken}`;
     const buffer = new CheckpointBuffer(
-      (state, savedAt) => this.coordinator.saveCheckpoint(name, fencingToken, state, savedAt),
+      async (state, savedAt) => {
+        const outcome = await this.coordinator.saveCheckpoint(name, fencingToken, state, savedAt);
+        if (outcome.status === 'saved' && saved) {
+          try {
+            saved(state, savedAt);
+          } catch (error) {
+            // Never a failed flush: the coordinator has it.
+            logger.error(`Job "${name}": a checkpoint of ${run} was written but could not be recorded: ${errorMessage(error)}`);
+          }
+        }
+        return outcome;
+      },
       { ...this.defaults, ...options },
       {
         stale: (floor) =>

@@ -8,7 +8,7 @@ import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { RESOLVED_RECORDS_OPTIONS, TaskStatus } from './execution.constants';
 import { Execution, JsonObject } from './execution.entity';
 import { RecordsDialect } from './records.dialect';
-import { RecordsOutbox } from './records-outbox';
+import { isTransient, RecordsOutbox } from './records-outbox';
 import { PostgresRunInserts, RunInsert } from './postgres-run-inserts';
 import { ONE_RUNNING_TASK } from './execution-status';
 import type { ResolvedRecordsOptions } from './records.resolver';
@@ -39,6 +39,12 @@ class RecordedRun {
   flushTimer?: NodeJS.Timeout;
   /** The job's, or for a dispatched task its execution's: what hooks and check-ins go by. */
   vendorType: string;
+  /** The last checkpoint flush the coordinator took, numbered in flush order; null before any. */
+  checkpoint: { state: string; savedAt: Date; seq: number } | null = null;
+  /** The `seq` the task row has. */
+  checkpointWritten = 0;
+  /** A checkpoint write is in flight or waits in the outbox: it writes the latest when its turn comes. */
+  checkpointQueued = false;
 
   constructor(
     readonly run: RunStart,
@@ -110,12 +116,20 @@ export class RecordsRunRecorder extends RunRecorder {
     this.logger.error(`Job "${run.job.definition.name}": its records did not answer in time; it ${isTask ? 'does not run' : 'runs unrecorded'}.`);
     let end!: (outcome: RunOutcome) => void;
     const ended = new Promise<RunOutcome>((resolve) => (end = resolve));
-    void starting.then(async (arrived) => arrived?.finish(await ended)).catch(() => undefined);
+    // The run's last checkpoint that the coordinator took, recorded with its end.
+    let checkpoint: [state: string, savedAt: number] | null = null;
+    void starting
+      .then(async (arrived) => {
+        const outcome = await ended;
+        if (arrived && checkpoint) arrived.checkpointSaved(...checkpoint);
+        return arrived?.finish(outcome);
+      })
+      .catch(() => undefined);
     if (isTask) {
       end({ status: 'error', error: new Error('its records did not answer in time, so it did not run') });
       return null;
     }
-    return { ...unrecorded(run), finish: async (outcome) => end(outcome) };
+    return { ...unrecorded(run), checkpointSaved: (state, savedAt) => (checkpoint = [state, savedAt]), finish: async (outcome) => end(outcome) };
   }
 
   private async startRecorded(run: RunStart): Promise<RunRecord | null> {
@@ -146,6 +160,7 @@ export class RecordsRunRecorder extends RunRecorder {
       parameters,
       logger: new TaskLogger(new Logger(recorded.name), recorded.log),
       checkIn: (data) => this.checkIn(recorded, data),
+      checkpointSaved: (state, savedAt) => this.checkpointSaved(recorded, state, savedAt),
       finish: (outcome) => this.finish(recorded, outcome),
     };
   }
@@ -322,6 +337,51 @@ export class RecordsRunRecorder extends RunRecorder {
     const { content, droppedLines, version } = recorded.log.take();
     await this.dialect.manager.upsert(TaskLog, { taskId: recorded.taskId, content, droppedLines, updateTime: new Date() }, ['taskId']);
     recorded.log.written(version);
+  }
+
+  /**
+   * A checkpoint flush the coordinator took: the task row gets its state and time, through the
+   * outbox (in order with the run's other writes, kept while the database is away). One write per
+   * run at a time, of the latest state when its turn comes: the ones in between are skipped.
+   */
+  private checkpointSaved(recorded: RecordedRun, state: string, savedAt: number): void {
+    recorded.checkpoint = { state, savedAt: new Date(savedAt), seq: (recorded.checkpoint?.seq ?? 0) + 1 };
+    if (recorded.checkpointQueued) return;
+    recorded.checkpointQueued = true;
+    const label = `checkpoint of "${recorded.name}" run ${recorded.run.fencingToken}`;
+    this.outbox.write(label, () => this.writeCheckpoint(recorded)).catch((error: unknown) => {
+      this.logger.error(`The checkpoint of job "${recorded.name}"'s run could not be recorded on its task: ${(error as Error).message}`);
+    });
+  }
+
+  /**
+   * Writes the run's latest checkpoint to its task row, until the row has the latest. The row
+   * never goes back to an older state: a row whose checkpoint was saved later (a newer attempt of
+   * the same task) keeps it.
+   */
+  private async writeCheckpoint(recorded: RecordedRun): Promise<void> {
+    try {
+      for (let latest = recorded.checkpoint; latest && latest.seq > recorded.checkpointWritten; latest = recorded.checkpoint) {
+        // Unrecorded (refused, or a duplicate): nothing to write, now or later.
+        if (recorded.duplicate || recorded.taskId === null) break;
+        await this.dialect.manager
+          .createQueryBuilder()
+          .update(Task)
+          // The JSON as the coordinator took it: not parsed and written again.
+          .set({ checkpointState: () => ':checkpointState', checkpointSavedAt: latest.savedAt })
+          .where('id = :taskId', { taskId: recorded.taskId })
+          .andWhere('(checkpoint_saved_at IS NULL OR checkpoint_saved_at <= :savedAt)', { savedAt: latest.savedAt })
+          .setParameter('checkpointState', latest.state)
+          .execute();
+        recorded.checkpointWritten = latest.seq;
+      }
+      // In the same turn as the loop's last check: a checkpoint saved after it queues a write of its own.
+      recorded.checkpointQueued = false;
+    } catch (error) {
+      // A transient failure is retried by the outbox (this write stays queued); any other drops it.
+      if (!isTransient(error)) recorded.checkpointQueued = false;
+      throw error;
+    }
   }
 
   private async checkIn(recorded: RecordedRun, data: unknown): Promise<void> {

@@ -27,6 +27,7 @@ export function unrecorded(run: RunStart): RunRecord {
     parameters: NO_PARAMETERS,
     logger,
     checkIn: async () => undefined,
+    checkpointSaved: () => undefined,
     finish: async () => undefined,
   };
 }

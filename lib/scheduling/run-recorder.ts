@@ -25,6 +25,12 @@ export interface RunRecord {
   parameters: Readonly<Record<string, unknown>>;
   logger: LoggerService;
   checkIn(data: unknown): Promise<void>;
+  /**
+   * A flush of the run's checkpoints that the coordinator took (`saved`): its state's JSON and its
+   * `savedAt` (epoch ms, coordinator's clock), in flush order. Records them on the run's task;
+   * returns at once, never throws (the write does not hold or fail the handler).
+   */
+  checkpointSaved(state: string, savedAt: number): void;
   /** Records the outcome; resolves once written or queued for retry, never rejects. */
   finish(outcome: RunOutcome): Promise<void>;
 }

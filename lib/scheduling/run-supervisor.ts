@@ -157,7 +157,10 @@ export class RunSupervisor {
       // The records say this run must not happen (already recorded, stopped, or superseded).
       return this.endRun(run, { status: 'stopped', error: new JobAbortedError(run.name, 'stopped', 'its records refused it') }, false);
     }
-    const checkpoint = await this.checkpoints.open(run.name, claim, job.definition.checkpoint).catch((error: Error) => error);
+    // Each flush the coordinator takes is also recorded on the run's task (nothing without records).
+    const checkpoint = await this.checkpoints
+      .open(run.name, claim, job.definition.checkpoint, (state, savedAt) => record.checkpointSaved(state, savedAt))
+      .catch((error: Error) => error);
     if (checkpoint instanceof Error) {
       await record.finish({ status: 'error', error: checkpoint });
       return this.endRun(run, { status: 'error', error: checkpoint });
