@@ -4,7 +4,7 @@ import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { DistributedJob, JobContext, JobScheduler, SchedulerModule, SchedulerModuleOptions } from '../lib';
-import { ExecutionManager, VendorHookRegistry } from '../lib/records';
+import { ExecutionManager, TaskManager, VendorHookRegistry } from '../lib/records';
 import { CapturingLogger } from './support/app';
 import { TestDatabase } from './support/databases';
 import { EventLog } from './support/wait';
@@ -21,10 +21,27 @@ class Heartbeat {
   }
 }
 
+/** The task ids of the `progress` runs that flushed their first checkpoint; the test then lets them go on. */
+const progressRuns = new EventLog<number>();
+let goOn!: () => void;
+
+@Injectable()
+class Progress {
+  /** Flushes a checkpoint at once, waits for the test, flushes a second and ends. */
+  @DistributedJob({ name: 'progress', checkpoint: { maxUpdates: 1 } })
+  async progress(ctx: JobContext) {
+    const proceed = new Promise<void>((resolve) => (goOn = resolve));
+    await ctx.checkpoint({ step: 1 });
+    progressRuns.push(ctx.taskId!);
+    await proceed;
+    await ctx.checkpoint({ step: 2 });
+  }
+}
+
 async function bootRecordedHeartbeat(typeorm: TypeOrmModuleOptions, scheduler: SchedulerModuleOptions, logger: CapturingLogger): Promise<INestApplicationContext> {
   const moduleRef = await Test.createTestingModule({
     imports: [TypeOrmModule.forRoot(typeorm), SchedulerModule.forRoot({ ...scheduler, minPeriod: 100, records: { sweepEvery: false } })],
-    providers: [Heartbeat],
+    providers: [Heartbeat, Progress],
   })
     .setLogger(logger)
     .compile();
@@ -94,6 +111,49 @@ describe('execution records on a database that fails', () => {
     }
   });
 
+  /** As above; the job's second checkpoint flush comes while the database is away. */
+  it("writes a checkpoint flushed while it is unreachable on the run's task once it is back", async () => {
+    const role = `dsched_app_${randomBytes(3).toString('hex')}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`ALTER DATABASE ${db.options.database} OWNER TO ${role}`);
+    try {
+      app = await bootRecordedHeartbeat({ ...db.options, username: role, autoLoadEntities: true, synchronize: true, extra: { connectionTimeoutMillis: 1_000 } } as TypeOrmModuleOptions, {}, logger);
+      const scheduler = app.get(JobScheduler);
+      const tasks = app.get(TaskManager);
+      // Only this job's writes meet the outage.
+      await scheduler.pause('heartbeat');
+      expect((await scheduler.trigger('progress')).status).toBe('accepted');
+      const taskId = await progressRuns.until('the first checkpoint flushed', (ids) => ids[0]);
+      const rowOf = async () => {
+        const [row] = (await admin.query(`SELECT checkpoint_state, checkpoint_saved_at, status FROM dsched_task WHERE id = $1`, [taskId])) as { checkpoint_state: string | null; checkpoint_saved_at: Date | null; status: string }[];
+        return row;
+      };
+      await waitFor(async () => (await rowOf()).checkpoint_state === '{"step":1}');
+
+      await admin.query(`ALTER ROLE ${role} NOLOGIN`);
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+      goOn();
+      await logger.until('error', /database is unreachable/);
+      const last = await scheduler.checkpoint('progress');
+      expect(last).toMatchObject({ state: { step: 2 } });
+      // Redis has it; the task row waits for the database.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await rowOf()).toMatchObject({ checkpoint_state: '{"step":1}', status: 'Running' });
+
+      await admin.query(`ALTER ROLE ${role} LOGIN`);
+      await logger.until('log', /database is reachable again/);
+      await waitFor(async () => (await rowOf()).status === 'Success');
+      expect(await tasks.get(taskId)).toMatchObject({ status: 'Success', checkpointState: { step: 2 }, checkpointSavedAt: last!.savedAt });
+      expect(logger.count('error', /checkpoint .* could not be recorded/)).toBe(0);
+    } finally {
+      await app?.close();
+      app = undefined;
+      await admin.query(`ALTER ROLE ${role} LOGIN`);
+      await admin.query(`REASSIGN OWNED BY ${role} TO postgres`);
+      await admin.query(`DROP ROLE ${role}`);
+    }
+  });
+
   /** A lock the test holds makes every insert wait: the database hangs instead of failing. */
   it('runs the fires without waiting for records that hang, and ends the records once they are written', async () => {
     app = await bootRecordedHeartbeat({ ...db.options, autoLoadEntities: true, synchronize: true } as TypeOrmModuleOptions, { lockTtl: 1_500 }, logger);
@@ -110,3 +170,11 @@ describe('execution records on a database that fails', () => {
     await expectEveryRunRecordedOnce(app);
   });
 });
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('Timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
