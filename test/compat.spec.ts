@@ -123,7 +123,12 @@ describe('the packed library in consumer apps', () => {
       await dataSource.initialize();
       try {
         const migrations: { name: string }[] = await dataSource.query('SELECT name FROM migrations');
-        expect(migrations.map((migration) => migration.name)).toEqual([expect.stringMatching(/^DschedRecords\d+$/)]);
+        // Every migration the package ships, in order: the records, the snapshots, the task's checkpoint.
+        expect(migrations.map((migration) => migration.name)).toEqual([
+          expect.stringMatching(/^DschedRecords\d+$/),
+          expect.stringMatching(/^DschedSnapshots\d+$/),
+          expect.stringMatching(/^DschedTaskCheckpoint\d+$/),
+        ]);
         const rows: { status: string }[] = await dataSource.query('SELECT status FROM dsched_execution WHERE id = $1', [Number(ran![1])]);
         expect(rows).toEqual([{ status: 'Success' }]);
       } finally {

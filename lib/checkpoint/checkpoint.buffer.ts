@@ -28,6 +28,9 @@ export class CheckpointBuffer {
   private updates = 0;
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> | null = null;
+  /** The one flush queued behind the write in flight (it writes whatever is latest then), and whether it is the last. */
+  private followUp: Promise<void> | null = null;
+  private followUpFinal = false;
   private failing = false;
   private refused = false;
   private closing: Promise<void> | null = null;
@@ -55,7 +58,18 @@ export class CheckpointBuffer {
 
   /** Writes the pending state, after the write in flight if any. Never rejects. */
   flush(final = false): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => this.flush(final));
+    if (this.flushing) {
+      // At most one flush waits for the write in flight: a handler that calls faster than
+      // Redis answers must not pile up one waiting flush per call (memory, and a write each).
+      this.followUpFinal ||= final;
+      this.followUp ??= this.flushing.then(() => {
+        const last = this.followUpFinal;
+        this.followUp = null;
+        this.followUpFinal = false;
+        return this.flush(last);
+      });
+      return this.followUp;
+    }
     clearTimeout(this.timer);
     this.timer = undefined;
     const item = this.pending;

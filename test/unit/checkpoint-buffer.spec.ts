@@ -30,6 +30,50 @@ describe('CheckpointBuffer', () => {
     return { subject, events, sink, written };
   }
 
+  it('queues one write behind the one in flight, however many updates come meanwhile', async () => {
+    let release!: () => void;
+    const writes: string[] = [];
+    const subject = new CheckpointBuffer(
+      async (state) => {
+        writes.push(state);
+        if (writes.length === 1) await new Promise<void>((resolve) => (release = resolve));
+        return { status: 'saved' };
+      },
+      { maxUpdates: 1, interval: 60_000 },
+      { stale: () => undefined, failed: () => undefined, recovered: () => undefined },
+    );
+    // The first update starts a write that Redis has not answered yet; 10,000 more come meanwhile.
+    for (let i = 1; i <= 10_001; i++) subject.update(String(i), i);
+    expect(writes).toEqual(['1']);
+    // Every flush asked for meanwhile is that one queued flush, not one more waiting callback each.
+    expect(subject.flush()).toBe(subject.flush());
+    release();
+    await subject.close();
+    // One follow-up write with the latest state, not one per update.
+    expect(writes).toEqual(['1', '10001']);
+  });
+
+  it('writes about once per maxUpdates updates while writes are slower than updates', async () => {
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    let writes = 0;
+    const subject = new CheckpointBuffer(
+      async () => {
+        writes++;
+        for (let i = 0; i < 25; i++) await turn(); // Redis answers after more updates than maxUpdates
+        return { status: 'saved' };
+      },
+      { maxUpdates: 10, interval: 60_000 },
+      { stale: () => undefined, failed: () => undefined, recovered: () => undefined },
+    );
+    for (let i = 1; i <= 1_000; i++) {
+      subject.update(String(i), i);
+      await turn();
+    }
+    await subject.close();
+    // 1,000 updates, a write at most every 10 (and the last at close); piled-up flushes wrote far more.
+    expect(writes).toBeLessThanOrEqual(101);
+  });
+
   it('writes the latest state after maxUpdates updates, and what is left at close', async () => {
     const { subject, written } = buffer(3, 60_000);
     for (const state of ['1', '2', '3', '4']) subject.update(state, 0);
