@@ -382,8 +382,8 @@ describe.each(factories)('$name', ({ create, shared }) => {
     it('clears a checkpoint but keeps its fence at the latest token: an older run cannot bring it back', async () => {
       await coordinator.register([registration('cleared', { overlap: 'allow' })], 'boot', INSTANCE);
       const old = await claimRun('cleared');
-      const latest = await claimRun('cleared');
       expect(await coordinator.saveCheckpoint('cleared', old.fencingToken, '"old"', 1_000)).toEqual({ status: 'saved' });
+      const latest = await claimRun('cleared');
       expect(await coordinator.clearCheckpoint('cleared')).toBe(true);
       expect(await coordinator.readCheckpoint('cleared')).toBeNull();
       expect(await coordinator.saveCheckpoint('cleared', old.fencingToken, '"again"', 2_000)).toEqual({ status: 'stale', floor: latest.fencingToken });
@@ -392,6 +392,17 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(await coordinator.saveCheckpoint('cleared', latest.fencingToken, '"latest"', 3_000)).toEqual({ status: 'saved' });
       expect((await claimRun('cleared')).checkpoint).toEqual({ state: '"latest"', savedAt: 3_000, fencingToken: latest.fencingToken });
       expect(await coordinator.clearCheckpoint('unknown-job')).toBe(false);
+    });
+
+    it("refuses a replaced run's first checkpoint (none existed when the newer run was issued), and one for a job Redis no longer has", async () => {
+      await coordinator.register([registration('first-ckpt', { overlap: 'allow' })], 'boot', INSTANCE);
+      const zombie = await claimRun('first-ckpt');
+      const successor = await claimRun('first-ckpt');
+      expect(await coordinator.saveCheckpoint('first-ckpt', zombie.fencingToken, '"zombie"', 1_000)).toEqual({ status: 'stale', floor: successor.fencingToken });
+      expect(await coordinator.readCheckpoint('first-ckpt')).toBeNull();
+      expect(await coordinator.saveCheckpoint('first-ckpt', successor.fencingToken, '"successor"', 2_000)).toEqual({ status: 'saved' });
+      expect(await coordinator.saveCheckpoint('no-such-job', successor.fencingToken, '"lost"', 3_000)).toEqual({ status: 'stale', floor: 0 });
+      expect(await coordinator.readCheckpoint('no-such-job')).toBe('unknown');
     });
 
     it('answers a claim sent again with the checkpoint, and reads none for a job that never checkpointed', async () => {

@@ -538,8 +538,11 @@ export class EmbeddedCoordinator extends Coordinator {
   }
 
   async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
-    const entry = this.checkpoints.get(name);
-    if (entry && fencingToken < entry.floor) return { status: 'stale', floor: entry.floor };
+    // As checkpoint.lua: below the checkpoint's fence or the job's latest token (a newer run was issued), or the job is gone.
+    const job = this.jobs.get(name);
+    if (!job) return { status: 'stale', floor: 0 };
+    const floor = Math.max(this.checkpoints.get(name)?.floor ?? 0, job.fence);
+    if (fencingToken < floor) return { status: 'stale', floor };
     this.checkpoints.set(name, { stored: { state, savedAt, fencingToken }, floor: fencingToken });
     return { status: 'saved' };
   }

@@ -2,7 +2,10 @@
 -- `at` (saved at, ms), `k` (the writer's fencing token) and `f` (the fence). The fence is the
 -- highest of: the tokens that wrote the checkpoint, the tokens that claimed the job while it had
 -- a checkpoint hash (claim.lua), and the job's fencing counter when it was cleared. A write with
--- a token below the fence comes from a run that was replaced (a paused "zombie"): refused.
+-- a token below the fence, or below the job's own fencing counter (a newer run of the job was
+-- issued, whether or not the job had a checkpoint then), comes from a run that was replaced (a
+-- paused "zombie"): refused. So is a write for a job Redis no longer has (its state was lost:
+-- the runs from before the loss must not re-create the checkpoint before it is restored).
 -- KEYS: checkpoint hash, job hash.
 -- ARGV: op, then for 'save': fencing token, state JSON, saved at (ms).
 -- Returns:
@@ -25,7 +28,8 @@ end
 
 if op == 'save' then
   local token = tonumber(ARGV[2])
-  local fence = fence_of(read_checkpoint())
+  if redis.call('EXISTS', job_key) == 0 then return { 'stale', 0 } end
+  local fence = math.max(fence_of(read_checkpoint()), tonumber(redis.call('HGET', job_key, 'fence')) or 0)
   if token < fence then return { 'stale', fence } end
   redis.call('HSET', checkpoint_key, 's', ARGV[3], 'at', ARGV[4], 'k', ARGV[2], 'f', ARGV[2])
   return { 'saved' }

@@ -46,7 +46,12 @@ for i = 1, n do
     redis.call('HSET', job_key, unpack(values))
     redis.call('SADD', names_key, name)
     if due ~= '' then redis.call('ZADD', due_key, due, name) end
-    if checkpoint ~= '' and redis.call('EXISTS', checkpoint_key) == 0 then
+    if redis.call('EXISTS', checkpoint_key) == 1 then
+      -- Written since the loss (saves for a missing job are refused, but a clear or an older
+      -- version may have left one): the snapshot's state is not put over it, its fence still rises.
+      local f = tonumber(redis.call('HGET', checkpoint_key, 'f')) or 0
+      redis.call('HSET', checkpoint_key, 'f', string.format('%d', math.max(f, fence + 1)))
+    elseif checkpoint ~= '' then
       local saved = cjson.decode(checkpoint)
       local f = 0
       for j = 1, #saved, 2 do
