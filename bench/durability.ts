@@ -272,7 +272,7 @@ async function runSnapshots(admin: Redis, url: string, jobs: Function): Promise<
           if (!state) throw new Error('no export');
           if (state.jobs.length !== expected) throw new Error(`the export held ${state.jobs.length} jobs, not ${expected}`);
           const encodeStarted = performance.now();
-          encodeSnapshot({ writtenAt: state.now, writtenBy: 'bench', prefix: SNAPSHOT_PREFIX, version: state.version, epoch: state.epoch, jobs: state.jobs });
+          encodeSnapshot({ writtenAt: state.now, writtenBy: 'bench', prefix: SNAPSHOT_PREFIX, version: state.version, epoch: state.epoch, final: false, jobs: state.jobs });
           const encodeMs = performance.now() - encodeStarted;
           results.file = { write: summarize(writes), export: summarize(exports), encodeMs, bytes: statSync(file).size };
         } else if (!(await app.get(SnapshotPersister).save())) {

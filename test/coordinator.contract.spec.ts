@@ -925,7 +925,7 @@ describe.each(factories)('$name', ({ create, shared }) => {
       return other;
     })))] : [fresh, fresh, fresh];
     try {
-      const restores = exported.jobs.map((job) => ({ job, first: job.due !== null ? { base: job.due, due: Math.max(job.due, Date.now() + 30_000) } : null, fenceFloor: job.fence }));
+      const restores = exported.jobs.map((job) => ({ job, first: job.due !== null ? { base: job.due, due: Math.max(job.due, Date.now() + 30_000) } : null, fenceFloor: job.fence, exact: false }));
       const before = Date.now();
       const outcomes = await Promise.all(restorers.map((r, i) => r.restoreState(restores, `replica-${i}`)));
       for (let job = 0; job < restores.length; job++) {
@@ -942,7 +942,11 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(await fresh.saveCheckpoint('tick', run.fencingToken, '{"n":2}', 456)).toMatchObject({ status: 'stale' });
       // A due time that has come is not restored.
       const gone = { ...tick, name: 'late' };
-      expect(await fresh.restoreState([{ job: gone, first: { base: 1, due: 1 }, fenceFloor: 0 }], INSTANCE)).toEqual([{ name: 'late', outcome: 'passed', now: expect.any(Number) }]);
+      expect(await fresh.restoreState([{ job: gone, first: { base: 1, due: 1 }, fenceFloor: 0, exact: false }], INSTANCE)).toEqual([{ name: 'late', outcome: 'passed', now: expect.any(Number) }]);
+      // From a final snapshot it is: `served` and the due time as they were (the missed-run policy serves it), the last run whole.
+      const final = { ...tick, name: 'final', served: 1_000, lastRun: { ...tick.lastRun!, scheduledAt: 900, catchUp: true } };
+      expect(await fresh.restoreState([{ job: final, first: { base: 1, due: 2_000 }, fenceFloor: 0, exact: true }], INSTANCE)).toEqual([{ name: 'final', outcome: 'restored' }]);
+      expect((await fresh.describe(['final']))[0]).toMatchObject({ served: 1_000, due: 2_000, lastRun: { catchUp: true } });
       // The next run's token is above every token issued before.
       const lease = await fresh.lease('tick', INSTANCE, TTL, 1);
       expect(lease!.fencingToken).toBeGreaterThan(run.fencingToken);

@@ -1,9 +1,13 @@
 import { Injectable, INestApplicationContext, Type } from '@nestjs/common';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
-import { DistributedJob, DistributedJobOptions, JobContext, JobScheduler, SchedulerErrorEvent, SchedulerModule } from '../lib';
+import { DistributedJob, DistributedJobOptions, JobContext, JobScheduler, SchedulerErrorEvent, SchedulerModule, SnapshotPersister } from '../lib';
 import { Schedule } from '../lib/scheduling/schedule';
 import { CapturingLogger } from './support/app';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { cleanupClient, scanKeys } from './support/redis-cleanup';
 import { EventLog } from './support/wait';
 
 /**
@@ -43,10 +47,19 @@ function jobClass(options: DistributedJobOptions, runs: EventLog<Run>, workMs: n
   return Jobs;
 }
 
-async function boot(keyPrefix: string, jobs: Type, events?: EventLog<SchedulerErrorEvent>): Promise<INestApplicationContext> {
+/**
+ * Where the cluster keeps its state across the outage: in Redis (`intact`); or lost while it is
+ * down and brought back from the snapshot file its last replica wrote at shutdown: on Redis, whose
+ * keys are deleted (`redis-lost`), or on the embedded coordinator, whose state dies with the process.
+ */
+type Coordination = { kind: 'intact' } | { kind: 'redis-lost' | 'embedded'; file: string };
+
+async function boot(keyPrefix: string, jobs: Type, events?: EventLog<SchedulerErrorEvent>, coordination: Coordination = { kind: 'intact' }): Promise<INestApplicationContext> {
   const logger = new CapturingLogger();
+  const snapshot = coordination.kind === 'intact' ? {} : { snapshot: { file: coordination.file } };
+  const redis = coordination.kind === 'embedded' ? {} : { redis: SHARED_REDIS_URL };
   const app = await Test.createTestingModule({
-    imports: [SchedulerModule.forRoot({ redis: SHARED_REDIS_URL, keyPrefix, minPeriod: 100, lockTtl: 1_000 })],
+    imports: [SchedulerModule.forRoot({ ...redis, ...snapshot, keyPrefix, minPeriod: 100, lockTtl: 1_000 })],
     providers: [jobs],
   })
     .setLogger(logger)
@@ -64,21 +77,35 @@ async function boot(keyPrefix: string, jobs: Type, events?: EventLog<SchedulerEr
  * the same prefix. Returns the runs before the outage, the runs after it, the `missed` event,
  * and the second app.
  */
-async function outage(options: DistributedJobOptions, downMs: number, workMs = 20) {
+async function outage(options: DistributedJobOptions, downMs: number, workMs = 20, coordination: Coordination = { kind: 'intact' }) {
   const keyPrefix = uniquePrefix('missed');
   const before = new EventLog<Run>();
-  const first = await boot(keyPrefix, jobClass(options, before, workMs));
+  const first = await boot(keyPrefix, jobClass(options, before, workMs), undefined, coordination);
   await before.until('two runs before the outage', (runs) => runs.length >= 2);
   await first.close();
   apps.splice(apps.indexOf(first), 1);
   const lastBefore = Math.max(...before.events.map((run) => run.scheduledAt));
+  if (coordination.kind === 'redis-lost') await deleteKeysOf(keyPrefix);
   // The fault: nobody serves the job for this long.
   await new Promise((resolve) => setTimeout(resolve, downMs));
   const after = new EventLog<Run>();
   const events = new EventLog<SchedulerErrorEvent>();
-  const app = await boot(keyPrefix, jobClass(options, after, workMs), events);
-  const event = await events.until('the missed event', (all) => all.find((e) => e.phase === 'missed'));
+  const app = await boot(keyPrefix, jobClass(options, after, workMs), events, coordination);
+  const event = await events.until('the missed event', (all) => all.find((e) => e.phase === 'missed' && e.job === 'job'));
   return { lastBefore, after, event, app, scheduler: app.get(JobScheduler) };
+}
+
+/** Deletes every key of the prefix, as a Redis restarted without persistence would have lost them. */
+async function deleteKeysOf(keyPrefix: string): Promise<void> {
+  const redis = cleanupClient(SHARED_REDIS_URL);
+  try {
+    await redis.connect();
+    const keys = await scanKeys(redis, `{${keyPrefix}}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** The due times of a schedule from `from` (included) up to `to` (included). */
@@ -196,5 +223,44 @@ describe('the limits of a catch-up (every 500 ms, down 3 s)', () => {
     if (firstAfter.catchUp) expect(firstAfter.scheduledAt).toBe(missed.to.getTime());
     else expect(missed).toMatchObject({ skipped: missed.count, catchUpRuns: 0 });
     expect(after.events.every((run) => run.scheduledAt >= missed.to.getTime())).toBe(true);
+  });
+});
+
+describe.each([
+  { kind: 'embedded' as const, where: 'the embedded coordinator restarted' },
+  { kind: 'redis-lost' as const, where: 'Redis lost its keys while the cluster was down' },
+])('the whole cluster down and its state lost ($where): restored from the final snapshot, then the policy', ({ kind }) => {
+  jest.setTimeout(60_000);
+  const next = (at: number) => new Schedule({ ...EVERY, jitter: 0 }).nextBase(at, at);
+  let dir: string;
+  let coordination: Coordination;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dsched-missed-'));
+    coordination = { kind, file: join(dir, 'scheduler.json') };
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('once: the last replica wrote a final snapshot; the latest missed due time runs once, from the restored state', async () => {
+    const { lastBefore, after, event, app } = await outage({ ...EVERY, missed: 'once' }, 2_600, 20, coordination);
+    const missed = event.missed!;
+    // Served as it was at shutdown: the due times from the one after the last run are the missed ones, none skipped silently.
+    expect(missed.from.getTime()).toBe(next(lastBefore));
+    expect(missed).toMatchObject({ policy: 'once', skipped: missed.count - 1, catchUpRuns: 1, runningFrom: missed.to });
+    await after.until('the catch-up run and a run on the cadence', (runs) => runs.length >= 2);
+    expect(after.events[0]).toMatchObject({ scheduledAt: missed.to.getTime(), catchUp: true });
+    expect(after.events[1]).toMatchObject({ scheduledAt: next(missed.to.getTime()), catchUp: false });
+    expect(app.get(SnapshotPersister).status()).toMatchObject({ restores: 1 });
+    // Runs started again: the final snapshot was replaced before the first claim by one that is not final.
+    expect(JSON.parse(readFileSync(coordination.kind !== 'intact' ? coordination.file : '', 'utf8'))).toMatchObject({ final: false });
+  });
+
+  it('all: every missed due time runs once, oldest first, then the cadence with no gap', async () => {
+    const { lastBefore, after, event } = await outage({ ...EVERY, missed: 'all' }, 2_600, 20, coordination);
+    const missed = event.missed!;
+    expect(missed.from.getTime()).toBe(next(lastBefore));
+    expect(missed).toMatchObject({ policy: 'all', skipped: 0, catchUpRuns: missed.count });
+    await after.until('the catch-up runs and a run on the cadence', (runs) => runs.some((run) => !run.catchUp));
+    const all = after.events.map((run) => run.scheduledAt);
+    expect(all).toEqual(dueTimes(EVERY, missed.from.getTime(), all[all.length - 1]));
   });
 });

@@ -352,6 +352,12 @@ export interface JobRestore {
   job: ExportedJob;
   first: NextFire | null;
   fenceFloor: number;
+  /**
+   * The snapshot says all that ran (it is final): the job's `served` is restored as it was and
+   * `first` may have come already, so the missed-run policy serves the due times since. Otherwise
+   * `served` is raised to the coordinator's clock and `first` must be ahead of it.
+   */
+  exact: boolean;
 }
 
 export type RestoreOutcome =
@@ -359,7 +365,7 @@ export type RestoreOutcome =
   | { name: string; outcome: 'restored' }
   /** The coordinator has the job (another replica restored it first, or it was never lost): nothing written. */
   | { name: string; outcome: 'present' }
-  /** Not written: `first` is not after the coordinator's clock (`now`); compute a later one. */
+  /** Not written (never for an exact restore): `first` is not after the coordinator's clock (`now`); compute a later one. */
   | { name: string; outcome: 'passed'; now: number };
 
 /**

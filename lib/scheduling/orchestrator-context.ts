@@ -20,6 +20,11 @@ export interface ReplicaLife {
   stopping: boolean;
   /** Set once shutdown has drained: a claim answered after that is released, not run. */
   closed: boolean;
+  /**
+   * Set when this replica left the live set at shutdown and the coordinator then listed no other
+   * live replica: nothing can have run after its last snapshot (SnapshotPersister marks it final).
+   */
+  leftLast: boolean;
 }
 
 /** What the parts of the orchestrator (mirror, loop, claims, runs, sync, boot triggers) share. */

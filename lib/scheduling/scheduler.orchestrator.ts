@@ -34,7 +34,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly logger = new Logger('DistributedScheduler');
   private readonly errors = new Subject<SchedulerErrorEvent>();
   private readonly subscriptions: Subscription[] = [];
-  private readonly life: ReplicaLife = { startedAt: 0, stopping: false, closed: false };
+  private readonly life: ReplicaLife = { startedAt: 0, stopping: false, closed: false, leftLast: false };
   private started = false;
   private stopping?: Promise<void>;
   private heartbeatTimer?: NodeJS.Timeout;
@@ -141,8 +141,15 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.life.closed = true;
     // Leave the live set now, so the others take this replica's jobs without waiting for it to expire.
     if (this.coordinator.isAvailable()) {
-      await withDeadline(this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true), Date.now() + SHUTDOWN_RELEASE_MS);
+      const leave = this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true);
+      leave.then(({ members }) => (this.life.leftLast = members.every((member) => member === this.options.instanceId))).catch(() => undefined);
+      await withDeadline(leave, Date.now() + SHUTDOWN_RELEASE_MS);
     }
+  }
+
+  /** True once this replica has stopped and left the live set as the last live replica (see `ReplicaLife.leftLast`). */
+  get leftLast(): boolean {
+    return this.life.leftLast;
   }
 
   /** Runs that this replica has started and not yet ended. */

@@ -17,13 +17,23 @@ export interface Snapshot {
   /** The coordinator's change version and epoch when it was read. */
   version: string;
   epoch: string;
+  /**
+   * Written at shutdown by the last live replica, after its runs ended: nothing ran after it
+   * was read, so a restore from it may let the missed-run policies serve the due times that
+   * came since (a snapshot that is not final may be older than runs made after it).
+   */
+  final: boolean;
   jobs: ExportedJob[];
 }
 
 /** The format `encodeSnapshot` writes. */
 export const SNAPSHOT_FORMAT = 1;
 
-/** Format 1: JSON `{ format: 1, writtenAt, writtenBy, prefix, version, epoch, jobs: [...] }`, each job as `ExportedJob`. */
+/**
+ * Format 1: JSON `{ format: 1, writtenAt, writtenBy, prefix, version, epoch, final?, jobs: [...] }`,
+ * each job as `ExportedJob`. `final` was added within format 1: a reader that does not know it
+ * takes the snapshot as not final, which only skips more (never runs a due time twice).
+ */
 interface SnapshotV1 {
   format: 1;
   writtenAt: number;
@@ -31,6 +41,7 @@ interface SnapshotV1 {
   prefix: string;
   version: string;
   epoch: string;
+  final?: boolean;
   jobs: ExportedJob[];
 }
 
@@ -103,6 +114,7 @@ function decodeV1(document: Record<string, unknown>, location: string): Snapshot
     prefix: prefix as string,
     version: String(version ?? '0'),
     epoch: String(epoch ?? ''),
+    final: document.final === true,
     jobs: (jobs as ExportedJob[]).map((job) => ({
       ...job,
       superseded: Array.isArray(job.superseded) ? job.superseded : [],

@@ -26,13 +26,24 @@ export function restoredFirst(job: ExportedJob, after: number): NextFire | null 
 }
 
 /**
+ * The due time a job is restored with from a final snapshot (nothing ran after it): the one it
+ * had, even if it has come; the missed-run policy then decides what runs for it.
+ */
+export function finalFirst(job: ExportedJob): NextFire | null {
+  if (job.paused || !job.spec || job.due === null || job.base === null) return null;
+  return { base: job.base, due: job.due };
+}
+
+/**
  * Writes the snapshot's jobs back where the coordinator lost them (each one only if it is
  * missing, atomically with that check: replicas restoring together write each job once). Answers
  * the jobs this call wrote; none if another replica restored them first or nothing was lost.
  */
 export async function restoreSnapshot(coordinator: Coordinator, instanceId: string, snapshot: Snapshot): Promise<RestoredJob[]> {
   const fenceFloor = (job: ExportedJob) => Math.max(job.fence, snapshot.writtenAt);
-  let pending: JobRestore[] = snapshot.jobs.map((job) => ({ job, first: restoredFirst(job, coordinator.clock.latest()), fenceFloor: fenceFloor(job) }));
+  const exact = snapshot.final;
+  const first = (job: ExportedJob) => (exact ? finalFirst(job) : restoredFirst(job, coordinator.clock.latest()));
+  let pending: JobRestore[] = snapshot.jobs.map((job) => ({ job, first: first(job), fenceFloor: fenceFloor(job), exact }));
   const restored: RestoredJob[] = [];
   for (let attempt = 0; attempt < MAX_RESTORE_ATTEMPTS && pending.length > 0; attempt++) {
     const outcomes = await coordinator.restoreState(pending, instanceId);
@@ -65,7 +76,10 @@ export function describeRestore(restored: RestoredJob[], snapshot: Snapshot, whe
   const more = restored.length > shown.length ? `, and ${restored.length - shown.length} more` : '';
   return (
     `Restored ${restored.length} job(s) that the coordinator had lost from the snapshot written at ${iso(snapshot.writtenAt)} by "${snapshot.writtenBy}" ` +
-    `(${where}): ${shown.join(', ')}${more}. Due times that came after the snapshot and before the restore are skipped (one may have run before the loss); ` +
+    `(${where}): ${shown.join(', ')}${more}. ` +
+    (snapshot.final
+      ? 'The snapshot was written at shutdown by the last live replica: the due times since are served by each job\'s missed-run policy; '
+      : 'Due times that came after the snapshot and before the restore are skipped (one may have run before the loss); ') +
     `fencing tokens stay above every earlier one; pending triggers, leases and queued runs are not in snapshots.`
   );
 }

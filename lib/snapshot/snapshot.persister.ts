@@ -21,7 +21,8 @@ import {
 } from './snapshot.constants';
 
 /** Why a snapshot was written. */
-export type SnapshotReason = 'interval' | 'changes' | 'shutdown' | 'manual' | 'retry';
+/** Why a snapshot is written; `final`: at shutdown by the last live replica; `boot`: replaces a final one before runs start again. */
+export type SnapshotReason = 'interval' | 'changes' | 'shutdown' | 'final' | 'boot' | 'manual' | 'retry';
 
 /** The snapshot persister's state and counters, ready to be exported as metrics. */
 export interface SnapshotStatus {
@@ -138,7 +139,9 @@ export class SnapshotPersister implements OnModuleInit, OnApplicationBootstrap, 
     if (!this.store) return;
     await this.orchestrator.stop();
     this.stopped = true;
-    if (this.coordinator.isAvailable()) await withDeadline(this.save('shutdown'), Date.now() + Math.max(this.options.shutdownTimeout, SNAPSHOT_READ_TIMEOUT_MS));
+    // Final when this replica left as the last live one: nothing ran after it (restoreLost).
+    const reason = this.orchestrator.leftLast ? 'final' : 'shutdown';
+    if (this.coordinator.isAvailable()) await withDeadline(this.save(reason), Date.now() + Math.max(this.options.shutdownTimeout, SNAPSHOT_READ_TIMEOUT_MS));
   }
 
   status(): SnapshotStatus {
@@ -176,7 +179,15 @@ export class SnapshotPersister implements OnModuleInit, OnApplicationBootstrap, 
         );
         return false;
       }
-      const snapshot = { writtenAt: state.now, writtenBy: this.options.instanceId, prefix: this.options.keyPrefix, version: state.version, epoch: state.epoch, jobs: state.jobs };
+      const snapshot = {
+        writtenAt: state.now,
+        writtenBy: this.options.instanceId,
+        prefix: this.options.keyPrefix,
+        version: state.version,
+        epoch: state.epoch,
+        final: reason === 'final',
+        jobs: state.jobs,
+      };
       await store.save(encodeSnapshot(snapshot), { prefix: snapshot.prefix, format: SNAPSHOT_FORMAT, writtenAt: state.now, writtenBy: snapshot.writtenBy, jobCount: state.jobs.length });
       this.knownNames = present;
       this.counters.saves++;
@@ -250,10 +261,15 @@ export class SnapshotPersister implements OnModuleInit, OnApplicationBootstrap, 
     if (!snapshot) return;
     this.knownNames ??= new Set(snapshot.jobs.map((job) => job.name));
     const restored = await restoreSnapshot(this.coordinator, this.options.instanceId, snapshot);
-    if (restored.length === 0) return;
-    this.counters.restores++;
-    this.counters.restoredJobs += restored.length;
-    this.counters.lastRestore = { at: new Date(this.coordinator.clock.now()), snapshotWrittenAt: new Date(snapshot.writtenAt), jobs: restored.length };
-    this.logger.warn(describeRestore(restored, snapshot, this.store.description));
+    if (restored.length > 0) {
+      this.counters.restores++;
+      this.counters.restoredJobs += restored.length;
+      this.counters.lastRestore = { at: new Date(this.coordinator.clock.now()), snapshotWrittenAt: new Date(snapshot.writtenAt), jobs: restored.length };
+      this.logger.warn(describeRestore(restored, snapshot, this.store.description));
+    }
+    // Runs are about to start again: the final snapshot no longer says all that ran. Replace it
+    // before the first claim, so a later loss restores from one that does not claim to.
+    // Bounded: a database that does not answer must not hold the scheduler (the save is retried).
+    if (snapshot.final) await withDeadline(this.save('boot'), Date.now() + SNAPSHOT_READ_TIMEOUT_MS);
   }
 }

@@ -596,10 +596,10 @@ export class EmbeddedCoordinator extends Coordinator {
   async restoreState(jobs: JobRestore[]): Promise<RestoreOutcome[]> {
     const now = Date.now();
     const restored: string[] = [];
-    const outcomes = jobs.map(({ job, first, fenceFloor }): RestoreOutcome => {
+    const outcomes = jobs.map(({ job, first, fenceFloor, exact }): RestoreOutcome => {
       const { name } = job;
       if (this.jobs.has(name)) return { name, outcome: 'present' };
-      if (first && first.due <= now) return { name, outcome: 'passed', now };
+      if (first && first.due <= now && !exact) return { name, outcome: 'passed', now };
       const fence = Math.max(fenceFloor, job.fence, now);
       const stored: StoredJob = {
         name,
@@ -623,7 +623,8 @@ export class EmbeddedCoordinator extends Coordinator {
         skippedMissed: 0,
         catchUpRuns: 0,
         catchUpTo: null,
-        served: Math.max(job.served ?? 0, now),
+        // As restore.lua: kept from a final snapshot, raised to now from any other.
+        served: exact ? (job.served ?? 0) : Math.max(job.served ?? 0, now),
         superseded: [...job.superseded],
       };
       this.jobs.set(name, stored);

@@ -802,7 +802,7 @@ function toExportedJob(name: string, job: Record<string, string>, checkpoint: Re
 }
 
 /** The arguments of restore.lua for one job: the hashes as the scripts write them. */
-function restoreArgs({ job, first, fenceFloor }: JobRestore): string[] {
+function restoreArgs({ job, first, fenceFloor, exact }: JobRestore): string[] {
   const fields: string[] = [
     'rev', String(job.rev),
     'def', JSON.stringify(job.definition),
@@ -823,6 +823,7 @@ function restoreArgs({ job, first, fenceFloor }: JobRestore): string[] {
     const json: LastRunJson = { k: last.fencingToken, i: last.instanceId, g: last.trigger, s: last.scheduledAt, t: last.startedAt, st: last.status };
     if (last.finishedAt !== null) json.f = last.finishedAt;
     if (last.error !== null) json.er = last.error;
+    if (last.catchUp) json.c = 1;
     fields.push('last', JSON.stringify(json));
   }
   let checkpoint = '';
@@ -832,5 +833,5 @@ function restoreArgs({ job, first, fenceFloor }: JobRestore): string[] {
     saved.push('f', String(fence));
     checkpoint = JSON.stringify(saved);
   }
-  return [job.name, JSON.stringify(fields), first ? String(first.due) : '', String(Math.max(fenceFloor, job.fence)), checkpoint];
+  return [job.name, JSON.stringify(fields), first ? String(first.due) : '', String(Math.max(fenceFloor, job.fence)), checkpoint, exact ? '1' : ''];
 }
