@@ -310,8 +310,14 @@ export class RunSupervisor {
       );
       const finished = Promise.all(active.map((run) => run.done));
       if (!(await withDeadline(finished, deadline))) {
-        for (const run of this.runs.values()) this.abortRun(run, 'shutdown', 'the application is shutting down');
-        await withDeadline(Promise.all([...this.runs.values()].map((run) => run.done)), Date.now() + SHUTDOWN_RELEASE_MS);
+        const handedBack = [...this.runs.values()];
+        for (const run of handedBack) this.abortRun(run, 'shutdown', 'the application is shutting down');
+        const released = await withDeadline(Promise.all(handedBack.map((run) => run.done)), Date.now() + SHUTDOWN_RELEASE_MS);
+        this.ctx.logger.warn(
+          `Shutting down: handed back ${handedBack.length} run(s) still going after ${inSeconds(this.ctx.options.shutdownTimeout)} ` +
+            `(${handedBack.map((run) => `"${run.name}" token ${run.fencingToken}`).join(', ')}): aborted through ctx.signal, ` +
+            (released ? 'their leases released: other replicas serve their jobs now.' : `their leases not all released within ${inSeconds(SHUTDOWN_RELEASE_MS)}: they expire after lockTtl.`),
+        );
       }
     }
     clearInterval(this.extendTimer);

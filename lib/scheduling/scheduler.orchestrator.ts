@@ -132,6 +132,12 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.claims.stop();
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
     const deadline = Date.now() + this.options.shutdownTimeout;
+    // Hand-back starts here: leave the live set before draining, so the others become the
+    // preferred replicas of this one's jobs at once (the leave is announced) and claim the due
+    // times that come during the drain on time, not a backup's 100 ms late.
+    if (this.coordinator.isAvailable()) {
+      await withDeadline(this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true), Date.now() + SHUTDOWN_RELEASE_MS);
+    }
     // A claim in flight may still start a run: wait for it (bounded: Redis may be away).
     await withDeadline(this.claims.inFlight(), deadline);
     await this.runs.drain(deadline);
@@ -139,7 +145,8 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     await withDeadline(this.sync.synced(), Date.now() + SHUTDOWN_RELEASE_MS);
     await this.recorder.drain(Math.max(deadline, Date.now() + SHUTDOWN_RELEASE_MS));
     this.life.closed = true;
-    // Leave the live set now, so the others take this replica's jobs without waiting for it to expire.
+    // Leave again (a no-op unless a heartbeat in flight re-added it): its answer says whether a
+    // replica is live now, one that may have booted during the drain (ReplicaLife.leftLast).
     if (this.coordinator.isAvailable()) {
       const leave = this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true);
       leave.then(({ members }) => (this.life.leftLast = members.every((member) => member === this.options.instanceId))).catch(() => undefined);

@@ -16,6 +16,8 @@ export interface ReplicaOptions {
   lockTtl?: number;
   /** The scheduler's `minPeriod` (for jobs faster than its default of 1 s). */
   minPeriod?: number;
+  /** The scheduler's `shutdownTimeout` (1 s unless given). */
+  shutdownTimeout?: number;
   /** Extra environment of the process, e.g. `skewedClockEnv('+5s')` to run it on a skewed clock. */
   env?: Record<string, string>;
 }
@@ -43,6 +45,7 @@ export class Replica {
         LOCK_TTL: String(options.lockTtl ?? 30_000),
         JOBS: JSON.stringify(options.jobs),
         ...(options.minPeriod !== undefined ? { MIN_PERIOD: String(options.minPeriod) } : {}),
+        ...(options.shutdownTimeout !== undefined ? { SHUTDOWN_TIMEOUT: String(options.shutdownTimeout) } : {}),
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
@@ -78,11 +81,11 @@ export class Replica {
     });
   }
 
-  /** Stops the replica gracefully (its shutdown hooks run). */
-  async stop(): Promise<void> {
+  /** Stops the replica gracefully (its shutdown hooks run); killed if it has not exited after `killAfterMs`. */
+  async stop(killAfterMs = 10_000): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), killAfterMs);
       this.child.once('exit', () => {
         clearTimeout(timer);
         resolve();
