@@ -2,6 +2,7 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { CheckpointOptions } from './checkpoint/checkpoint.interface';
 import type { SnapshotOptions } from './snapshot/snapshot.options';
 import type { MissedPolicy } from './scheduling/missed-runs';
+import type { RetryOptions } from './retry/retry.interface';
 
 /** Where the scheduler coordinates: a URL, ioredis options, or a client the app already has. */
 export type RedisConnection = string | RedisOptions | Redis | Cluster;
@@ -83,6 +84,13 @@ export interface SchedulerModuleOptions {
   catchUpWindow?: number | string;
   /** The default cap on catch-up runs of `missed: 'all'` (the latest ones), 1 to 1,000. @default 100 */
   maxCatchUp?: number;
+  /**
+   * The default retry policy of every job (`@DistributedJob({ retry })` overrides it field by
+   * field, `backoff` fields included): how many attempts a run whose handler throws gets, and the
+   * waits between them. The built-in jobs (sweep, snapshot) never retry.
+   * @default { attempts: 1 } (no retry), backoff { delay: 1000, factor: 2, maxDelay: '1h', jitter: 0 }
+   */
+  retry?: RetryOptions;
 }
 
 export interface SchedulerOptionsFactory {

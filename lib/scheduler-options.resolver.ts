@@ -9,6 +9,8 @@ import { checkCheckpointOptions, DEFAULT_CHECKPOINT_OPTIONS } from './checkpoint
 import { ResolvedSnapshotOptions, resolveSnapshotOptions } from './snapshot/snapshot.options';
 import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, MissedRuns } from './scheduling/missed-runs';
+import type { ResolvedRetryOptions } from './retry/retry.interface';
+import { checkRetryOptions } from './retry/retry.options';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -26,6 +28,8 @@ export interface ResolvedSchedulerOptions {
   snapshot: ResolvedSnapshotOptions | null;
   /** The missed-run policy of jobs that set none of their own. */
   missedRuns: MissedRuns;
+  /** The retry fields every job starts from (a job's own `retry` fields override them). */
+  retry: Partial<ResolvedRetryOptions>;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -73,7 +77,11 @@ export function resolveSchedulerOptions(
   const missedRuns = checkMissedRuns(options, DEFAULT_MISSED_RUNS, (option, value, reason) => {
     throw new InvalidSchedulerOptionError(option, value, reason);
   });
+  const retry = checkRetryOptions(options.retry, (option, value, reason) => {
+    throw new InvalidSchedulerOptionError(option, value, reason);
+  });
   return {
+    retry,
     redis,
     keyPrefix,
     instanceId,

@@ -35,6 +35,23 @@ export interface RunLease {
   taskId?: number;
   /** True for a run serving a missed due time (`ctx.catchUp`). */
   catchUp?: boolean;
+  /** Which attempt of its run this is (`ctx.attempt`), when a retry: absent for a first attempt. */
+  attempt?: number;
+}
+
+/** A failed run's next attempt, waiting in the coordinator (a pending trigger of its job). */
+export interface PendingRetry {
+  /** The attempt it starts (2 for the first retry). */
+  attempt: number;
+  /** The due time (or request time) the run serves. */
+  scheduledAt: number;
+  /** Not claimed before this time (coordinator's clock). */
+  notBefore: number;
+  trigger: JobTrigger;
+  /** The fencing token of the run's first attempt. */
+  firstFencingToken: number;
+  /** For a task's retry: the task. */
+  taskId?: number;
 }
 
 export interface LastRun {
@@ -48,6 +65,8 @@ export interface LastRun {
   error: string | null;
   /** True for a run serving a missed due time. */
   catchUp?: boolean;
+  /** A retry's attempt (absent for a first attempt). */
+  attempt?: number;
 }
 
 /** Everything the coordinator knows of a job, for `describe` and `list`. */
@@ -56,7 +75,10 @@ export interface JobRecord extends JobState {
   locked: { by: string; until: number | null } | null;
   running: RunLease[];
   queued: boolean;
+  /** Pending triggers, pending retries included. */
   pendingTriggers: number;
+  /** Failed runs' next attempts waiting for their time (at most `MAX_PENDING_TRIGGERS` read). */
+  pendingRetries: PendingRetry[];
   lastRun: LastRun | null;
   /** Scheduled fires skipped for being later than the job's `threshold`. */
   skippedLate: number;
@@ -216,6 +238,10 @@ export type ClaimResult =
        * the checkpoint's fence to the new token: no earlier run can overwrite it from then on.
        */
       checkpoint?: StoredCheckpoint | null;
+      /** A retry: which attempt (2 or more), the first attempt's fencing token, and the task it runs, if any. */
+      attempt?: number;
+      firstFencingToken?: number;
+      taskId?: number;
     }
   /** Someone else took the fire, or the job changed: here is where it stands now. */
   | { status: 'moved'; due: number | null; base: number | null; rev: number }
@@ -247,6 +273,11 @@ export interface RunReport {
   fencingToken: number;
   status: Exclude<RunStatus, 'running'>;
   error: string | null;
+  /**
+   * The run is tried again this many ms after its lease is released (Redis's clock), as a pending
+   * retry written in the same step; only if the lease is still the run's.
+   */
+  retryDelay?: number;
 }
 
 /**
@@ -284,6 +315,9 @@ export interface OwnLease {
   taskId?: number;
   /** A catch-up run's lease. */
   catchUp?: boolean;
+  /** A retry's lease: its attempt (2 or more) and the first attempt's fencing token. */
+  attempt?: number;
+  firstFencingToken?: number;
 }
 
 export interface JobsSnapshot {

@@ -136,8 +136,10 @@ export class RecordsRunRecorder extends RunRecorder {
     const recorded = new RecordedRun(run, this.options.logMaxBytes);
     let trigger = run.trigger;
     let parameters: Readonly<Record<string, unknown>> = {};
-    if (run.taskId !== undefined) {
-      const task = await this.startTask(recorded, run.taskId);
+    // A retry of a job's run continues its first attempt's task (a new attempt: runCount + 1).
+    const taskId = run.taskId ?? (run.firstFencingToken !== undefined ? await this.taskOfFirstAttempt(recorded, run.firstFencingToken) : undefined);
+    if (taskId !== undefined) {
+      const task = await this.startTask(recorded, taskId);
       if (!task) return null;
       ({ trigger, parameters } = task);
     } else {
@@ -167,6 +169,20 @@ export class RecordsRunRecorder extends RunRecorder {
 
   async drain(deadline: number): Promise<void> {
     await this.outbox.drain(deadline);
+  }
+
+  /**
+   * The task of a retried run's first attempt (the job's, with that fencing token); undefined if
+   * its records were never written (the retry is then recorded as a run of its own).
+   */
+  private async taskOfFirstAttempt(recorded: RecordedRun, firstFencingToken: number): Promise<number | undefined> {
+    try {
+      const execution = await this.dialect.manager.findOne(Execution, { where: { jobName: recorded.name, fencingToken: firstFencingToken }, select: { id: true } });
+      const task = execution && (await this.dialect.manager.findOne(Task, { where: { executionId: execution.id }, select: { id: true } }));
+      return task ? task.id : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** A dispatched task starts: its attempt is recorded as Running, unless it was stopped or superseded. */

@@ -25,7 +25,7 @@ export class SweepJob implements OnModuleInit {
   onModuleInit(): void {
     if (this.options.sweepEvery === null) return;
     this.registry.add({
-      definition: defineJob({ name: SWEEP_JOB_NAME, every: this.options.sweepEvery, overlap: 'skip' }, SWEEP_JOB_NAME),
+      definition: defineJob({ name: SWEEP_JOB_NAME, every: this.options.sweepEvery, overlap: 'skip', retry: { attempts: 1 } }, SWEEP_JOB_NAME),
       target: 'SweepJob.run',
       handler: () => this.run(),
     });

@@ -10,6 +10,7 @@ export type OverlapPolicy = 'skip' | 'allow' | 'queue-one' | 'cancel-previous';
 
 import type { CheckpointOptions } from '../checkpoint/checkpoint.interface';
 import type { MissedPolicy } from './missed-runs';
+import type { RetryOptions } from '../retry/retry.interface';
 
 export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'allow', 'queue-one', 'cancel-previous'];
 
@@ -108,4 +109,14 @@ export interface DistributedJobOptions {
    * options, field by field. @default the module's `checkpoint`
    */
   checkpoint?: CheckpointOptions;
+  /**
+   * Retries of a run whose handler throws (or runs past `timeout`): `attempts` in all, waiting
+   * `backoff.delay * backoff.factor ^ (n - 1)` (at most `maxDelay`, less a random `jitter` part)
+   * after attempt n fails; `retryIf(error)` returning false stops them. Each attempt is a new
+   * claim with a new fencing token, serving the same `ctx.scheduledAt`; `ctx.attempt` is its
+   * number. A pending retry waits in the coordinator, so another replica runs it if this one dies.
+   * It is claimed under the job's `overlap` policy, as any trigger (a task's retry is not).
+   * @default the module's `retry` (no retry)
+   */
+  retry?: RetryOptions;
 }

@@ -9,6 +9,7 @@ import type { ClaimsInDoubt } from './claims-in-doubt';
 import { missedGrace, MissedPlan, missedRunsOf, planMissed } from './missed-runs';
 import { CLAIM_RETRY_MS, CLOCK_MARGIN_MS, iso, OrchestratorContext } from './orchestrator-context';
 import type { RunSupervisor } from './run-supervisor';
+import { parseRetryId } from '../retry/retry-id';
 
 /** How soon Redis is asked again about a claim left unanswered, while the read itself fails. */
 const CLAIM_RECOVERY_RETRY_MS = 250;
@@ -146,8 +147,10 @@ export class FireClaims {
     // From no earlier than the fire claimed: with `now` a little behind it, an `every` job would
     // otherwise restart from `now`, and the claim script would refuse the due time it is serving.
     if (schedule && entry.member === undefined) next = schedule.next(state.base, Math.max(now, entry.due!));
-    // A manual run restarts the period (as cronutil's Trigger); queued and start runs leave the cadence alone.
-    else if (schedule && this.mirror.trigger(entry.member!)?.trigger === 'MANUAL') next = schedule.next(null, now);
+    // A manual run restarts the period (as cronutil's Trigger); queued and start runs, and retries, leave the cadence alone.
+    else if (schedule && this.mirror.trigger(entry.member!)?.trigger === 'MANUAL' && !parseRetryId(this.mirror.trigger(entry.member!)!.id)) {
+      next = schedule.next(null, now);
+    }
     return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member, ...(threshold != null ? { threshold } : {}) };
   }
 
@@ -229,6 +232,8 @@ export class FireClaims {
     const pending = entry.member !== undefined ? this.mirror.trigger(entry.member) : undefined;
     const what = (scheduledAt: number) => {
       if (!pending) return `the fire due at ${iso(scheduledAt)}`;
+      const retry = parseRetryId(pending.id);
+      if (retry) return `attempt ${retry.attempt} (a retry) of the run of ${iso(scheduledAt)}`;
       if (pending.trigger === 'MANUAL') return `the manual trigger ${pending.id} requested at ${iso(scheduledAt)}`;
       return pending.trigger === 'EVENT' ? `the start run (runOnStart) requested at ${iso(scheduledAt)}` : `the queued run requested at ${iso(scheduledAt)}`;
     };

@@ -26,6 +26,11 @@ export interface JobContext {
    */
   readonly catchUp: boolean;
   /**
+   * Which attempt of its run this is, from 1. With `retry`, a run whose handler threw is tried
+   * again as attempt 2, 3, … (each with a new `fencingToken`, the same `scheduledAt`).
+   */
+  readonly attempt: number;
+  /**
    * Aborts when the run must stop: its `timeout`, a `cancel-previous` fire, the loss of its lock,
    * or application shutdown. `signal.reason` says which.
    */

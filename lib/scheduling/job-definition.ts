@@ -7,6 +7,8 @@ import type { ResolvedCheckpointOptions } from '../checkpoint/checkpoint.interfa
 import { checkCheckpointOptions } from '../checkpoint/checkpoint.options';
 import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, isDefaultMissedRuns, MissedRuns } from './missed-runs';
+import type { ResolvedRetryOptions } from '../retry/retry.interface';
+import { checkRetryOptions } from '../retry/retry.options';
 
 /** A job's options after validation, with defaults applied once. */
 export interface JobDefinition {
@@ -33,6 +35,8 @@ export interface JobDefinition {
   readonly checkpoint: Partial<ResolvedCheckpointOptions>;
   /** What its missed due times become: its own options over the module's defaults. */
   readonly missedRuns: MissedRuns;
+  /** The retry fields this job sets; the module's apply to the others (`resolveRetry`). */
+  readonly retry: Partial<ResolvedRetryOptions>;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -87,6 +91,9 @@ export function defineJob(
   const checkpoint = checkCheckpointOptions(options.checkpoint, (option, value, reason) => {
     throw new InvalidJobOptionError(name, option, value, reason);
   });
+  const retry = checkRetryOptions(options.retry, (option, value, reason) => {
+    throw new InvalidJobOptionError(name, option, value, reason);
+  });
   const spec = defineSchedule(name, options, bounds);
   const missedRuns = checkMissedRuns(options, missedDefaults, (option, value, reason) => {
     throw new InvalidJobOptionError(name, option, value, reason);
@@ -99,6 +106,7 @@ export function defineJob(
   return {
     name,
     checkpoint,
+    retry,
     missedRuns,
     vendorType,
     retain: options.retain ?? null,

@@ -19,6 +19,23 @@ export interface JobRunInfo {
   startedAt: Date;
   /** A catch-up run: it serves a missed due time (`scheduledAt`). */
   catchUp: boolean;
+  /** Which attempt of its run (1 unless retried: `retry`). */
+  attempt: number;
+}
+
+/** A failed run's next attempt, waiting in the coordinator for its time (`retry`). */
+export interface JobPendingRetry {
+  /** The attempt it starts (2 for the first retry). */
+  attempt: number;
+  /** The due time (or request time) the run serves; every attempt serves the same. */
+  scheduledAt: Date;
+  /** Claimed by any replica with the job from this time on (coordinator's clock). */
+  notBefore: Date;
+  trigger: JobTrigger;
+  /** The fencing token of the run's first attempt. */
+  firstFencingToken: number;
+  /** For a task's retry (`TaskManager.create`): the task; null for a job's run. */
+  taskId: number | null;
 }
 
 export interface JobLastRun extends JobRunInfo {
@@ -39,7 +56,10 @@ export interface JobDescription {
   nextRunAt: Date | null;
   running: JobRunInfo[];
   locked: { by: string; until: Date | null } | null;
+  /** Pending triggers, pending retries included. */
   pendingTriggers: number;
+  /** Failed runs' next attempts, the soonest first. */
+  pendingRetries: JobPendingRetry[];
   lastRun: JobLastRun | null;
   /** Scheduled fires skipped for being claimed later than the job's `threshold`, cluster-wide. */
   skippedLate: number;

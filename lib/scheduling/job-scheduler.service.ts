@@ -1,3 +1,4 @@
+import { parseRetryId } from '../retry/retry-id';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Observable } from 'rxjs';
@@ -80,6 +81,8 @@ export class JobScheduler {
     if (typeof id !== 'string' || id === '' || id.length > MAX_TRIGGER_ID_LENGTH || /[\r\n]/.test(id)) {
       throw new InvalidJobOptionError(name, 'id', id, `expected a non-empty string of at most ${MAX_TRIGGER_ID_LENGTH} characters on one line`);
     }
+    // The coordinator reads a trigger id of this form as a pending retry (retry-id.ts).
+    if (parseRetryId(id)) throw new InvalidJobOptionError(name, 'id', id, "an id of the form 'retry:<n>:<time>:<token>:' is the library's own (a pending retry)");
     // The trigger id is the caller's (10 minutes); the request id guards this call against a resend.
     const outcome = await this.coordinator.requestTrigger(name, 'MANUAL', id, TRIGGER_ID_TTL_MS, randomUUID());
     switch (outcome.status) {
@@ -302,15 +305,25 @@ function toDescription(record: JobRecord): JobDescription {
       scheduledAt: new Date(run.scheduledAt),
       startedAt: new Date(run.startedAt),
       catchUp: run.catchUp === true,
+      attempt: run.attempt ?? 1,
     })),
     locked: record.locked && { by: record.locked.by, until: date(record.locked.until) },
     pendingTriggers: record.pendingTriggers,
+    pendingRetries: record.pendingRetries.map((retry) => ({
+      attempt: retry.attempt,
+      scheduledAt: new Date(retry.scheduledAt),
+      notBefore: new Date(retry.notBefore),
+      trigger: retry.trigger,
+      firstFencingToken: retry.firstFencingToken,
+      taskId: retry.taskId ?? null,
+    })),
     lastRun: record.lastRun && {
       ...record.lastRun,
       scheduledAt: new Date(record.lastRun.scheduledAt),
       startedAt: new Date(record.lastRun.startedAt),
       finishedAt: date(record.lastRun.finishedAt),
       catchUp: record.lastRun.catchUp === true,
+      attempt: record.lastRun.attempt ?? 1,
     },
     skippedLate: record.skippedLate,
     skippedMissed: record.skippedMissed,

@@ -15,6 +15,12 @@ export interface RunStart {
   taskId?: number;
   /** True for a run serving a missed due time (recorded in the execution's `extraAttrs.catchUp`). */
   catchUp?: boolean;
+  /**
+   * A retry (`attempt` 2 or more): the fencing token of the run's first attempt, whose records
+   * this attempt continues (the same execution and task, its `runCount` one more).
+   */
+  attempt?: number;
+  firstFencingToken?: number;
 }
 
 /** What the records give a run: its ids, parameters, logger and check-in, and its end. */

@@ -13,16 +13,20 @@ import { iso, OrchestratorContext, SHUTDOWN_RELEASE_MS, withDeadline } from './o
 import { CancelReason, PendingCancels } from './pending-cancels';
 import type { RunRecorder, RunStart } from './run-recorder';
 import { TickBatcher } from './tick-batcher';
+import { RunRetries } from '../retry/run-retries';
 
 /** How many recent fencing tokens a replica remembers to never start one run twice. */
 const MAX_REMEMBERED_TOKENS = 10_000;
 
 /** What starting a run needs to know of its claim (or adopted lease, or task lease). */
-export type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId' | 'catchUp'> & CheckpointClaim;
+export type RunClaim = Pick<OwnLease, 'fencingToken' | 'scheduledAt' | 'startedAt' | 'trigger' | 'taskId' | 'catchUp' | 'attempt' | 'firstFencingToken'> &
+  CheckpointClaim;
 
 interface ActiveRun {
   name: string;
   fencingToken: number;
+  /** Which attempt of its run (1-based). */
+  attempt: number;
   controller: AbortController;
   /** Set when the lease is gone (expired and taken, or cancelled): nothing is left to release. */
   leaseLost: boolean;
@@ -50,6 +54,8 @@ export class RunSupervisor {
   private readonly startedTokens = new Set<string>();
   /** Cancels that overtook the claim reply of the run they name: applied when it starts. */
   private readonly pendingCancels = new PendingCancels();
+  /** Whether and when a failed run is tried again. */
+  private readonly retries: RunRetries;
 
   constructor(
     private readonly ctx: OrchestratorContext,
@@ -61,6 +67,7 @@ export class RunSupervisor {
     this.finishes = new TickBatcher((reports) => ctx.coordinator.finish(reports));
     this.leaseDiagnosis = new LeaseDiagnosis(2 * ctx.options.lockTtl, Math.floor(ctx.options.lockTtl / 3));
     this.checkpoints = new RunCheckpoints(ctx.coordinator, ctx.logger, ctx.options.checkpoint);
+    this.retries = new RunRetries(ctx);
   }
 
   /** The coordinator's clock as this replica knows it: every lease expires on it. */
@@ -109,7 +116,7 @@ export class RunSupervisor {
     // Cut off from Redis, a replica cannot tell whether its lease still holds: once it may have
     // expired, another replica may run the job, so this run must stop.
     const lease = new LeaseTimer(this.clock, () => this.abortRun(run, 'lease-lost', `its lock could not be renewed before it expired: ${this.leaseDiagnosis.explain()}`));
-    const run: ActiveRun = { name, fencingToken: claim.fencingToken, controller, leaseLost: false, lease, done: Promise.resolve() };
+    const run: ActiveRun = { name, fencingToken: claim.fencingToken, attempt: claim.attempt ?? 1, controller, leaseLost: false, lease, done: Promise.resolve() };
     lease.renew(leaseKnownAt, leaseExpiresAt);
     this.runs.set(key, run);
     this.extendLeasesWhileRunning();
@@ -147,7 +154,8 @@ export class RunSupervisor {
     const startedAt = new Date(Math.max(this.clock.now(), claim.startedAt));
     const { instanceId } = this.ctx.options;
     const catchUp = claim.catchUp === true;
-    const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId, catchUp };
+    const retry = run.attempt > 1 ? { attempt: run.attempt, firstFencingToken: claim.firstFencingToken } : {};
+    const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId, catchUp, ...retry };
     const record = await this.recorder.start(start).catch((error) => {
       // The recorder handles the database's failures itself; this is a bug in it, and must not stop the job.
       this.ctx.report('record', error, run.name);
@@ -171,6 +179,7 @@ export class RunSupervisor {
       startedAt,
       trigger: record.trigger,
       catchUp,
+      attempt: run.attempt,
       signal: run.controller.signal,
       fencingToken: claim.fencingToken,
       instanceId,
@@ -212,20 +221,32 @@ export class RunSupervisor {
       clearInterval(this.extendTimer);
       this.extendTimer = undefined;
     }
-    if (handlerRan && outcome.status === 'error') {
-      this.ctx.logger.error(`Job "${run.name}" failed: ${outcome.error!.message}`, outcome.error!.stack);
+    const retry = handlerRan && !run.leaseLost ? this.retries.decide(run.name, run.attempt, outcome) : ({ retry: false, why: null } as const);
+    if (retry.retry) {
+      // Not a failure of the job yet: reported (errors$, error log) only once no attempt is left.
+      this.retries.announce(run.name, run.fencingToken, run.attempt, outcome, retry.delayMs);
+    } else if (handlerRan && outcome.status === 'error') {
+      const tried = run.attempt > 1 || retry.why ? ` (attempt ${run.attempt}${retry.why ? `; ${retry.why}` : ''})` : '';
+      this.ctx.logger.error(`Job "${run.name}" failed${tried}: ${outcome.error!.message}`, outcome.error!.stack);
       this.ctx.report('run', outcome.error, run.name);
     } else if (handlerRan && outcome.status === 'timeout') {
       this.ctx.logger.warn(outcome.error!.message);
     }
     if (!run.leaseLost) {
-      await this.release({ name: run.name, fencingToken: run.fencingToken, status: outcome.status, error: outcome.error?.message ?? null });
+      const report: RunReport = { name: run.name, fencingToken: run.fencingToken, status: outcome.status, error: outcome.error?.message ?? null };
+      if (retry.retry) report.retryDelay = retry.delayMs;
+      const released = await this.release(report);
+      // The retry was written with the release, or not at all: then this attempt was the last.
+      if (retry.retry && !released) this.retries.lost(run.name, run.attempt, outcome);
     }
     this.ended(run.name);
   }
 
-  /** Releases a lease: its run ended, or it was won after shutdown and is handed back. */
-  async release(report: RunReport): Promise<void> {
+  /**
+   * Releases a lease: its run ended, or it was won after shutdown and is handed back. True if the
+   * coordinator released it now (and so wrote the report's retry, if any).
+   */
+  async release(report: RunReport): Promise<boolean> {
     try {
       const released = await this.leaseDiagnosis.timed(() => this.finishes.add(report));
       if (released === false) {
@@ -234,16 +255,19 @@ export class RunSupervisor {
             `before that reached Redis: ${this.leaseDiagnosis.explain()}.`,
         );
       } else if (released !== true) this.mirror.isolate(released);
+      return released === true;
     } catch (error) {
       // Kept and sent again after the coordinator returns; until then the lease expires by itself.
-      this.unreported.push(report);
+      // Its retry goes without it: sent late, it could run after the lease was taken by another run.
+      this.unreported.push({ ...report, retryDelay: undefined });
       this.ctx.report('finish', error, report.name);
+      return false;
     }
   }
 
   /** Sends again the ends of runs that could not be reported while the coordinator was away. */
   async flushUnreported(): Promise<void> {
-    await Promise.all(this.unreported.splice(0).map((report) => this.release(report)));
+    await Promise.all(this.unreported.splice(0).map(async (report) => void (await this.release(report))));
   }
 
   private extendLeasesWhileRunning(): void {

@@ -105,7 +105,7 @@ export class SnapshotPersister implements OnModuleInit, OnApplicationBootstrap, 
     }
     if (!this.store) return;
     this.registry.add({
-      definition: defineJob({ name: SNAPSHOT_JOB_NAME, every: options.every, overlap: 'skip' }, SNAPSHOT_JOB_NAME),
+      definition: defineJob({ name: SNAPSHOT_JOB_NAME, every: options.every, overlap: 'skip', retry: { attempts: 1 } }, SNAPSHOT_JOB_NAME),
       target: 'SnapshotPersister.save',
       handler: () => this.save('interval'),
     });

@@ -30,3 +30,17 @@ export class EventLog<T> {
     });
   }
 }
+
+/**
+ * Resolves with `read()`'s value once `done` holds for it, read again every 20 ms: for state that
+ * announces no event (a coordinator's description). A wait on a condition, not a sleep.
+ */
+export async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

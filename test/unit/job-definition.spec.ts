@@ -17,6 +17,7 @@ describe('defineJob', () => {
       initialDelay: 0,
       timeout: null,
       checkpoint: {},
+      retry: {},
       missedRuns: { policy: 'once', catchUpWindow: 24 * 3_600_000, maxCatchUp: 100 },
     });
   });

@@ -19,6 +19,7 @@ import {
   MAX_SUPERSEDED_DEFINITIONS,
   OwnLease,
   PENDING_TRIGGERS_TTL_MS,
+  PendingRetry,
   REQUEST_ID_TTL_MS,
   RegistrationMode,
   RegistrationOutcome,
@@ -29,6 +30,7 @@ import {
   TriggerOutcome,
 } from '../coordinator.interface';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
+import { parseRetryId, RetryId, retryId } from '../../retry/retry-id';
 import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
 
 interface StoredJob extends JobState {
@@ -40,8 +42,11 @@ interface StoredJob extends JobState {
   locked: { by: string; until: number | null } | null;
   queued: boolean;
   lastRun: LastRun | null;
-  /** Live leases; `ref` names the fire a claim took (its due time or trigger member), as claim.lua's `r`. */
-  leases: Map<number, RunLease & { ref?: string }>;
+  /**
+   * Live leases; `ref` names the fire a claim took (its due time or trigger member), as claim.lua's
+   * `r`; `first`, a retry's first attempt's token, as its `o`.
+   */
+  leases: Map<number, StoredLease>;
   skippedLate: number;
   /** As `missedSkips`, `catchUps` and `catchUpTo` in Redis. */
   skippedMissed: number;
@@ -52,6 +57,8 @@ interface StoredJob extends JobState {
   /** Hashes of the definitions a boot replaced, oldest first (as `superseded` in Redis). */
   superseded: string[];
 }
+
+type StoredLease = RunLease & { ref?: string; first?: number };
 
 interface StoredTrigger {
   name: string;
@@ -192,7 +199,8 @@ export class EmbeddedCoordinator extends Coordinator {
       for (const lease of job.leases.values()) {
         if (lease.instanceId === instanceId && lease.expiresAt > now) {
           const { fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId } = lease;
-          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId, ...(lease.catchUp ? { catchUp: true } : {}) });
+          const retry = lease.attempt !== undefined ? { attempt: lease.attempt, firstFencingToken: lease.first } : {};
+          ownLeases.push({ name, fencingToken, scheduledAt, startedAt, expiresAt, trigger, taskId, ...(lease.catchUp ? { catchUp: true } : {}), ...retry });
         }
       }
     }
@@ -219,6 +227,8 @@ export class EmbeddedCoordinator extends Coordinator {
     if (!job) return { status: 'missing' };
     let scheduledAt: number;
     let trigger: JobTrigger;
+    // As claim.lua: a pending retry's attempt, first token and task.
+    let retry: RetryId | null = null;
     const ref = request.member ?? String(request.due);
     // As claim.lua: the replica's plan for missed due times, checked against what is known here.
     const plan = request.member === undefined ? request.missed : undefined;
@@ -244,7 +254,11 @@ export class EmbeddedCoordinator extends Coordinator {
       if (job.rev !== request.rev) return { status: 'stale' };
       scheduledAt = pending.requestedAt;
       trigger = pending.trigger;
+      retry = parseRetryId(pending.id);
+      if (retry && pending.requestedAt > now) return { status: 'early', waitMs: pending.requestedAt - now };
+      if (retry) scheduledAt = retry.scheduledAt;
     }
+    const taskRetry = retry?.taskId ?? null;
     if (request.next && request.next.due <= (job.served ?? -Infinity)) return { status: 'stale' };
     // As claim.lua: a manual trigger restarts the period only if it runs.
     // As claim.lua: a due time an earlier catch-up claim planned (up to the episode's end) is a catch-up run too.
@@ -276,13 +290,14 @@ export class EmbeddedCoordinator extends Coordinator {
       return { status: 'late', scheduledAt, lateMs: now - scheduledAt };
     }
     if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
-    if (job.locked) {
+    if (job.locked && taskRetry === null) {
       advance();
       return { status: 'skipped', reason: 'locked', holder: job.locked.by, scheduledAt };
     }
     const live = liveLeases(job, now);
     if (live.length === 0) job.queued = false;
-    if (live.length > 0 && job.overlap !== 'allow') {
+    // As claim.lua: a task's retry is taken outside the manual lock and the overlap policy.
+    if (live.length > 0 && job.overlap !== 'allow' && taskRetry === null) {
       const holder = live[0].instanceId;
       if (job.overlap === 'skip') {
         advance();
@@ -301,8 +316,11 @@ export class EmbeddedCoordinator extends Coordinator {
     const fencingToken = Math.max(job.fence + 1, now);
     job.fence = fencingToken;
     const marked = catchUp ? { catchUp: true } : {};
-    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref, ...marked });
-    job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null, ...marked };
+    const retried = retry ? { attempt: retry.attempt, first: retry.firstFencingToken, ...(taskRetry !== null ? { taskId: taskRetry } : {}) } : {};
+    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref, ...marked, ...retried });
+    // As claim.lua: a task's attempt is no job run: no last run, no checkpoint fence.
+    const attempt = retry ? { attempt: retry.attempt } : {};
+    if (taskRetry === null) job.lastRun = { fencingToken, instanceId, trigger, scheduledAt, startedAt: now, finishedAt: null, status: 'running', error: null, ...marked, ...attempt };
     // As claim.lua: an episode continues while its next catch-up due time is one an earlier claim planned.
     const continued = catchUp && (job.catchUpTo ?? -Infinity) >= request.due!;
     if (catchUp) {
@@ -310,8 +328,8 @@ export class EmbeddedCoordinator extends Coordinator {
       if (plan) job.catchUpTo = plan.episodeTo;
     }
     advance(true);
-    const checkpoint = this.checkpointAtClaim(job.name, fencingToken);
-    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger, catchUp, continued, checkpoint };
+    const checkpoint = this.checkpointAtClaim(job.name, taskRetry === null ? fencingToken : undefined);
+    return { status: 'claimed', fencingToken, scheduledAt, startedAt: now, trigger, catchUp, continued, checkpoint, ...retryOf(job.leases.get(fencingToken)!) };
   }
 
   /** As claim.lua: the job's checkpoint, and its fence raised to the new run's token if it has one. */
@@ -328,7 +346,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (lease.instanceId === instanceId && lease.ref === ref && lease.expiresAt > now) {
         const { fencingToken, scheduledAt, startedAt, trigger } = lease;
         const catchUp = lease.catchUp === true;
-        return { status: 'claimed', fencingToken, scheduledAt, startedAt, trigger, catchUp, continued: catchUp, checkpoint: this.checkpointAtClaim(job.name) };
+        return { status: 'claimed', fencingToken, scheduledAt, startedAt, trigger, catchUp, continued: catchUp, checkpoint: this.checkpointAtClaim(job.name), ...retryOf(lease) };
       }
     }
     return null;
@@ -362,6 +380,7 @@ export class EmbeddedCoordinator extends Coordinator {
   private finishOne(report: RunReport): boolean {
     const job = this.jobs.get(report.name);
     if (!job) return false;
+    const lease = job.leases.get(report.fencingToken);
     if (!job.leases.delete(report.fencingToken)) {
       // Sent again after it was applied (as finish.lua): the same answer, nothing written.
       const last = job.lastRun;
@@ -381,6 +400,21 @@ export class EmbeddedCoordinator extends Coordinator {
         this.changeCount++;
         this.emit({ type: 'trigger', name: job.name, member, id: 'queued', trigger: 'SCHEDULE', requestedAt: now, version: this.changeCount });
       }
+    }
+    // As finish.lua: the run's next attempt, a pending trigger not claimable before its time.
+    if (report.retryDelay !== undefined && lease) {
+      const id = retryId({
+        attempt: (lease.attempt ?? 1) + 1,
+        scheduledAt: lease.scheduledAt,
+        firstFencingToken: lease.first ?? lease.fencingToken,
+        taskId: lease.taskId ?? null,
+      });
+      const member = `${job.name}\n${lease.trigger}\n${id}`;
+      const at = now + report.retryDelay;
+      this.pendingOf(job.name, true).set(member, { name: job.name, id, trigger: lease.trigger, requestedAt: at });
+      this.triggersKeptUntil.set(job.name, Math.max(this.triggersKeptUntil.get(job.name) ?? 0, at + PENDING_TRIGGERS_TTL_MS));
+      this.changeCount++;
+      this.emit({ type: 'trigger', name: job.name, member, id, trigger: lease.trigger, requestedAt: at, version: this.changeCount });
     }
     return true;
   }
@@ -654,9 +688,10 @@ export class EmbeddedCoordinator extends Coordinator {
           ...toState(job),
           definedAt: job.definedAt,
           locked,
-          running: liveLeases(job, now).map(({ ref: _ref, ...lease }: RunLease & { ref?: string }) => lease),
+          running: liveLeases(job, now).map(({ ref: _ref, first: _first, ...lease }: StoredLease) => lease),
           queued: job.queued,
           pendingTriggers: this.pendingOf(name).size,
+          pendingRetries: this.retriesOf(name),
           lastRun: job.lastRun ? { ...job.lastRun } : null,
           skippedLate: job.skippedLate,
           skippedMissed: job.skippedMissed,
@@ -665,6 +700,18 @@ export class EmbeddedCoordinator extends Coordinator {
         },
       ];
     });
+  }
+
+  /** A job's pending retries, the soonest first (as RedisCoordinator reads them). */
+  private retriesOf(name: string): PendingRetry[] {
+    const retries: PendingRetry[] = [];
+    for (const pending of this.pendingOf(name).values()) {
+      const retry = parseRetryId(pending.id);
+      if (!retry) continue;
+      const { attempt, scheduledAt, firstFencingToken, taskId } = retry;
+      retries.push({ attempt, scheduledAt, notBefore: pending.requestedAt, trigger: pending.trigger, firstFencingToken, ...(taskId !== null ? { taskId } : {}) });
+    }
+    return retries.sort((a, b) => a.notBefore - b.notBefore);
   }
 
   /** A job's pending triggers; `create` makes the set when it is missing. */
@@ -693,6 +740,12 @@ export class EmbeddedCoordinator extends Coordinator {
       if (!this.events.closed) this.events.next(event);
     });
   }
+}
+
+/** A retry lease's part of a 'claimed' answer (nothing for a first attempt). */
+function retryOf(lease: StoredLease): Pick<Extract<ClaimResult, { status: 'claimed' }>, 'attempt' | 'firstFencingToken' | 'taskId'> {
+  if (lease.attempt === undefined) return {};
+  return { attempt: lease.attempt, firstFencingToken: lease.first, ...(lease.taskId !== undefined ? { taskId: lease.taskId } : {}) };
 }
 
 function toState(job: StoredJob): JobState {

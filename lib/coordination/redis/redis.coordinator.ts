@@ -22,6 +22,7 @@ import {
   MAX_PENDING_TRIGGERS,
   OwnLease,
   PENDING_TRIGGERS_TTL_MS,
+  PendingRetry,
   PendingTrigger,
   REQUEST_ID_TTL_MS,
   RegistrationMode,
@@ -41,6 +42,7 @@ import type { RedisConnection } from '../../scheduler-options.interface';
 import { CorruptJobError } from '../../errors/corrupt-job.error';
 import { corruptKeyOf, jobHashProblem, parseJson, runsHashProblem, wrongTypeProblem } from './corrupt-key';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
+import { parseRetryId } from '../../retry/retry-id';
 import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
 
 type Reply = string | number | null | Reply[];
@@ -258,6 +260,7 @@ export class RedisCoordinator extends Coordinator {
           trigger: lease.g,
           taskId: lease.x,
           ...(lease.c === 1 ? { catchUp: true } : {}),
+          ...(lease.a !== undefined ? { attempt: lease.a, firstFencingToken: lease.o } : {}),
         });
       }
     });
@@ -331,7 +334,7 @@ export class RedisCoordinator extends Coordinator {
       const args: (string | number)[] = [this.keys.channel];
       for (const report of batch) {
         keys.push(this.keys.job(report.name), this.keys.runs(report.name), this.keys.triggers(report.name));
-        args.push(report.name, report.fencingToken, report.status, report.error ?? '');
+        args.push(report.name, report.fencingToken, report.status, report.error ?? '', report.retryDelay ?? '');
       }
       const replies = await this.scripts.finish.run<(number | string[])[]>(this.client, keys, args);
       results.push(...replies.map((reply, index) => (Array.isArray(reply) ? { name: batch[index].name, key: reply[1], problem: reply[2] } : reply === 1)));
@@ -541,6 +544,8 @@ export class RedisCoordinator extends Coordinator {
       pipeline.zscore(this.keys.due, name);
       // A count, and only of the jobs asked about: never the whole set of every job's triggers.
       pipeline.zcard(this.keys.triggers(name));
+      // Its pending retries are among its first MAX_PENDING_TRIGGERS triggers (the soonest first).
+      pipeline.zrange(this.keys.triggers(name), 0, MAX_PENDING_TRIGGERS - 1, 'WITHSCORES');
     }
     pipeline.time();
     const sentAt = Date.now();
@@ -554,7 +559,7 @@ export class RedisCoordinator extends Coordinator {
     const records: JobRecord[] = [];
     const corrupt: CorruptKey[] = [];
     wanted.forEach((name, index) => {
-      const [[jobError, job], [runsError, runs], , [triggersError, pending]] = replies.slice(index * 4, index * 4 + 4) as [Error | null, unknown][];
+      const [[jobError, job], [runsError, runs], , [triggersError, pending], [, triggers]] = replies.slice(index * 5, index * 5 + 5) as [Error | null, unknown][];
       const problems: [string, string | null][] = [
         [this.keys.job(name), wrongTypeProblem(jobError, 'hash')],
         [this.keys.runs(name), wrongTypeProblem(runsError, 'hash')],
@@ -566,8 +571,8 @@ export class RedisCoordinator extends Coordinator {
       const bad = problems.find(([, problem]) => problem !== null);
       if (bad) return void corrupt.push({ name, key: bad[0], problem: bad[1]! });
       if (!hash?.rev) return;
-      const due = replies[index * 4 + 2][1] as string | null;
-      records.push(toJobRecord(name, hash, runs as Record<string, string>, due, now, Number(pending)));
+      const due = replies[index * 5 + 2][1] as string | null;
+      records.push({ ...toJobRecord(name, hash, runs as Record<string, string>, due, now, Number(pending)), pendingRetries: pendingRetries(triggers as string[]) });
     });
     if (names && corrupt.length > 0) throw new CorruptJobError(corrupt[0].name, corrupt[0].key, corrupt[0].problem);
     for (const { name, key, problem } of corrupt) {
@@ -631,11 +636,13 @@ function missedArgs(request: ClaimRequest): (string | number)[] {
 }
 
 function toClaimResult(reply: Reply[]): ClaimResult {
-  const [status, a, b, c, d, flags, state, savedAt, writer] = reply;
+  const [status, a, b, c, d, flags, retry, state, savedAt, writer] = reply;
   switch (status) {
     case 'claimed': {
       const checkpoint = typeof state === 'string' ? { state, savedAt: Number(savedAt), fencingToken: Number(writer) } : null;
       const bits = Number(flags ?? 0);
+      // "attempt:first token:task id or ''" for a retry's lease, '' otherwise.
+      const [attempt, first, task] = typeof retry === 'string' && retry !== '' ? retry.split(':') : [];
       return {
         status,
         fencingToken: Number(a),
@@ -645,6 +652,8 @@ function toClaimResult(reply: Reply[]): ClaimResult {
         catchUp: (bits & 1) === 1,
         continued: (bits & 2) === 2,
         checkpoint,
+        ...(attempt ? { attempt: Number(attempt), firstFencingToken: Number(first) } : {}),
+        ...(task ? { taskId: Number(task) } : {}),
       };
     }
     case 'missed':
@@ -684,6 +693,8 @@ interface LastRunJson {
   er?: string;
   /** 1 for a catch-up run. */
   c?: number;
+  /** A retry's attempt. */
+  a?: number;
 }
 
 function toLastRun(last: LastRunJson): LastRun {
@@ -697,7 +708,21 @@ function toLastRun(last: LastRunJson): LastRun {
     status: last.st,
     error: last.er || null,
     ...(last.c === 1 ? { catchUp: true } : {}),
+    ...(last.a !== undefined ? { attempt: last.a } : {}),
   };
+}
+
+/** The pending retries among a job's triggers (`ZRANGE … WITHSCORES`: member, score, …). */
+function pendingRetries(triggers: string[]): PendingRetry[] {
+  const retries: PendingRetry[] = [];
+  for (let i = 0; i < triggers.length; i += 2) {
+    const { trigger, id } = parseTriggerMember(triggers[i]);
+    const retry = parseRetryId(id);
+    if (!retry) continue;
+    const { attempt, scheduledAt, firstFencingToken, taskId } = retry;
+    retries.push({ attempt, scheduledAt, notBefore: Number(triggers[i + 1]), trigger: trigger as JobTrigger, firstFencingToken, ...(taskId !== null ? { taskId } : {}) });
+  }
+  return retries;
 }
 
 /** As `served_due` in common.lua: the `served` watermark, or the last run's scheduled time. */
@@ -717,6 +742,9 @@ interface LeaseJson {
   x?: number;
   /** 1 for a catch-up run. */
   c?: number;
+  /** A retry: its attempt and the first attempt's fencing token. */
+  a?: number;
+  o?: number;
 }
 
 function toJobRecord(
@@ -726,7 +754,7 @@ function toJobRecord(
   due: string | null,
   now: number,
   pendingTriggers: number,
-): JobRecord {
+): Omit<JobRecord, 'pendingRetries'> {
   const running: RunLease[] = Object.entries(runs)
     .map(([token, raw]) => [token, JSON.parse(raw) as LeaseJson] as const)
     .filter(([, lease]) => lease.e > now)
@@ -740,6 +768,7 @@ function toJobRecord(
       // A dispatched task's lease names its task, as the embedded coordinator's does.
       ...(lease.x !== undefined && lease.x !== null ? { taskId: Number(lease.x) } : {}),
       ...(lease.c === 1 ? { catchUp: true } : {}),
+      ...(lease.a !== undefined ? { attempt: lease.a } : {}),
     }));
   const lockedUntil = Number(job.lockedUntil ?? 0);
   const locked = job.lockedBy && (lockedUntil === 0 || lockedUntil > now) ? { by: job.lockedBy, until: lockedUntil || null } : null;

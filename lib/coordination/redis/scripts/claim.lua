@@ -10,10 +10,17 @@
 --       time consumed: the `served` watermark), episode end (the latest missed due time).
 --       A plan is checked against what Redis knows: serve and through between the expected due
 --       time and now, after `served`, and the next due time after through; else 'stale'.
+-- A pending retry (a trigger whose id is "retry:<attempt>:<scheduledAt>:<first token>:<task id or ''>",
+-- written by finish.lua) is claimed like any trigger, except that: it is not claimable before its
+-- score (the not-before time: 'early'), the run serves the due time in its id, its lease carries
+-- the attempt (`a`) and the first attempt's token (`o`), and a task's retry (`x`, the task) is
+-- taken outside the manual lock and the overlap policy, as lease.lua takes a task's first attempt,
+-- writes no `last` run and raises no checkpoint fence.
 -- Returns { now, results } (now by Redis's clock, for the replica's estimate of it), with per
 -- request one of:
---   { 'claimed', fencingToken, scheduledAt, startedAt, trigger, flags [, checkpoint state, savedAt, token] }
+--   { 'claimed', fencingToken, scheduledAt, startedAt, trigger, flags, retry [, checkpoint state, savedAt, token] }
 --     (flags: 1 a catch-up run, + 2 if it continues a catch-up episode already under way)
+--     (retry: '' for a first attempt, else "attempt:first token:task id or ''")
 --     (the job's checkpoint, if it has one, read in the same step: the run starts with it at no
 --     extra round trip; and the claim raises the checkpoint's fence `f` to the new token, so no
 --     earlier run can overwrite it from then on. A job that never checkpointed has no such hash.)
@@ -44,9 +51,15 @@ local expires_text = tostring(now + ttl)
 -- Appends the job's checkpoint (HMGET of its hash: s, at, k, f) to a 'claimed' reply.
 local function with_checkpoint(reply, checkpoint)
   if checkpoint and checkpoint[1] then
-    reply[7], reply[8], reply[9] = checkpoint[1], tonumber(checkpoint[2]) or 0, tonumber(checkpoint[3]) or 0
+    reply[8], reply[9], reply[10] = checkpoint[1], tonumber(checkpoint[2]) or 0, tonumber(checkpoint[3]) or 0
   end
   return reply
+end
+
+-- The 'claimed' reply's retry element: which attempt a lease is, of which first attempt, for which task.
+local function retry_text(attempt, first, task)
+  if not attempt then return '' end
+  return tostring(attempt) .. ':' .. tostring(first) .. ':' .. (task and tostring(task) or '')
 end
 
 local function already_won(runs_key, expected, checkpoint_key)
@@ -64,7 +77,7 @@ local function already_won(runs_key, expected, checkpoint_key)
         -- A checkpoint hash of the wrong type is reported by the next claim or save, not here.
         local checkpoint = read_key('hash', 'HMGET', checkpoint_key, 's', 'at', 'k')
         -- A resend: whoever sent it first already began the episode, if any.
-        return with_checkpoint({ 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g, lease.c == 1 and 3 or 0 }, checkpoint)
+        return with_checkpoint({ 'claimed', tonumber(flat[i]), lease.s, lease.t, lease.g, lease.c == 1 and 3 or 0, retry_text(lease.a, lease.o, lease.x) }, checkpoint)
       end
     end
   end
@@ -79,6 +92,8 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     'missedSkips', 'catchUps', 'catchUpTo')
   if problem then return corrupt(job_key, problem) end
   local scheduled_at, trigger
+  -- A pending retry: its attempt, first token and task (nil for any other claim), and its not-before time.
+  local retry_attempt, retry_first, retry_task, retry_at
   if kind == 'due' then
     local due = tonumber(redis.call('ZSCORE', due_key, name))
     if due ~= tonumber(expected) then
@@ -94,11 +109,17 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     if not requested then return already_won(runs_key, expected, checkpoint_key) or { 'gone' } end
     -- A trigger member is "name \n trigger \n id".
     scheduled_at, trigger = tonumber(requested), string.match(expected, '\n([^\n]*)\n')
+    local a, s, o, x = string.match(expected, '\nretry:(%d+):(%-?%d+):(%d+):(%d*)$')
+    if a then
+      retry_attempt, retry_first, retry_task, retry_at = tonumber(a), tonumber(o), tonumber(x), scheduled_at
+      scheduled_at = tonumber(s)
+    end
   end
 
   if not job[1] then return { 'missing' } end
   if tonumber(job[1]) ~= rev then return { 'stale' } end
   if kind == 'due' and scheduled_at > now then return { 'early', scheduled_at - now } end
+  if retry_at and retry_at > now then return { 'early', retry_at - now } end
   if not OVERLAPS[job[3]] then return corrupt(job_key, 'its field "overlap" is not an overlap policy: ' .. quoted(job[3])) end
   local leases, bad_lease = read_leases(runs_key)
   if bad_lease then return corrupt(runs_key, bad_lease) end
@@ -180,7 +201,7 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   end
 
   local locked_by = job[5]
-  if locked_by then
+  if locked_by and not retry_task then
     local locked_until = tonumber(job[6]) or 0
     if locked_until == 0 or locked_until > now then
       advance(nil)
@@ -193,7 +214,7 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   local live = drop_expired(runs_key, leases, now)
   -- A run queued behind a holder that died (its lease expired unfinished) is dropped.
   if #live == 0 and job[7] == '1' then redis.call('HDEL', job_key, 'queued') end
-  if #live > 0 and overlap ~= 'allow' then
+  if #live > 0 and overlap ~= 'allow' and not retry_task then
     local holder = live[1][2].i
     if overlap == 'skip' then
       advance(nil)
@@ -216,6 +237,11 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   local common = '"i":' .. instance_json .. ',"s":' .. tostring(scheduled_at) .. ',"t":' .. now_text .. ',"g":"' .. trigger .. '"'
   local flags = 0
   local fields = { 'fence', token_text }
+  local lease_extra = ''
+  if retry_attempt then
+    lease_extra = ',"a":' .. tostring(retry_attempt) .. ',"o":' .. tostring(retry_first)
+    if retry_task then lease_extra = lease_extra .. ',"x":' .. tostring(retry_task) end
+  end
   if is_catch_up then
     common = common .. ',"c":1'
     -- An episode continues while its next catch-up due time is one an earlier claim planned.
@@ -223,12 +249,13 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     redis.call('HINCRBY', job_key, 'catchUps', 1)
     if planned then fields[#fields + 1], fields[#fields + 2] = 'catchUpTo', episode_to end
   end
-  redis.call('HSET', runs_key, token_text, '{' .. common .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
+  redis.call('HSET', runs_key, token_text, '{' .. common .. lease_extra .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
-  fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. ',"k":' .. token_text .. ',"st":"running"}'
+  -- A task's attempts are no job run (as lease.lua): no `last`, no checkpoint fence.
+  if not retry_task then fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. lease_extra .. ',"k":' .. token_text .. ',"st":"running"}' end
   advance(fields, true)
-  if checkpoint[1] or checkpoint[4] then redis.call('HSET', checkpoint_key, 'f', token_text) end
-  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger, flags }, checkpoint)
+  if not retry_task and (checkpoint[1] or checkpoint[4]) then redis.call('HSET', checkpoint_key, 'f', token_text) end
+  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger, flags, retry_text(retry_attempt, retry_first, retry_task) }, checkpoint)
 end
 
 local results = {}
