@@ -12,6 +12,7 @@ import { RunRecorder } from '../lib/scheduling/run-recorder';
 import { JobRegistry } from '../lib/scheduling/job.registry';
 import { CapturingLogger } from './support/app';
 import { DATABASE_KINDS, TestDatabase } from './support/databases';
+import { pendingTask, waitUntil } from './support/records';
 import { EventLog } from './support/wait';
 
 /** Lets the test hold handlers until it releases them all at once. A test gets a new one (beforeEach). */
@@ -496,32 +497,3 @@ describe('execution records: hooks and the built-in sweep', () => {
     await app.close();
   });
 });
-
-function pendingTask(executionId: number): Partial<Task> {
-  const now = new Date();
-  return {
-    vendorType: 'revisions',
-    executionId,
-    jobName: 'unit',
-    parameters: {},
-    status: 'Pending',
-    statusMessage: null,
-    runCount: 0,
-    jobId: `job-${executionId}-${Math.random()}`,
-    extraAttrs: {},
-    creationTime: now,
-    startTime: null,
-    updateTime: now,
-    endTime: null,
-    statusRevision: 0,
-    fencingToken: 0,
-  };
-}
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('Timed out waiting for a condition');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

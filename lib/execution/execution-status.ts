@@ -24,3 +24,6 @@ export function deriveExecutionStatus(counts: Partial<Record<ExecutionStatus, nu
 
 /** The metrics of a job's run as it starts: its one task running. */
 export const ONE_RUNNING_TASK: ExecutionMetrics = deriveExecutionStatus({ Running: 1 }).metrics;
+
+/** The metrics of an execution without tasks: all zeros (never null), as Harbor shows them. */
+export const NO_TASKS: ExecutionMetrics = deriveExecutionStatus({}).metrics;

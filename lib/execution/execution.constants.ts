@@ -24,6 +24,9 @@ export const TASK_STATUS = EXECUTION_STATUS;
 
 export const FINAL_STATUSES: readonly ExecutionStatus[] = ['Stopped', 'Error', 'Success'];
 
+/** The statuses of a task (or execution) that has not ended. */
+export const OPEN_STATUSES: readonly ExecutionStatus[] = ['Pending', 'Running'];
+
 export function isFinalStatus(status: string): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(status);
 }

@@ -1,8 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { EntityManager } from 'typeorm';
+import type { EntityManager, SelectQueryBuilder } from 'typeorm';
 import { ExecutionNotFinalError, RecordNotFoundError, StopTimeoutError } from '../errors';
-import { ExecutionStatus, ExecutionTrigger, isFinalStatus } from './execution.constants';
+import { NO_TASKS } from './execution-status';
+import { ExecutionStatus, ExecutionTrigger, isFinalStatus, OPEN_STATUSES } from './execution.constants';
 import { Execution, JsonObject } from './execution.entity';
 import { applyFilters, applyPage } from './record-query';
 import type { ExecutionQuery } from './record-query.interface';
@@ -33,6 +34,8 @@ export interface RecordingStatus {
  */
 @Injectable()
 export class ExecutionManager {
+  private readonly logger = new Logger('ExecutionRecords');
+
   constructor(
     @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
     private readonly statusChanges: StatusChangeHandler,
@@ -62,7 +65,7 @@ export class ExecutionManager {
       vendorId: vendorId === null ? null : String(vendorId),
       status: 'Running',
       statusMessage: null,
-      metrics: null,
+      metrics: NO_TASKS,
       trigger,
       extraAttrs,
       startTime: now,
@@ -96,31 +99,76 @@ export class ExecutionManager {
     return this.finalize(id, 'Error', message);
   }
 
-  /** Stops every task of the execution that has not ended (see `TaskManager.stop`). */
+  /**
+   * Stops every task of the execution that has not ended (see `TaskManager.stop`), whatever the
+   * execution's status: `markError` or `markDone` may have ended it while tasks still run or wait
+   * to (Harbor's own advice is `markError` when creating the remaining tasks fails). An execution
+   * without tasks that has not ended ends `Stopped`.
+   */
   async stop(id: number): Promise<void> {
     checkId('ExecutionManager.stop', 'id', id);
     const execution = await this.get(id);
+    const open = await this.openTasks([id]);
+    if (open.length > 0) {
+      await Promise.all(open.map((task) => this.tasks.stopTask(task)));
+      return;
+    }
     if (isFinalStatus(execution.status)) return;
-    const open = await this.dialect.manager
-      .createQueryBuilder(Task, 'r')
-      .where('r.executionId = :id AND r.status IN (:...statuses)', { id, statuses: ['Pending', 'Running'] })
-      .getMany();
-    const total = open.length > 0 ? open.length : await this.tasks.count({ executionId: id });
-    if (total === 0) return this.finalize(id, 'Stopped', 'stopped');
-    await Promise.all(open.map((task) => this.tasks.stopTask(task)));
+    if ((await this.tasks.count({ executionId: id })) === 0) await this.finalize(id, 'Stopped', 'stopped');
   }
 
-  /** Stops the execution and waits until all its tasks have ended; throws `StopTimeoutError` after `timeoutMs`. */
+  /**
+   * Stops the execution and waits until it is final and all its tasks have ended; throws
+   * `StopTimeoutError` once `timeoutMs` have passed since the call, the stop included: the stop
+   * may wait for the execution's row, locked by another transaction (MySQL gives up on a lock
+   * only after `innodb_lock_wait_timeout`, 50 s by default; PostgreSQL never). A stop still
+   * waiting then goes on by itself, and the tasks it reaches still stop.
+   */
   async stopAndWait(id: number, timeoutMs: number): Promise<void> {
+    checkId('ExecutionManager.stopAndWait', 'id', id);
     checkWhole('ExecutionManager.stopAndWait', 'timeoutMs', timeoutMs, 0);
-    await this.stop(id);
     const deadline = Date.now() + timeoutMs;
+    const work = this.stopAndWaitUntil(id, deadline);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
+    try {
+      if ((await Promise.race([work, timedOut])) === 'stopped') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    work.catch((error: Error) => this.logger.warn(`The stop of execution ${id} failed after its stopAndWait had timed out: ${error.message}`));
+    throw new StopTimeoutError(id, timeoutMs);
+  }
+
+  private async stopAndWaitUntil(id: number, deadline: number): Promise<'stopped' | 'timeout'> {
     let pause = WAIT_POLL_MIN_MS;
-    while (!isFinalStatus((await this.get(id)).status)) {
-      if (Date.now() >= deadline) throw new StopTimeoutError(id, timeoutMs);
+    const pauseOrTimeout = async (): Promise<boolean> => {
+      if (Date.now() >= deadline) return true;
       await delay(Math.min(pause, Math.max(1, deadline - Date.now())));
       pause = Math.min(pause * 2, WAIT_POLL_MAX_MS);
+      return false;
+    };
+    // SQLite refuses at once (rather than waits) a write while another connection holds the
+    // database: the stop is tried again until the deadline, as it would have waited elsewhere.
+    for (;;) {
+      try {
+        await this.stop(id);
+        break;
+      } catch (error) {
+        if (!this.dialect.isLockContention(error)) throw error;
+        if (await pauseOrTimeout()) return 'timeout';
+      }
     }
+    pause = WAIT_POLL_MIN_MS;
+    while (!(await this.hasEnded(id))) {
+      if (await pauseOrTimeout()) return 'timeout';
+    }
+    return 'stopped';
+  }
+
+  /** Final, and so are all its tasks. */
+  private async hasEnded(id: number): Promise<boolean> {
+    return isFinalStatus((await this.get(id)).status) && (await this.openTasks([id])).length === 0;
   }
 
   /** `stopAndWait`, then, if `originalError` is given, `markError` with its message. */
@@ -129,28 +177,58 @@ export class ExecutionManager {
     if (originalError) await this.markError(id, originalError instanceof Error ? originalError.message : originalError);
   }
 
-  /** Deletes a final execution with its tasks and their logs. */
+  /**
+   * Deletes a final execution with its tasks and their logs; `ExecutionNotFinalError` while it is
+   * not final or any of its tasks is still Pending or Running (its end would find no execution).
+   */
   async delete(id: number): Promise<void> {
     checkId('ExecutionManager.delete', 'id', id);
     const execution = await this.get(id);
-    if (!isFinalStatus(execution.status)) throw new ExecutionNotFinalError([id], `Execution ${id} cannot be deleted`);
-    await this.sweep.clean([id]);
+    const refused = async () => new ExecutionNotFinalError([id], `Execution ${id} cannot be deleted`, (await this.openTasks([id])).map((task) => task.id));
+    if (!isFinalStatus(execution.status)) throw await refused();
+    if ((await this.sweep.clean([id])) > 0) return;
+    // `clean` left it: a task of it is open (or it was deleted meanwhile, which is what was asked).
+    if ((await this.dialect.manager.countBy(Execution, { id })) > 0) throw await refused();
   }
 
-  /** Deletes every execution of a vendor; refuses (deleting nothing) while any of them is not final. */
+  /**
+   * Deletes every execution of a vendor; refuses (deleting nothing) while any of them is not
+   * final or has a task still Pending or Running.
+   */
   async deleteByVendor(vendorType: string, vendorId: string | number | null): Promise<void> {
     checkString('ExecutionManager.deleteByVendor', 'vendorType', vendorType);
     if (vendorId !== null) checkStringOrNumber('ExecutionManager.deleteByVendor', 'vendorId', vendorId);
-    const ofVendor = this.dialect.manager
-      .createQueryBuilder(Execution, 'r')
-      .select(['r.id', 'r.status'])
-      .where('r.vendorType = :vendorType', { vendorType });
-    if (vendorId === null) ofVendor.andWhere('r.vendorId IS NULL');
-    else ofVendor.andWhere('r.vendorId = :vendorId', { vendorId: String(vendorId) });
-    const executions = await ofVendor.getMany();
-    const open = executions.filter((execution) => !isFinalStatus(execution.status)).map((execution) => execution.id);
-    if (open.length > 0) throw new ExecutionNotFinalError(open, `The executions of vendor ${vendorType}/${vendorId} cannot be deleted`);
+    const executions = await this.ofVendor(this.dialect.manager.createQueryBuilder(Execution, 'r').select(['r.id', 'r.status']), 'r', vendorType, vendorId).getMany();
+    const openTasks = await this.ofVendor(
+      this.dialect.manager
+        .createQueryBuilder(Task, 't')
+        .select(['t.id', 't.executionId'])
+        .innerJoin(Execution, 'r', 'r.id = t.executionId')
+        .where('t.status IN (:...open)', { open: OPEN_STATUSES }),
+      'r',
+      vendorType,
+      vendorId,
+    ).getMany();
+    const open = new Set([...executions.filter((execution) => !isFinalStatus(execution.status)).map((execution) => execution.id), ...openTasks.map((task) => task.executionId)]);
+    if (open.size > 0) {
+      throw new ExecutionNotFinalError([...open].sort((a, b) => a - b), `The executions of vendor ${vendorType}/${vendorId} cannot be deleted`, openTasks.map((task) => task.id));
+    }
     await this.sweep.clean(executions.map((execution) => execution.id));
+  }
+
+  private ofVendor<T extends object>(query: SelectQueryBuilder<T>, alias: string, vendorType: string, vendorId: string | number | null): SelectQueryBuilder<T> {
+    query.andWhere(`${alias}.vendorType = :vendorType`, { vendorType });
+    if (vendorId === null) return query.andWhere(`${alias}.vendorId IS NULL`);
+    return query.andWhere(`${alias}.vendorId = :vendorId`, { vendorId: String(vendorId) });
+  }
+
+  /** The tasks of these executions that have not ended. */
+  private openTasks(executionIds: number[]): Promise<Task[]> {
+    return this.dialect.manager
+      .createQueryBuilder(Task, 't')
+      .where('t.executionId IN (:...executionIds) AND t.status IN (:...open)', { executionIds, open: OPEN_STATUSES })
+      .orderBy('t.id', 'ASC')
+      .getMany();
   }
 
   async get(id: number): Promise<Execution> {
@@ -183,9 +261,11 @@ export class ExecutionManager {
     const committed = await this.dialect.transaction(async (manager) => {
       const execution = await this.statusChanges.lockExecution(manager, id);
       const now = new Date();
-      await manager.update(Execution, { id }, { status, statusMessage: message, updateTime: now, endTime: now });
+      // An execution recorded by an earlier version without tasks has no metrics: zeros, as today's.
+      const patch = { status, statusMessage: message, updateTime: now, endTime: now, metrics: execution.metrics ?? NO_TASKS };
+      await manager.update(Execution, { id }, patch);
       const previous = execution.status;
-      return previous === status ? null : { after: Object.assign(execution, { status, statusMessage: message, updateTime: now, endTime: now }), previous };
+      return previous === status ? null : { after: Object.assign(execution, patch), previous };
     });
     await this.statusChanges.runHooks({ task: null, execution: committed });
   }

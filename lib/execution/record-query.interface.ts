@@ -19,7 +19,9 @@ interface PageAndSort<Field extends string> {
   sort?: { field: Field; order?: 'ASC' | 'DESC' };
   /**
    * Matches `extraAttrs[key] === value` for every pair, evaluated by the database's own JSON
-   * functions (not in memory).
+   * functions (not in memory). A key with dots also reaches into nested objects:
+   * `{ 'artifact.digest': 'sha256:…' }` matches `extraAttrs.artifact.digest` (and a top-level key
+   * `'artifact.digest'`).
    */
   extraAttrs?: Record<string, string | number | boolean>;
 }

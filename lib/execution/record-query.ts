@@ -33,10 +33,16 @@ export function applyFilters<T extends ObjectLiteral>(
   const column = builder.expressionMap.mainAlias!.metadata.findColumnWithPropertyName('extraAttrs')!.databaseName;
   Object.entries(query.extraAttrs ?? {}).forEach(([key, value], index) => {
     const parameter = `attr${index}`;
-    builder.andWhere(`${dialect.jsonText(`r.${column}`, parameter)} = :${parameter}`, {
-      [`${parameter}_key`]: dialect.jsonKey(key),
-      [parameter]: dialect.jsonScalar(value),
+    // A key with dots is also a path into nested objects ('artifact.digest'), as Harbor reads it;
+    // the top-level key holding those dots, which earlier versions matched, still matches too.
+    const members = key.split('.');
+    const paths = members.length > 1 && !members.includes('') ? [[key], members] : [[key]];
+    const parameters: Record<string, unknown> = { [parameter]: dialect.jsonScalar(value) };
+    const matches = paths.map((path, n) => {
+      parameters[`${parameter}_key${n}`] = dialect.jsonPath(path);
+      return `${dialect.jsonText(`r.${column}`, `${parameter}_key${n}`, path.length)} = :${parameter}`;
     });
+    builder.andWhere(matches.length === 1 ? matches[0] : `(${matches.join(' OR ')})`, parameters);
   });
   return builder;
 }

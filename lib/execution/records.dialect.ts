@@ -20,26 +20,31 @@ export class RecordsDialect {
     return this.dataSource.manager;
   }
 
-  /** The text value at `key` of a JSON column, in the database's own JSON functions. */
-  jsonText(column: string, parameter: string): string {
+  /**
+   * The text value at a path of a JSON column, in the database's own JSON functions; the path is
+   * bound as `:keyParameter` (see `jsonPath`), never written into the SQL.
+   */
+  jsonText(column: string, keyParameter: string, depth: number): string {
     switch (this.database) {
       case 'postgres':
-        return `(${column}::jsonb ->> :${parameter}_key)`;
+        // `#>>` takes the path as a text[]: one member per level.
+        return depth === 1 ? `(${column}::jsonb ->> :${keyParameter})` : `(${column}::jsonb #>> CAST(:${keyParameter} AS text[]))`;
       case 'mysql':
-        return `JSON_UNQUOTE(JSON_EXTRACT(${column}, :${parameter}_key))`;
+        return `JSON_UNQUOTE(JSON_EXTRACT(${column}, :${keyParameter}))`;
       case 'sqlite':
-        return `CAST(json_extract(${column}, :${parameter}_key) AS TEXT)`;
+        return `CAST(json_extract(${column}, :${keyParameter}) AS TEXT)`;
     }
   }
 
   /**
-   * The key parameter for `jsonText` (always bound, never written into the SQL): PostgreSQL takes
-   * the key, the others a JSON path whose quoted member MySQL reads as a JSON string (so control
+   * The path parameter for `jsonText`, one member per level: PostgreSQL takes the key (or an array
+   * of them), the others a JSON path whose quoted members MySQL reads as JSON strings (so control
    * characters are escaped too) and SQLite up to the next unescaped quote.
    */
-  jsonKey(key: string): string {
-    if (this.database === 'postgres') return key;
-    return this.database === 'mysql' ? `$.${JSON.stringify(key)}` : `$."${key.replace(/["\\]/g, '\\$&')}"`;
+  jsonPath(members: readonly string[]): string | string[] {
+    if (this.database === 'postgres') return members.length === 1 ? members[0] : [...members];
+    if (this.database === 'mysql') return `$${members.map((member) => `.${JSON.stringify(member)}`).join('')}`;
+    return `$${members.map((member) => `."${member.replace(/["\\]/g, '\\$&')}"`).join('')}`;
   }
 
   /** How `jsonText` renders a scalar: SQLite's json_extract gives 1 and 0 for true and false. */
@@ -63,10 +68,24 @@ export class RecordsDialect {
     return this.database === 'sqlite' ? query : query.setLock('pessimistic_write');
   }
 
+  /**
+   * Whether a statement failed because another connection holds the lock it needed: SQLite's
+   * "database is locked" (a transaction that has read cannot wait for the write lock), MySQL's
+   * lock wait timeout, PostgreSQL's `lock_timeout`.
+   */
+  isLockContention(error: unknown): boolean {
+    const code = errorCode(error);
+    return code === 'SQLITE_BUSY' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === '55P03';
+  }
+
   isUniqueViolation(error: unknown): boolean {
-    const code = (error as { code?: string; driverError?: { code?: string } })?.driverError?.code ?? (error as { code?: string })?.code;
+    const code = errorCode(error);
     return code === '23505' || code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT';
   }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string; driverError?: { code?: string } })?.driverError?.code ?? (error as { code?: string })?.code;
 }
 
 const TAKING_TURNS = Symbol('nestjs-distributed-scheduler:transactions-take-turns');

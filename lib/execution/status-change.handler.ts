@@ -104,12 +104,26 @@ export class StatusChangeHandler {
       .getRawMany();
     if (rows.length === 0) return null; // without tasks, markDone / markError decide
     const { status, metrics } = deriveExecutionStatus(Object.fromEntries(rows.map((row) => [row.status, Number(row.count)])));
-    const patch: QueryDeepPartialEntity<Execution> = { status, metrics, updateTime: at, endTime: isFinalStatus(status) ? at : null };
+    // Ended when its last task ended: not when that end was recorded (a late report of an earlier
+    // end, or the sweep repairing it, comes after), as Harbor has it.
+    const endTime = isFinalStatus(status) ? ((await this.lastTaskEnd(manager, executionId)) ?? at) : null;
+    const patch: QueryDeepPartialEntity<Execution> = { status, metrics, updateTime: at, endTime };
     // A single-task execution (a job's run) carries its task's message, e.g. the error.
     if (metrics.taskCount === 1 && message !== null) patch.statusMessage = message;
     await manager.update(Execution, { id: executionId }, patch);
     const previous = execution.status;
     return previous === status ? null : { after: Object.assign(execution, patch), previous };
+  }
+
+  private async lastTaskEnd(manager: EntityManager, executionId: number): Promise<Date | null> {
+    const last = await manager
+      .createQueryBuilder(Task, 't')
+      .select(['t.id', 't.endTime'])
+      .where('t.executionId = :executionId AND t.endTime IS NOT NULL', { executionId })
+      .orderBy('t.endTime', 'DESC')
+      .limit(1)
+      .getOne();
+    return last?.endTime ?? null;
   }
 
   /** Locks an execution's row for the rest of the transaction, serializing the changes of its tasks. */

@@ -3,7 +3,7 @@ import { Brackets } from 'typeorm';
 import { Coordinator, type JobRecord } from '../coordination/coordinator.interface';
 import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
-import { DEFAULT_DANGLING_PENDING_MS, FINAL_STATUSES, TaskStatus } from './execution.constants';
+import { DEFAULT_DANGLING_PENDING_MS, FINAL_STATUSES, OPEN_STATUSES, TaskStatus } from './execution.constants';
 import { CorruptJobError, InvalidQueryError } from '../errors';
 import { Execution } from './execution.entity';
 import { checkId, checkString, checkWhole } from './record-query.validation';
@@ -15,6 +15,7 @@ import { Task } from './task.entity';
 
 /** Executions deleted per transaction: bounded so a large sweep never holds long locks. */
 const CLEAN_BATCH = 500;
+
 
 /** Open tasks read per query, so also the most job names one `describe` asks about. */
 const ABANDONED_BATCH = 200;
@@ -55,31 +56,39 @@ export class SweepManager {
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly schedulerOptions: ResolvedSchedulerOptions,
   ) {}
 
-  /** The final executions of `vendorType` older than its newest `retainCount` executions. */
+  /**
+   * The final executions of `vendorType` older than the newest `retainCount` executions of their
+   * vendor, as Harbor keeps them: per (vendorType, vendorId), newest by start time (ties: the
+   * later id), counting executions that are still going. Executions with a task still Pending or
+   * Running are left out (their end would find no execution).
+   */
   async listCandidates(vendorType: string, retainCount: number): Promise<number[]> {
     checkString('SweepManager.listCandidates', 'vendorType', vendorType);
     checkWhole('SweepManager.listCandidates', 'retainCount', retainCount, 0);
-    const candidates = this.dialect.manager
+    // ROW_NUMBER() is in PostgreSQL, MySQL 8, MariaDB 10.2 and SQLite 3.25.
+    const ranked = this.dialect.manager
       .createQueryBuilder(Execution, 'r')
-      .select('r.id')
-      .where('r.vendorType = :vendorType AND r.status IN (:...final)', { vendorType, final: FINAL_STATUSES });
-    if (retainCount > 0) {
-      const boundary = await this.dialect.manager
-        .createQueryBuilder(Execution, 'r')
-        .select('r.id')
-        .where('r.vendorType = :vendorType', { vendorType })
-        .orderBy('r.id', 'DESC')
-        .offset(retainCount - 1)
-        .limit(1)
-        .getOne();
-      if (!boundary) return [];
-      candidates.andWhere('r.id < :boundary', { boundary: boundary.id });
-    }
-    const rows = await candidates.orderBy('r.id', 'ASC').getMany();
-    return rows.map((row) => row.id);
+      .select('r.id', 'id')
+      .addSelect('r.status', 'status')
+      .addSelect('ROW_NUMBER() OVER (PARTITION BY r.vendorId ORDER BY r.startTime DESC, r.id DESC)', 'recency')
+      .where('r.vendorType = :vendorType', { vendorType });
+    const rows: { id: string | number }[] = await this.dialect.manager
+      .createQueryBuilder()
+      .select('ranked.id', 'id')
+      .from(`(${ranked.getQuery()})`, 'ranked')
+      .where('ranked.recency > :retainCount AND ranked.status IN (:...final)')
+      .andWhere(`NOT EXISTS (SELECT 1 FROM ${this.table(Task)} t WHERE t.execution_id = ranked.id AND t.status IN (:...open))`)
+      .setParameters({ ...ranked.getParameters(), retainCount, final: FINAL_STATUSES, open: OPEN_STATUSES })
+      .orderBy('ranked.id', 'ASC')
+      .getRawMany();
+    return rows.map((row) => Number(row.id));
   }
 
-  /** Deletes these executions, if final, with their tasks and logs, in batches; returns how many were deleted. */
+  /**
+   * Deletes these executions, if final and none of their tasks is still Pending or Running, with
+   * their tasks and logs, in batches; returns how many were deleted. The others are left as they
+   * are (Harbor's clean leaves them too).
+   */
   async clean(executionIds: number[]): Promise<number> {
     if (!Array.isArray(executionIds)) throw new InvalidQueryError('SweepManager.clean', 'executionIds', executionIds, 'expected an array of ids');
     executionIds.forEach((id, index) => checkId('SweepManager.clean', `executionIds[${index}]`, id));
@@ -87,10 +96,16 @@ export class SweepManager {
     for (let i = 0; i < executionIds.length; i += CLEAN_BATCH) {
       const batch = executionIds.slice(i, i + CLEAN_BATCH);
       deleted += await this.dialect.transaction(async (manager) => {
-        const final = await manager
-          .createQueryBuilder(Execution, 'r')
-          .select('r.id')
-          .where('r.id IN (:...batch) AND r.status IN (:...final)', { batch, final: FINAL_STATUSES })
+        // Locked as a status change locks them: a change of one of their tasks waits for this
+        // transaction, then finds no execution; one that came first is seen here.
+        const final = await this.dialect
+          .forUpdate(
+            manager
+              .createQueryBuilder(Execution, 'r')
+              .select('r.id')
+              .where('r.id IN (:...batch) AND r.status IN (:...final)', { batch, final: FINAL_STATUSES })
+              .andWhere(`NOT EXISTS (SELECT 1 FROM ${this.table(Task)} t WHERE t.execution_id = r.id AND t.status IN (:...open))`, { open: OPEN_STATUSES }),
+          )
           .getMany();
         if (final.length === 0) return 0;
         const ids = final.map((row) => row.id);

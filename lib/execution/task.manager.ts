@@ -12,6 +12,7 @@ import type { TaskQuery } from './record-query.interface';
 import { checkId, checkJsonObject, checkStatus, checkString, checkStrings, checkTaskQuery, checkWhole } from './record-query.validation';
 import { RecordsDialect } from './records.dialect';
 import { nextRevision, StatusChangeHandler } from './status-change.handler';
+import type { StatusChangeResult } from './status-change.handler';
 import { TaskDispatcher } from './task-dispatcher';
 import { TaskLog } from './task-log.entity';
 import { Task } from './task.entity';
@@ -22,9 +23,43 @@ export interface TaskJob {
   parameters?: JsonObject;
 }
 
+/** A task's status as reported from outside the library (`TaskManager.reportStatus`). */
+export interface TaskStatusReport {
+  status: TaskStatus;
+  /**
+   * Orders the reports of one attempt: one whose revision is below the task's `statusRevision`
+   * (or equal, without a later status) is refused as outdated. A whole number, e.g. the time of
+   * the change in ms, or a counter your worker keeps.
+   */
+  revision: number;
+  /**
+   * The attempt reporting, as `task.fencingToken` was when it started: a report of an older
+   * attempt is refused as superseded; a higher one starts a new attempt (`runCount` + 1).
+   * @default the task's current attempt
+   */
+  fencingToken?: number;
+  /** Becomes the task's `statusMessage` (and a single-task execution's). */
+  message?: string | null;
+  /** When the change happened. @default now */
+  at?: Date;
+}
+
 /** The fields `TaskManager.update` may write directly. */
 export type TaskUpdatableField = 'statusMessage' | 'extraAttrs' | 'runCount' | 'startTime' | 'endTime';
 const UPDATABLE_FIELDS: readonly TaskUpdatableField[] = ['statusMessage', 'extraAttrs', 'runCount', 'startTime', 'endTime'];
+/** Fields that only the status change path writes, with the execution's refresh and the hooks. */
+const STATUS_FIELDS: readonly string[] = ['status', 'statusRevision', 'fencingToken'];
+
+/** Why `update` refuses these fields, if one of them is the status's. */
+function refusal(fields: string[]): string {
+  const status = fields.filter((field) => STATUS_FIELDS.includes(field));
+  if (status.length === 0) return '';
+  return `; ${status.join(', ')} change only through TaskManager.reportStatus, stop or updateStatusInBatch, which refresh the execution's status and metrics and run the hooks`;
+}
+
+function isRecordLike(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
 
 /**
  * Tasks: the units that run, each belonging to an execution. `create` records a task and runs
@@ -137,19 +172,57 @@ export class TaskManager {
   }
 
   /**
-   * Writes the named fields of `task` as they are on the object. Status changes go through the
-   * status change handler instead (`TaskManager.stop`, `updateStatusInBatch`), which orders them.
+   * Writes the named fields of `task` as they are on the object. Status changes go through
+   * `reportStatus`, `stop` or `updateStatusInBatch` instead.
    */
   async update(task: Pick<Task, 'id'> & Partial<Task>, fields: TaskUpdatableField[]): Promise<void> {
     checkId('TaskManager.update', 'task.id', task.id);
-    if (!Array.isArray(fields)) checkStrings('TaskManager.update', 'fields', fields);
-    // The status (and the ids) change only through the status change handler, which orders changes.
+    // Refused rather than routed through the status change path: `update` writes what the object
+    // holds, with no revision or attempt to order it against the reports of the run itself, so a
+    // status passed here could only be applied as "the newest" and overwrite a later real end.
+    // A caller that means to change a status says so with `reportStatus`, which orders it.
+    if (!Array.isArray(fields)) {
+      const named = isRecordLike(fields) ? Object.keys(fields) : [];
+      throw new InvalidQueryError('TaskManager.update', 'fields', fields, `expected an array of field names among ${UPDATABLE_FIELDS.join(', ')}${refusal(named)}`);
+    }
     for (const field of fields) {
-      if (!UPDATABLE_FIELDS.includes(field)) throw new InvalidQueryError('TaskManager.update', 'fields', field, `expected fields among ${UPDATABLE_FIELDS.join(', ')}`);
+      if (!UPDATABLE_FIELDS.includes(field)) throw new InvalidQueryError('TaskManager.update', 'fields', field, `expected fields among ${UPDATABLE_FIELDS.join(', ')}${refusal([field])}`);
     }
     const patch = Object.fromEntries(fields.map((field) => [field, task[field]]));
     const result = await this.dialect.manager.update(Task, { id: task.id }, { ...patch, updateTime: new Date() });
     if (result.affected === 0) throw new RecordNotFoundError('task', task.id);
+  }
+
+  /**
+   * Reports a task's status from outside the library (a webhook of a worker of yours, say), as
+   * Harbor's hook handler takes a job service's: the task by id or by `jobId`, its new status, and
+   * the report's revision (and attempt). It goes through the one status change path: the
+   * execution's status and metrics are refreshed, and the hooks run. A report older than the
+   * task's last change of that attempt (`revision` below, or equal with no later status) is
+   * refused: `'outdated'`, as is any report once the attempt has ended; one from an attempt older
+   * than the task's (`fencingToken` below `task.fencingToken`): `'superseded'`. Nothing changes
+   * then. `RecordNotFoundError` for an unknown task.
+   */
+  async reportStatus(task: { id: number } | { jobId: string }, report: TaskStatusReport): Promise<StatusChangeResult> {
+    const method = 'TaskManager.reportStatus';
+    if (typeof task !== 'object' || task === null) throw new InvalidQueryError(method, 'task', task, 'expected { id } or { jobId }');
+    if ('id' in task && task.id !== undefined) checkId(method, 'task.id', task.id);
+    else checkString(method, 'task.jobId', (task as { jobId?: unknown }).jobId);
+    if (typeof report !== 'object' || report === null) throw new InvalidQueryError(method, 'report', report, 'expected { status, revision, fencingToken?, message?, at? }');
+    checkStatus(method, 'report.status', report.status);
+    checkWhole(method, 'report.revision', report.revision, 0);
+    if (report.fencingToken !== undefined) checkWhole(method, 'report.fencingToken', report.fencingToken, 0);
+    if (report.message !== undefined && report.message !== null) checkString(method, 'report.message', report.message);
+    if (report.at !== undefined && !(report.at instanceof Date && !Number.isNaN(report.at.getTime()))) {
+      throw new InvalidQueryError(method, 'report.at', report.at, 'expected a valid Date');
+    }
+    const found = await this.dialect.manager.findOne(Task, {
+      where: 'id' in task && task.id !== undefined ? { id: task.id } : { jobId: (task as { jobId: string }).jobId },
+      select: { id: true, executionId: true },
+    });
+    if (!found) throw new RecordNotFoundError('task', 'id' in task && task.id !== undefined ? task.id : (task as { jobId: string }).jobId);
+    const { status, revision, fencingToken, message, at } = report;
+    return this.statusChanges.handle({ taskId: found.id, executionId: found.executionId, status, revision, fencingToken, message, at });
   }
 
   /** Sets the status of the tasks with these job ids, `batchSize` at a time, as a newer change of each. */
