@@ -9,6 +9,26 @@ export type { JobContext, JobTrigger } from './scheduling/job-context.interface'
 export type { CheckpointOptions, JsonValue, LastCheckpoint } from './checkpoint/checkpoint.interface';
 export { MAX_CHECKPOINT_BYTES } from './checkpoint/checkpoint.constants';
 export { JobScheduler } from './scheduling/job-scheduler.service';
+export {
+  ClusterMembership,
+  PlacementStrategyRegistry,
+  RegisterPlacementStrategy,
+  randomStrategy,
+  spreadStrategy,
+  stickyStrategy,
+} from './cluster';
+export type {
+  ClusterMember,
+  DepartureReason,
+  JobHostsOptions,
+  Labels,
+  MemberRun,
+  MemberSummary,
+  MembershipEvent,
+  PlacementCandidate,
+  PlacementInput,
+  PlacementStrategy,
+} from './cluster';
 export type { JobDescription, JobLastRun, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
 export type { RunStatus, ExportedJob } from './coordination/coordinator.interface';
@@ -42,6 +62,8 @@ export {
   InvalidCheckpointError,
   SnapshotFormatError,
   MissedFiresError,
+  DuplicatePlacementStrategyError,
+  InvalidPlacementStrategyError,
 } from './errors';
 export type { AbortCause } from './errors';
 

@@ -9,6 +9,7 @@ import { checkCheckpointOptions, DEFAULT_CHECKPOINT_OPTIONS } from './checkpoint
 import { ResolvedSnapshotOptions, resolveSnapshotOptions } from './snapshot/snapshot.options';
 import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBounds } from './scheduling/schedule-bounds';
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, MissedRuns } from './scheduling/missed-runs';
+import { ResolvedClusterOptions, resolveClusterOptions } from './cluster/cluster.options';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -26,6 +27,8 @@ export interface ResolvedSchedulerOptions {
   snapshot: ResolvedSnapshotOptions | null;
   /** The missed-run policy of jobs that set none of their own. */
   missedRuns: MissedRuns;
+  /** This replica as a member of the cluster: session TTL, labels, worker or API-only. */
+  cluster: ResolvedClusterOptions;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -73,6 +76,9 @@ export function resolveSchedulerOptions(
   const missedRuns = checkMissedRuns(options, DEFAULT_MISSED_RUNS, (option, value, reason) => {
     throw new InvalidSchedulerOptionError(option, value, reason);
   });
+  const cluster = resolveClusterOptions(options, (option, value, reason) => {
+    throw new InvalidSchedulerOptionError(option, value, reason);
+  });
   return {
     redis,
     keyPrefix,
@@ -84,6 +90,7 @@ export function resolveSchedulerOptions(
     checkpoint,
     snapshot,
     missedRuns,
+    cluster,
   };
 }
 

@@ -6,6 +6,7 @@ import { ScheduleSpec } from './schedule';
 import type { ResolvedCheckpointOptions } from '../checkpoint/checkpoint.interface';
 import { checkCheckpointOptions } from '../checkpoint/checkpoint.options';
 import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
+import { defineHosts, JobHosts } from '../cluster/hosts.options';
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, isDefaultMissedRuns, MissedRuns } from './missed-runs';
 
 /** A job's options after validation, with defaults applied once. */
@@ -33,6 +34,8 @@ export interface JobDefinition {
   readonly checkpoint: Partial<ResolvedCheckpointOptions>;
   /** What its missed due times become: its own options over the module's defaults. */
   readonly missedRuns: MissedRuns;
+  /** Which replicas may run its fires; null: every worker. Local to each replica, never shared. */
+  readonly hosts: JobHosts | null;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -98,6 +101,7 @@ export function defineJob(
   }
   return {
     name,
+    hosts: defineHosts(name, options.hosts),
     checkpoint,
     missedRuns,
     vendorType,
