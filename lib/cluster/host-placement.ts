@@ -27,6 +27,12 @@ export class HostPlacement {
   /** Per job with `hosts`, its claimers (sorted ids): what this replica chose last time. */
   private readonly chosen = new Map<string, readonly string[]>();
   private readonly strategyErrors = new Set<string>();
+  /**
+   * Whether the choices were made from a membership the coordinator listed. Before the first
+   * heartbeat this replica knows only itself: a choice made then is no `previous` (sticky would
+   * keep this replica where the others, who know the real membership, chose another).
+   */
+  private listed = false;
 
   constructor(
     private readonly self: PlacementSelf,
@@ -35,11 +41,11 @@ export class HostPlacement {
     private readonly strategies: PlacementStrategyRegistry,
     private readonly logger: Logger,
   ) {
-    this.update([]);
+    this.update([], false);
   }
 
   /** Takes the membership of a heartbeat; true if any job's claimers changed. */
-  update(live: readonly MemberRecord[]): boolean {
+  update(live: readonly MemberRecord[], listed = true): boolean {
     const members = live.some((member) => member.id === this.self.id)
       ? live
       : // Alive by definition: listed again at its next heartbeat.
@@ -58,6 +64,7 @@ export class HostPlacement {
       if (next.join('\n') !== (this.chosen.get(name) ?? []).join('\n')) changed = true;
       this.chosen.set(name, next);
     }
+    this.listed = listed;
     if (changed) this.generation++;
     return changed;
   }
@@ -75,7 +82,7 @@ export class HostPlacement {
   private choose(job: string, hosts: JobHosts): string[] {
     const eligible = this.workers.filter((member) => matchesLabels(member.labels, hosts.labels));
     if (!hosts.strategy) return eligible.map((member) => member.id);
-    const previous = this.chosen.get(job) ?? [];
+    const previous = this.listed ? (this.chosen.get(job) ?? []) : [];
     try {
       const chosen = applyStrategy(this.strategies.get(hosts.strategy)!, { key: job, members: eligible, previous, max: hosts.max });
       this.strategyErrors.delete(job);

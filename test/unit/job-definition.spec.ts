@@ -18,6 +18,7 @@ describe('defineJob', () => {
       timeout: null,
       checkpoint: {},
       missedRuns: { policy: 'once', catchUpWindow: 24 * 3_600_000, maxCatchUp: 100 },
+      hosts: null,
     });
   });
 
