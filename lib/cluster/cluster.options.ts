@@ -42,7 +42,8 @@ export function checkLabels(value: unknown, option: string, fail: Fail): Labels 
       fail(option, value, `label "${key}" must have a non-empty string value of at most ${MAX_LABEL_LENGTH} characters on one line`);
     }
   }
-  return Object.freeze(Object.fromEntries(entries)) as Labels;
+  // Sorted by name, as the coordinator gives them back: the same labels read and log the same everywhere.
+  return Object.freeze(Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : 1)))) as Labels;
 }
 
 /** Whether a member carries every label required (a job's `hosts.labels`). */

@@ -17,7 +17,10 @@ export function decodeMember(id: string, beatAt: number, info: string | null | u
   const parsed = parse(info);
   const labels: Record<string, string> = {};
   if (parsed && typeof parsed.l === 'object' && parsed.l !== null && !Array.isArray(parsed.l)) {
-    for (const [key, value] of Object.entries(parsed.l as Record<string, unknown>)) if (typeof value === 'string') labels[key] = value;
+    // Sorted by name: the script re-encodes them in its own order.
+    for (const [key, value] of Object.entries(parsed.l as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (typeof value === 'string') labels[key] = value;
+    }
   }
   const number = (value: unknown, fallback: number) => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
   return {

@@ -16,6 +16,8 @@ export interface ReplicaOptions {
   lockTtl?: number;
   /** The scheduler's `minPeriod` (for jobs faster than its default of 1 s). */
   minPeriod?: number;
+  /** Membership options (`sessionTtl`, `labels`, `worker`); with them, the replica also reports its membership events and log lines. */
+  cluster?: { sessionTtl?: number; labels?: Record<string, string>; worker?: boolean };
   /** Extra environment of the process, e.g. `skewedClockEnv('+5s')` to run it on a skewed clock. */
   env?: Record<string, string>;
 }
@@ -43,6 +45,7 @@ export class Replica {
         LOCK_TTL: String(options.lockTtl ?? 30_000),
         JOBS: JSON.stringify(options.jobs),
         ...(options.minPeriod !== undefined ? { MIN_PERIOD: String(options.minPeriod) } : {}),
+        ...(options.cluster ? { CLUSTER: JSON.stringify(options.cluster) } : {}),
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
