@@ -9,7 +9,7 @@ import { BUILT_IN_STRATEGIES } from '../../lib/cluster/placement-strategies';
 import { resolveSchedulerOptions } from '../../lib/scheduler-options.resolver';
 
 const candidate = (id: string, runCount = 0, joinedAt = 0, labels: Record<string, string> = {}): PlacementCandidate => ({ id, runCount, joinedAt, labels });
-const input = (members: PlacementCandidate[], max: number, previous: string[] = [], key = 'job') => ({ key, members, previous, max });
+const input = (members: PlacementCandidate[], max: number, previous: readonly string[] = [], key = 'job') => ({ key, members, previous, max });
 
 describe('placement strategies', () => {
   it('spread: the fewest runs first, ties by id', () => {
