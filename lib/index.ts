@@ -11,6 +11,26 @@ export { MAX_CHECKPOINT_BYTES } from './checkpoint/checkpoint.constants';
 export { JobScheduler } from './scheduling/job-scheduler.service';
 export type { JobDescription, JobLastRun, JobPendingRetry, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { RetryBackoff, RetryOptions } from './retry/retry.interface';
+export {
+  ClusterMembership,
+  PlacementStrategyRegistry,
+  RegisterPlacementStrategy,
+  randomStrategy,
+  spreadStrategy,
+  stickyStrategy,
+} from './cluster';
+export type {
+  ClusterMember,
+  DepartureReason,
+  JobHostsOptions,
+  Labels,
+  MemberRun,
+  MemberSummary,
+  MembershipEvent,
+  PlacementCandidate,
+  PlacementInput,
+  PlacementStrategy,
+} from './cluster';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
 export type { RunStatus, ExportedJob } from './coordination/coordinator.interface';
 export { SnapshotPersister } from './snapshot/snapshot.persister';
@@ -43,6 +63,8 @@ export {
   InvalidCheckpointError,
   SnapshotFormatError,
   MissedFiresError,
+  DuplicatePlacementStrategyError,
+  InvalidPlacementStrategyError,
 } from './errors';
 export type { AbortCause } from './errors';
 

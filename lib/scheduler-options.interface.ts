@@ -91,6 +91,26 @@ export interface SchedulerModuleOptions {
    * @default { attempts: 1 } (no retry), backoff { delay: 1000, factor: 2, maxDelay: '1h', jitter: 0 }
    */
   retry?: RetryOptions;
+  /**
+   * How long (ms or `'10s'`) this replica stays a member of the cluster without a heartbeat: a
+   * replica that dies leaves the live set this long after its last one, and the jobs it was
+   * chosen for (`hosts`) go to others. Heartbeats are sent every third of it (at most every 5 s).
+   * From 1 s to 1 hour.
+   * @default 10000 (as mgmt's scheduler)
+   */
+  sessionTtl?: number | string;
+  /**
+   * This replica's labels, such as `{ zone: 'eu-1', role: 'worker' }`: shown by
+   * `ClusterMembership.members()` and matched by a job's `hosts.labels`. String keys and values.
+   * @default {}
+   */
+  labels?: Record<string, string>;
+  /**
+   * `false` makes an API-only replica: a member that never claims a fire nor runs a handler,
+   * but registers its jobs and can trigger, pause, describe them. A job no worker can run waits.
+   * @default true
+   */
+  worker?: boolean;
 }
 
 export interface SchedulerOptionsFactory {

@@ -11,6 +11,7 @@ import { DEFAULT_MIN_PERIOD_MS, MAX_PERIOD_MS, MIN_PERIOD_FLOOR_MS, ScheduleBoun
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, MissedRuns } from './scheduling/missed-runs';
 import type { ResolvedRetryOptions } from './retry/retry.interface';
 import { checkRetryOptions } from './retry/retry.options';
+import { ResolvedClusterOptions, resolveClusterOptions } from './cluster/cluster.options';
 
 /** The module's options with every default applied, in one place. */
 export interface ResolvedSchedulerOptions {
@@ -30,6 +31,8 @@ export interface ResolvedSchedulerOptions {
   missedRuns: MissedRuns;
   /** The retry fields every job starts from (a job's own `retry` fields override them). */
   retry: Partial<ResolvedRetryOptions>;
+  /** This replica as a member of the cluster: session TTL, labels, worker or API-only. */
+  cluster: ResolvedClusterOptions;
 }
 
 /** Below this, extending the lease every third of it would flood Redis. */
@@ -80,6 +83,9 @@ export function resolveSchedulerOptions(
   const retry = checkRetryOptions(options.retry, (option, value, reason) => {
     throw new InvalidSchedulerOptionError(option, value, reason);
   });
+  const cluster = resolveClusterOptions(options, (option, value, reason) => {
+    throw new InvalidSchedulerOptionError(option, value, reason);
+  });
   return {
     retry,
     redis,
@@ -92,6 +98,7 @@ export function resolveSchedulerOptions(
     checkpoint,
     snapshot,
     missedRuns,
+    cluster,
   };
 }
 

@@ -9,13 +9,10 @@ export const DEFAULT_LOCK_TTL_MS = 30_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /**
- * How often a replica renews its membership and asks whether a job changed while it could not
+ * How often (at most) a replica renews its membership (every third of its `sessionTtl` when shorter) and asks whether a job changed while it could not
  * hear about it (a lost pub/sub message): one script call per interval, whatever the number of jobs.
  */
 export const HEARTBEAT_INTERVAL_MS = 5_000;
-
-/** A replica that missed this many heartbeats' worth of time is no longer preferred for any job. */
-export const MEMBER_TTL_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 /**
  * How long a replica that is not a fire's preferred claimer waits before claiming it too. The

@@ -8,6 +8,8 @@ import { JobRegistry } from './scheduling/job.registry';
 import { JobScheduler } from './scheduling/job-scheduler.service';
 import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
 import { SnapshotPersister } from './snapshot/snapshot.persister';
+import { ClusterMembership } from './cluster/cluster-membership.service';
+import { PlacementStrategyRegistry } from './cluster/placement-strategy.registry';
 
 
 /**
@@ -26,12 +28,14 @@ import { SnapshotPersister } from './snapshot/snapshot.persister';
     coordinatorProvider,
     JobMetadataAccessor,
     JobRegistry,
+    PlacementStrategyRegistry,
     JobExplorer,
+    ClusterMembership,
     SchedulerOrchestrator,
     JobScheduler,
     SnapshotPersister,
   ],
   // With `records`, the module also exports ExecutionManager, TaskManager, SweepManager and VendorHookRegistry.
-  exports: [JobScheduler, SnapshotPersister],
+  exports: [JobScheduler, SnapshotPersister, ClusterMembership, PlacementStrategyRegistry],
 })
 export class SchedulerModule extends ConfigurableSchedulerModule {}

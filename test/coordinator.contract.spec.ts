@@ -682,9 +682,11 @@ describe.each(factories)('$name', ({ create, shared }) => {
 
     it('counts a declarer whose member entry expired as gone', async () => {
       await deployed('expiring');
+      // Their sessions are renewed with a 10 ms TTL, then lapse: any heartbeat drops them.
+      await coordinator.heartbeat('r1', 10);
+      await coordinator.heartbeat('r1-v2', 10);
       await clockPast(Date.now() + 20);
-      // Any heartbeat drops the members not renewed within its ttl: here r1-v2 (and r1).
-      await coordinator.heartbeat('old', 10);
+      await coordinator.heartbeat('old', TTL);
       expect((await coordinator.register([v1('expiring')], 'boot', 'old'))[0]).toMatchObject({ outcome: 'replaced', otherBy: 'r1-v2' });
     });
 

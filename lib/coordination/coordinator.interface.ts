@@ -5,6 +5,7 @@ import type { SharedJobDefinition } from '../scheduling/job-definition';
 import type { NextFire, ScheduleSpec } from '../scheduling/schedule';
 import type { CoordinatorClock } from '../scheduling/coordinator-clock';
 import type { CheckpointSaveOutcome, StoredCheckpoint } from '../checkpoint/checkpoint.interface';
+import type { HeartbeatReply, MemberReport, MembersReading } from '../cluster/member-record.interface';
 
 /** The part of a job's shared state a replica needs to schedule it. */
 export interface JobState {
@@ -452,11 +453,16 @@ export abstract class Coordinator {
   abstract register(jobs: JobRegistration[], mode: RegistrationMode, instanceId: string): Promise<RegistrationOutcome[]>;
   abstract snapshot(names: string[], instanceId: string): Promise<JobsSnapshot>;
   /**
-   * Keeps this replica in the live set (or, with `leave`, takes it out), and returns that set
-   * with the change version, which moves whenever a job changes other than by a claim, and the
-   * epoch of the shared state, which changes when the coordinator loses it.
+   * Keeps this replica in the live set for `sessionTtl` more ms (or, with `leave`, takes it out
+   * and records it as departed at shutdown) with what it `report`s of itself (a worker without
+   * labels nor runs when omitted), expires every member whose session lapsed (departed,
+   * expired), and returns the live set with each member's record, the recent departures, the
+   * change version, which moves whenever a job changes other than by a claim, and the epoch of
+   * the shared state, which changes when the coordinator loses it.
    */
-  abstract heartbeat(instanceId: string, memberTtl: number, leave?: boolean): Promise<{ version: string; members: string[]; epoch: string }>;
+  abstract heartbeat(instanceId: string, sessionTtl: number, leave?: boolean, report?: MemberReport): Promise<HeartbeatReply>;
+  /** The live members with what each runs (as of its latest heartbeat); writes nothing. */
+  abstract readMembers(): Promise<MembersReading>;
 
   /**
    * Claims fires. Idempotent: a claim this replica already won, sent again while its lease lives,

@@ -16,3 +16,5 @@ export * from './corrupt-job.error';
 export * from './invalid-checkpoint.error';
 export * from './snapshot-format.error';
 export * from './missed-fires.error';
+export * from './duplicate-placement-strategy.error';
+export * from './invalid-placement-strategy.error';

@@ -1,21 +1,27 @@
 import { BACKUP_CLAIM_DELAY_MS } from '../scheduler.constants';
+import type { HostPlacement } from '../cluster/host-placement';
 import { preferredReplica } from './preferred-replica';
 
 /**
  * When this replica claims each job's fires. The preferred replica of a job (among the live
- * ones) claims at the due time; the others a moment later, when the preferred one has normally
- * taken the fire, so they neither compete with it nor let it run late unless it is gone.
+ * members that may claim it: workers, narrowed by the job's `hosts`) claims at the due time; the
+ * others a moment later, when the preferred one has normally taken the fire, so they neither
+ * compete with it nor let it run late unless it is gone.
  */
 export class ClaimOrder {
-  private members: readonly string[] = [];
+  /** The placement generation the cached preferences were computed for. */
+  private generation = -1;
   private readonly preferred = new Map<string, boolean>();
 
-  constructor(private readonly instanceId: string) {}
+  constructor(
+    private readonly instanceId: string,
+    private readonly placement: HostPlacement,
+  ) {}
 
-  /** Takes the live set from a heartbeat; true if it changed (and so claim times did). */
-  setMembers(members: readonly string[]): boolean {
-    if (members.join('\n') === this.members.join('\n')) return false;
-    this.members = members;
+  /** After a heartbeat: true if the members that may claim some job changed (and so claim times did). */
+  setMembers(): boolean {
+    if (this.placement.generation === this.generation) return false;
+    this.generation = this.placement.generation;
     this.preferred.clear();
     return true;
   }
@@ -23,8 +29,7 @@ export class ClaimOrder {
   claimTime(job: string, due: number): number {
     let preferred = this.preferred.get(job);
     if (preferred === undefined) {
-      const candidates = this.members.includes(this.instanceId) ? this.members : [...this.members, this.instanceId];
-      preferred = preferredReplica(job, candidates) === this.instanceId;
+      preferred = preferredReplica(job, this.placement.claimers(job)) === this.instanceId;
       this.preferred.set(job, preferred);
     }
     return preferred ? due : due + BACKUP_CLAIM_DELAY_MS;

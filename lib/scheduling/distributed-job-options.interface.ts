@@ -11,6 +11,7 @@ export type OverlapPolicy = 'skip' | 'allow' | 'queue-one' | 'cancel-previous';
 import type { CheckpointOptions } from '../checkpoint/checkpoint.interface';
 import type { MissedPolicy } from './missed-runs';
 import type { RetryOptions } from '../retry/retry.interface';
+import type { JobHostsOptions } from '../cluster/hosts.options';
 
 export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'allow', 'queue-one', 'cancel-previous'];
 
@@ -119,4 +120,13 @@ export interface DistributedJobOptions {
    * @default the module's `retry` (no retry)
    */
   retry?: RetryOptions;
+  /**
+   * Which replicas may run this job's fires: `{ labels }` only those whose module `labels`
+   * match; with `strategy` (`'spread'`, `'sticky'`, `'random'` or your own) and `max`, only the
+   * `max` replicas the strategy chooses among the matching live workers (`{ strategy: 'sticky',
+   * max: 1 }` is a leader). Replicas with `worker: false` never run it. A job no live replica may
+   * run waits until one joins.
+   * @default every worker replica
+   */
+  hosts?: JobHostsOptions;
 }

@@ -20,7 +20,7 @@ export class DueLoop {
     /** Claims the entries found due (FireClaims). */
     private readonly claim: (due: DueEntry[]) => void,
   ) {
-    this.claimOrder = new ClaimOrder(ctx.options.instanceId);
+    this.claimOrder = new ClaimOrder(ctx.options.instanceId, ctx.cluster.placement);
   }
 
   /** The coordinator's clock as this replica knows it: every due time is on it. */
@@ -28,9 +28,9 @@ export class DueLoop {
     return this.ctx.coordinator.clock;
   }
 
-  /** Takes the live set from a heartbeat; true if it changed (and so claim times did). */
-  setMembers(members: string[]): boolean {
-    return this.claimOrder.setMembers(members);
+  /** After a heartbeat: true if the members that may claim some job changed (and so claim times did). */
+  setMembers(): boolean {
+    return this.claimOrder.setMembers();
   }
 
   clear(): void {
@@ -77,8 +77,9 @@ export class DueLoop {
     this.timer = undefined;
     this.timerAt = Infinity;
     if (this.ctx.life.stopping || !this.ctx.coordinator.isAvailable()) return;
-    // A timer may fire a little early: popDue only takes what is due by the clock.
-    this.claim(this.queue.popDue(this.clock.now()));
+    // A timer may fire a little early: popDue only takes what is due by the clock. A job's
+    // `hosts` (or `worker: false`) may leave this replica out: it queues the job again if chosen.
+    this.claim(this.queue.popDue(this.clock.now()).filter((entry) => this.ctx.cluster.placement.mayClaim(entry.name)));
     this.arm();
   }
 }

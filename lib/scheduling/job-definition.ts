@@ -6,6 +6,7 @@ import { ScheduleSpec } from './schedule';
 import type { ResolvedCheckpointOptions } from '../checkpoint/checkpoint.interface';
 import { checkCheckpointOptions } from '../checkpoint/checkpoint.options';
 import { checkCronFrequency, checkPeriod, DEFAULT_SCHEDULE_BOUNDS, ScheduleBounds } from './schedule-bounds';
+import { defineHosts, JobHosts } from '../cluster/hosts.options';
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, isDefaultMissedRuns, MissedRuns } from './missed-runs';
 import type { ResolvedRetryOptions } from '../retry/retry.interface';
 import { checkRetryOptions } from '../retry/retry.options';
@@ -37,6 +38,8 @@ export interface JobDefinition {
   readonly missedRuns: MissedRuns;
   /** The retry fields this job sets; the module's apply to the others (`resolveRetry`). */
   readonly retry: Partial<ResolvedRetryOptions>;
+  /** Which replicas may run its fires; null: every worker. Local to each replica, never shared. */
+  readonly hosts: JobHosts | null;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -105,6 +108,7 @@ export function defineJob(
   }
   return {
     name,
+    hosts: defineHosts(name, options.hosts),
     checkpoint,
     retry,
     missedRuns,

@@ -9,6 +9,8 @@ import { defineJob } from './job-definition';
 import { JobMetadataAccessor } from './job-metadata.accessor';
 import { JobRegistry } from './job.registry';
 import { fromNestSchedule, takeOverNestSchedule } from './nest-schedule.bridge';
+import { checkHostsStrategy } from '../cluster/hosts.options';
+import { PlacementStrategyRegistry } from '../cluster/placement-strategy.registry';
 
 /**
  * Finds every `@DistributedJob` method at module init and validates it, so that a bad option
@@ -22,6 +24,7 @@ export class JobExplorer implements OnModuleInit {
     private readonly metadata: JobMetadataAccessor,
     private readonly registry: JobRegistry,
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
+    private readonly strategies: PlacementStrategyRegistry,
   ) {}
 
   onModuleInit(): void {
@@ -43,6 +46,7 @@ export class JobExplorer implements OnModuleInit {
       takeOverNestSchedule(method);
       const taken = this.metadata.getTakenOverSchedule(method);
       const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target, this.options.bounds, this.options.missedRuns);
+      checkHostsStrategy(definition.name, definition.hosts, options.hosts, (name) => !!this.strategies.get(name), () => this.strategies.names());
       if (!wrapper.isDependencyTreeStatic()) throw new RequestScopedJobError(definition.name, className);
       this.registry.add({
         definition,

@@ -1,5 +1,4 @@
 import type { CoordinationEvent } from '../coordination/coordinator.interface';
-import { MEMBER_TTL_MS } from '../scheduler.constants';
 import type { BootTriggers } from './boot-triggers';
 import type { ClaimsInDoubt } from './claims-in-doubt';
 import type { CoordinatorClock } from './coordinator-clock';
@@ -87,8 +86,8 @@ export class MirrorSync {
     if (!coordinator.isAvailable() || this.ctx.life.stopping) return;
     const full = names === undefined;
     // First, so that the first due times this replica computes (registration) are on Redis's clock.
-    const heartbeat = full || !this.clock.known ? await coordinator.heartbeat(options.instanceId, MEMBER_TTL_MS) : null;
-    if (heartbeat) this.loop.setMembers(heartbeat.members);
+    const heartbeat = full || !this.clock.known ? await this.ctx.cluster.heartbeat() : null;
+    if (heartbeat) this.loop.setMembers();
     if (!this.registered) {
       // Jobs the coordinator lacks (a fresh or flushed Redis, a restarted embedded app) come back
       // from the newest snapshot first; the boot registration then finds them (the rolling-deploy
@@ -148,7 +147,7 @@ export class MirrorSync {
     const { coordinator, life } = this.ctx;
     if (!coordinator.isAvailable() || life.stopping) return;
     try {
-      const { version, members, epoch } = await coordinator.heartbeat(this.ctx.options.instanceId, MEMBER_TTL_MS);
+      const { version, members, epoch } = await this.ctx.cluster.heartbeat();
       this.setMembers(members);
       // A new epoch: Redis lost its state. A version not followed yet: a message may have been lost.
       if (!this.seen && this.fullSyncsPending > 0) return;
@@ -164,7 +163,7 @@ export class MirrorSync {
 
   private setMembers(members: string[]): void {
     this.superseded.membersSeen(members);
-    if (!this.loop.setMembers(members)) return;
+    if (!this.loop.setMembers()) return;
     // Claim times depend on who is preferred: queue every fire again under the new set.
     this.loop.clear();
     this.mirror.queueAll();

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Coordinator } from '../coordination/coordinator.interface';
+import type { ClusterMembership } from '../cluster/cluster-membership.service';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import type { JobRegistry } from './job.registry';
 import type { MissedFires, SchedulerErrorPhase } from './scheduler-error-event.interface';
@@ -34,6 +35,8 @@ export interface OrchestratorContext {
   readonly registry: JobRegistry;
   readonly logger: Logger;
   readonly life: ReplicaLife;
+  /** This replica's membership: its heartbeats, and which members may claim each job (`placement`). */
+  readonly cluster: ClusterMembership;
   /** Offers an error on `errors$` and logs it (the orchestrator's `report`); a `missed` notice is offered only (its part logs it). */
   report(phase: SchedulerErrorPhase, error: unknown, job?: string, missed?: MissedFires): void;
 }

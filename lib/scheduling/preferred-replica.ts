@@ -18,7 +18,7 @@ export function preferredReplica(job: string, replicas: readonly string[]): stri
 }
 
 /** FNV-1a, then murmur3's finalizer: names that differ in one character must not score alike. */
-function hash32(text: string): number {
+export function hash32(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);

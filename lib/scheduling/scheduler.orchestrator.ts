@@ -1,7 +1,9 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Observable, Subject, Subscription, distinctUntilChanged } from 'rxjs';
 import { Coordinator } from '../coordination/coordinator.interface';
-import { HEARTBEAT_INTERVAL_MS, MEMBER_TTL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import { HEARTBEAT_INTERVAL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import { ClusterMembership } from '../cluster/cluster-membership.service';
+import { heartbeatInterval } from '../cluster/cluster.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { BootTriggers } from './boot-triggers';
 import { ClaimsInDoubt } from './claims-in-doubt';
@@ -52,9 +54,10 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     private readonly coordinator: Coordinator,
     private readonly registry: JobRegistry,
     private readonly recorder: RunRecorder,
+    private readonly cluster: ClusterMembership,
   ) {
     const report = (phase: SchedulerErrorPhase, error: unknown, job?: string, missed?: MissedFires) => this.report(phase, error, job, missed);
-    const ctx: OrchestratorContext = { options, coordinator, registry, logger: this.logger, life: this.life, report };
+    const ctx: OrchestratorContext = { options, coordinator, registry, logger: this.logger, life: this.life, cluster, report };
     // Each part gets the ones it calls; the calls back (a claim on waking, a resync) go through the orchestrator.
     this.loop = new DueLoop(ctx, (due) => this.claims.claimDue(due));
     this.mirror = new JobMirror(ctx, this.loop, (name) => void this.sync.resync([name]));
@@ -64,6 +67,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.boot = new BootTriggers(ctx, this.mirror, () => this.sync.synced(), () => void this.sync.resync());
     const superseded = new SupersededDefinitions(coordinator, registry, options.instanceId, this.logger, this.mirror.definitionsWarned, () => this.isRunning);
     this.sync = new MirrorSync(ctx, this.mirror, this.loop, this.runs, this.boot, inDoubt, superseded);
+    cluster.reportRunsFrom(() => this.runs.running());
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -106,7 +110,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
       this.coordinator.available$.pipe(distinctUntilChanged()).subscribe((up) => (up ? void this.sync.resync() : this.loop.disarm())),
     );
     await this.coordinator.connect();
-    this.heartbeatTimer = setInterval(() => void this.sync.beat(), HEARTBEAT_INTERVAL_MS).unref();
+    this.heartbeatTimer = setInterval(() => void this.sync.beat(), heartbeatInterval(this.options.cluster.sessionTtl, HEARTBEAT_INTERVAL_MS)).unref();
     // Hold bootstrap until the jobs are registered when Redis answers; never for long when it does not.
     let waited: NodeJS.Timeout | undefined;
     await Promise.race([this.sync.firstSynced, new Promise<void>((resolve) => (waited = setTimeout(resolve, FIRST_SYNC_WAIT_MS)))]);
@@ -136,7 +140,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     // preferred replicas of this one's jobs at once (the leave is announced) and claim the due
     // times that come during the drain on time, not a backup's 100 ms late.
     if (this.coordinator.isAvailable()) {
-      await withDeadline(this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true), Date.now() + SHUTDOWN_RELEASE_MS);
+      await withDeadline(this.cluster.leave(), Date.now() + SHUTDOWN_RELEASE_MS);
     }
     // A claim in flight may still start a run: wait for it (bounded: Redis may be away).
     await withDeadline(this.claims.inFlight(), deadline);
@@ -148,7 +152,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     // Leave again (a no-op unless a heartbeat in flight re-added it): its answer says whether a
     // replica is live now, one that may have booted during the drain (ReplicaLife.leftLast).
     if (this.coordinator.isAvailable()) {
-      const leave = this.coordinator.heartbeat(this.options.instanceId, MEMBER_TTL_MS, true);
+      const leave = this.cluster.leave();
       leave.then(({ members }) => (this.life.leftLast = members.every((member) => member === this.options.instanceId))).catch(() => undefined);
       await withDeadline(leave, Date.now() + SHUTDOWN_RELEASE_MS);
     }

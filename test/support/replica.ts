@@ -18,6 +18,8 @@ export interface ReplicaOptions {
   minPeriod?: number;
   /** The scheduler's `shutdownTimeout` (1 s unless given). */
   shutdownTimeout?: number;
+  /** Membership options (`sessionTtl`, `labels`, `worker`); with them, the replica also reports its membership events and log lines. */
+  cluster?: { sessionTtl?: number; labels?: Record<string, string>; worker?: boolean };
   /** Extra environment of the process, e.g. `skewedClockEnv('+5s')` to run it on a skewed clock. */
   env?: Record<string, string>;
 }
@@ -46,6 +48,7 @@ export class Replica {
         JOBS: JSON.stringify(options.jobs),
         ...(options.minPeriod !== undefined ? { MIN_PERIOD: String(options.minPeriod) } : {}),
         ...(options.shutdownTimeout !== undefined ? { SHUTDOWN_TIMEOUT: String(options.shutdownTimeout) } : {}),
+        ...(options.cluster ? { CLUSTER: JSON.stringify(options.cluster) } : {}),
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],

@@ -19,6 +19,7 @@ describe('defineJob', () => {
       checkpoint: {},
       retry: {},
       missedRuns: { policy: 'once', catchUpWindow: 24 * 3_600_000, maxCatchUp: 100 },
+      hosts: null,
     });
   });
 

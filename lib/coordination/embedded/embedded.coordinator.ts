@@ -32,6 +32,9 @@ import {
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 import { parseRetryId, RetryId, retryId } from '../../retry/retry-id';
 import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
+import { DEPARTURES_KEPT_MS } from '../../cluster/cluster.constants';
+import { NO_REPORT } from '../../cluster/member-codec';
+import type { DepartureReason, HeartbeatReply, MemberDeparture, MemberRecord, MemberReport, MemberRun, MembersReading } from '../../cluster/member-record.interface';
 
 interface StoredJob extends JobState {
   definition: SharedJobDefinition;
@@ -86,6 +89,10 @@ export class EmbeddedCoordinator extends Coordinator {
   private readonly answers = new Map<string, { until: number; answer: unknown }>();
   /** Live members: instance id -> last heartbeat (as Redis's replicas set). */
   private readonly members = new Map<string, number>();
+  /** What each live member is, and when its session lapses (as Redis's sessions, members and member-runs keys). */
+  private readonly sessions = new Map<string, { expiresAt: number; record: MemberRecord; runs: MemberRun[] }>();
+  /** Recent departures (as Redis's departed set). */
+  private departures: MemberDeparture[] = [];
   /** Per job, which instance declares which definition hash (as Redis's declarers hashes). */
   private readonly declared = new Map<string, Map<string, string>>();
   /** Per job, its checkpoint (if not cleared) and its fence (as Redis's checkpoint hashes). */
@@ -208,13 +215,48 @@ export class EmbeddedCoordinator extends Coordinator {
     return { states, missing, corrupt: [], triggers, ownLeases };
   }
 
-  /** As heartbeat.lua: one process has one member, but the contract (declared definitions) counts members. */
-  async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[]; epoch: string }> {
+  /** As heartbeat.lua: one process has one member, but the contract (declared definitions, membership) counts members. */
+  async heartbeat(instanceId: string, sessionTtl: number, leave = false, report: MemberReport = NO_REPORT): Promise<HeartbeatReply> {
     const now = Date.now();
-    if (leave) this.members.delete(instanceId);
-    else this.members.set(instanceId, now);
-    for (const [who, at] of this.members) if (at <= now - memberTtl) this.members.delete(who);
-    return { version: String(this.changeCount), members: [...this.members.keys()], epoch: 'embedded' };
+    let changed = false;
+    if (leave) {
+      changed = this.depart(instanceId, 'shutdown', now);
+    } else {
+      const before = this.sessions.get(instanceId);
+      changed = !this.members.has(instanceId);
+      this.members.set(instanceId, now);
+      this.sessions.set(instanceId, {
+        expiresAt: now + sessionTtl,
+        record: { id: instanceId, labels: { ...report.labels }, worker: report.worker, joinedAt: !changed && before ? before.record.joinedAt : now, beatAt: now, sessionTtl, runCount: report.runs.length },
+        runs: report.runs.map(({ name, fencingToken }) => ({ name, fencingToken })),
+      });
+    }
+    for (const [who, session] of this.sessions) if (session.expiresAt <= now) changed = this.depart(who, 'expired', now) || changed;
+    this.departures = this.departures.filter((departure) => departure.at > now - DEPARTURES_KEPT_MS);
+    if (changed) this.emit({ type: 'members' });
+    return {
+      version: String(this.changeCount),
+      members: [...this.members.keys()],
+      epoch: 'embedded',
+      now,
+      live: [...this.sessions.values()].map((session) => ({ ...session.record, labels: { ...session.record.labels } })),
+      departed: [...this.departures],
+    };
+  }
+
+  async readMembers(): Promise<MembersReading> {
+    const now = Date.now();
+    const members = [...this.sessions.values()]
+      .filter((session) => session.expiresAt > now)
+      .map((session) => ({ ...session.record, labels: { ...session.record.labels }, runs: [...session.runs] }));
+    return { now, members };
+  }
+
+  private depart(who: string, reason: DepartureReason, now: number): boolean {
+    this.sessions.delete(who);
+    if (!this.members.delete(who)) return false;
+    this.departures.push({ id: who, at: now, reason });
+    return true;
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {

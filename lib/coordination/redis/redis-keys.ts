@@ -71,6 +71,26 @@ export class RedisKeys {
     return `${this.base}:replicas`;
   }
 
+  /** Sorted set of live replicas' sessions: instance id -> when it expires (last heartbeat + its session TTL, ms). */
+  get sessions(): string {
+    return `${this.base}:sessions`;
+  }
+
+  /** Hash of what each live replica is: instance id -> JSON `{l: labels, w: worker, n: run count, j: joined at, t: session TTL}`. */
+  get members(): string {
+    return `${this.base}:members`;
+  }
+
+  /** Hash of what each live replica runs, as of its latest heartbeat: instance id -> JSON `[[job, fencing token], ...]`. */
+  get memberRuns(): string {
+    return `${this.base}:member-runs`;
+  }
+
+  /** Sorted set of recent departures: JSON `{i: instance id, r: 'shutdown' | 'expired'}` -> when (ms), kept a minute. */
+  get departed(): string {
+    return `${this.base}:departed`;
+  }
+
   /** Counter bumped by every change other than a claim; replicas poll it to catch lost messages. */
   get version(): string {
     return `${this.base}:version`;

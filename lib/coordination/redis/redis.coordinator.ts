@@ -43,6 +43,9 @@ import { CorruptJobError } from '../../errors/corrupt-job.error';
 import { corruptKeyOf, jobHashProblem, parseJson, runsHashProblem, wrongTypeProblem } from './corrupt-key';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 import { parseRetryId } from '../../retry/retry-id';
+import { DEPARTURES_KEPT_MS, LEGACY_MEMBER_TTL_MS } from '../../cluster/cluster.constants';
+import { decodeDeparture, decodeMember, decodeRuns, encodeReport, NO_REPORT } from '../../cluster/member-codec';
+import type { HeartbeatReply, MemberDeparture, MemberRecord, MemberReport, MembersReading } from '../../cluster/member-record.interface';
 import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
 
 type Reply = string | number | null | Reply[];
@@ -272,15 +275,51 @@ export class RedisCoordinator extends Coordinator {
     return { states, missing, corrupt, triggers, ownLeases };
   }
 
-  async heartbeat(instanceId: string, memberTtl: number, leave = false): Promise<{ version: string; members: string[]; epoch: string }> {
+  async heartbeat(instanceId: string, sessionTtl: number, leave = false, report: MemberReport = NO_REPORT): Promise<HeartbeatReply> {
     const sentAt = Date.now();
-    const [version, members, epoch, now] = await this.scripts.heartbeat.run<[string, string[], string, number]>(
+    const { info, runs } = encodeReport(report);
+    const [version, members, epoch, now, live, departed] = await this.scripts.heartbeat.run<[string, string[], string, number, string[], string[]]>(
       this.client,
-      [this.keys.replicas, this.keys.version, this.keys.epoch],
-      [instanceId, memberTtl, leave ? 'leave' : 'beat', this.keys.channel],
+      [this.keys.replicas, this.keys.version, this.keys.epoch, this.keys.sessions, this.keys.members, this.keys.memberRuns, this.keys.departed],
+      [instanceId, sessionTtl, leave ? 'leave' : 'beat', this.keys.channel, info, runs, DEPARTURES_KEPT_MS, LEGACY_MEMBER_TTL_MS],
     );
     this.clock.learn(now, sentAt);
-    return { version, members, epoch };
+    const records: MemberRecord[] = [];
+    for (let i = 0; i < live.length; i += 3) records.push(decodeMember(live[i], Number(live[i + 1]), live[i + 2], LEGACY_MEMBER_TTL_MS));
+    const departures: MemberDeparture[] = [];
+    for (let i = 0; i < departed.length; i += 2) {
+      const departure = decodeDeparture(departed[i], Number(departed[i + 1]));
+      if (departure) departures.push(departure);
+    }
+    return { version, members, epoch, now, live: records, departed: departures };
+  }
+
+  async readMembers(): Promise<MembersReading> {
+    const read = this.client.pipeline();
+    read.zrange(this.keys.replicas, 0, -1, 'WITHSCORES');
+    read.zrange(this.keys.sessions, 0, -1, 'WITHSCORES');
+    read.hgetall(this.keys.members);
+    read.hgetall(this.keys.memberRuns);
+    read.time();
+    const sentAt = Date.now();
+    const replies = (await read.exec()) as [Error | null, unknown][];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+    const [beats, sessions, infos, runs, time] = replies.map(([, value]) => value) as [string[], string[], Record<string, string>, Record<string, string>, [string, string]];
+    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    this.clock.learn(now, sentAt);
+    const expiries = new Map<string, number>();
+    for (let i = 0; i < sessions.length; i += 2) expiries.set(sessions[i], Number(sessions[i + 1]));
+    const members: MembersReading['members'] = [];
+    for (let i = 0; i < beats.length; i += 2) {
+      const id = beats[i];
+      const beatAt = Number(beats[i + 1]);
+      // As heartbeat.lua would at its next call: a lapsed session is no longer a member.
+      const expiresAt = expiries.get(id) ?? beatAt + LEGACY_MEMBER_TTL_MS;
+      if (expiresAt <= now) continue;
+      members.push({ ...decodeMember(id, beatAt, infos[id], LEGACY_MEMBER_TTL_MS), runs: decodeRuns(runs[id]) });
+    }
+    return { now, members };
   }
 
   async claim(requests: ClaimRequest[], instanceId: string, lockTtl: number): Promise<ClaimResult[]> {
