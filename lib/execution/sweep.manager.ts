@@ -28,7 +28,8 @@ const ABANDONED_BATCH = 200;
 export const ABANDONED_MARGIN_MS = 5_000;
 
 /** The message of a Running task ended because no replica held its run any more. */
-export const ABANDONED_RUN_MESSAGE = 'abandoned: no replica held its run any more (its replica stopped without reporting; lease expired)';
+export const ABANDONED_RUN_MESSAGE =
+  'abandoned: its lease expired without a finish (its replica was killed, paused past its lease or cut off) and no attempt recovered it';
 /** The message of a Pending task ended because it never started and no replica holds a run of it. */
 export const ABANDONED_PENDING_MESSAGE = 'abandoned: it never started and no replica holds a run of it (its replica stopped before running it)';
 
@@ -252,11 +253,22 @@ function abandonedEnd(task: OpenTask, { records, unknown }: Holders): { status: 
   if (unknown.has(task.jobName)) return null;
   // A job the coordinator does not have (gone from the code, or lost with Redis's data) holds no lease.
   const record = records.get(task.jobName);
-  const held = (record?.running ?? []).some((lease) => lease.taskId === task.id || (task.fencingToken > 0 && lease.fencingToken === task.fencingToken));
+  const names = (lease: { taskId?: number; fencingToken: number }) => lease.taskId === task.id || (task.fencingToken > 0 && lease.fencingToken === task.fencingToken);
+  // A live lease: the run goes on, however long ago it started. A lease expired without a finish
+  // that no replica has recovered yet (within a heartbeat), or a recovered run's next attempt
+  // waiting to be claimed: that attempt will take the task over.
+  const held =
+    (record?.running ?? []).some(names) ||
+    (record?.awaitingRecovery ?? []).some(names) ||
+    (record?.pendingRetries ?? []).some((retry) => retry.taskId === task.id || (task.fencingToken > 0 && retry.firstFencingToken === task.fencingToken));
   if (held) return null;
   if (task.status === 'Pending') return { status: 'Error', message: ABANDONED_PENDING_MESSAGE };
   const last = record?.lastRun;
-  if (last && last.fencingToken === task.fencingToken && last.status !== 'running' && last.finishedAt !== null) {
+  if (last && last.fencingToken === task.fencingToken && last.status === 'abandoned') {
+    // Its replica died and its job's retry.attempts left no attempt to recover it (recover.lua's words).
+    return { status: 'Error', message: `abandoned: ${last.error}`, at: last.finishedAt === null ? undefined : new Date(last.finishedAt) };
+  }
+  if (last && last.fencingToken === task.fencingToken && last.status !== 'running' && last.status !== 'abandoned' && last.finishedAt !== null) {
     // The run ended and its replica told the coordinator, but its records do not say so (yet).
     return { status: STATUS_OF[last.status], message: last.error, at: new Date(last.finishedAt) };
   }
