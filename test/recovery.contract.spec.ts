@@ -54,7 +54,7 @@ describe('recovery of runs whose replica died, on RedisCoordinator', () => {
     await pause(SHORT_TTL + 20);
 
     const { expired } = await coordinator.expiredLeases(10);
-    expect(expired).toEqual([{ name: 'work', fencingToken: dead.fencingToken }]);
+    expect(expired).toEqual([{ name: 'work', fencingToken: dead.fencingToken, expiredAt: expect.any(Number) }]);
     const [recovered] = await coordinator.recoverLeases([{ name: 'work', fencingToken: dead.fencingToken, attempts: 3 }]);
     expect(recovered).toMatchObject({ status: 'recovered', attempt: 2, instanceId: INSTANCE, scheduledAt: dead.scheduledAt, trigger: 'MANUAL', firstFencingToken: dead.fencingToken });
     // Exactly once: a second replica (or a second look) finds nothing left to recover.

@@ -284,6 +284,8 @@ export type ClaimResult =
 export interface ExpiredLease {
   name: string;
   fencingToken: number;
+  /** When it expired (coordinator's clock), as last renewed. */
+  expiredAt: number;
 }
 
 export interface ExpiredLeases {
@@ -294,7 +296,7 @@ export interface ExpiredLeases {
 }
 
 /** A dead run to recover, with how many attempts its job allows in all (`retry.attempts`). */
-export interface RecoveryRequest extends ExpiredLease {
+export interface RecoveryRequest extends Pick<ExpiredLease, 'name' | 'fencingToken'> {
   attempts: number;
 }
 

@@ -100,6 +100,8 @@ export class ExecutionManager {
   async stop(id: number): Promise<void> {
     checkId('ExecutionManager.stop', 'id', id);
     const execution = await this.get(id);
+    // A task between two attempts (Error, its retry pending) gets no next one, even in a final execution.
+    await this.tasks.stopPendingRetries(id);
     if (isFinalStatus(execution.status)) return;
     const open = await this.dialect.manager
       .createQueryBuilder(Task, 'r')

@@ -1,6 +1,7 @@
 import type { RecoveryOutcome, RecoveryRequest } from '../coordination/coordinator.interface';
 import { HEARTBEAT_INTERVAL_MS } from '../scheduler.constants';
 import { iso, type OrchestratorContext } from '../scheduling/orchestrator-context';
+import { RECOVERY_GRACE_MS } from './retry.constants';
 import { resolveRetry } from './retry.options';
 
 /** Expired leases read (and recovered) per call; more are read again at once. */
@@ -66,10 +67,13 @@ export class LeaseRecovery {
     const { coordinator, registry } = this.ctx;
     const { expired, nextExpiry } = await coordinator.expiredLeases(RECOVERY_BATCH);
     const requests: RecoveryRequest[] = [];
+    const now = coordinator.clock.now();
     for (const lease of expired) {
       const job = registry.get(lease.name);
-      // A job this replica does not have is left to the replicas that do (they know its retry policy).
+      // A job this replica does not have is left to the replicas that do (they know its retry
+      // policy), unless none came for it within the grace: then what is left of it is dropped.
       if (job) requests.push({ ...lease, attempts: resolveRetry(this.ctx.options.retry, job.definition.retry).attempts });
+      else if (now - lease.expiredAt > RECOVERY_GRACE_MS) requests.push({ ...lease, attempts: 1 });
     }
     if (requests.length > 0) (await coordinator.recoverLeases(requests)).forEach((outcome) => this.tell(outcome));
     // A full batch: there may be more behind it.

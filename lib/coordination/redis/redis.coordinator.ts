@@ -470,7 +470,7 @@ export class RedisCoordinator extends Coordinator {
         break;
       }
       const cut = flat[i].lastIndexOf('\n');
-      expired.push({ name: flat[i].slice(0, cut), fencingToken: Number(flat[i].slice(cut + 1)) });
+      expired.push({ name: flat[i].slice(0, cut), fencingToken: Number(flat[i].slice(cut + 1)), expiredAt: at });
     }
     return { expired, nextExpiry };
   }
