@@ -1,5 +1,3 @@
-import { ChildProcess, fork } from 'node:child_process';
-import { join } from 'node:path';
 import { Injectable, INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -9,7 +7,7 @@ import Redis from 'ioredis';
 import { Coordinator } from '../lib/coordination/coordinator.interface';
 import { Execution, ExecutionManager, SweepManager, Task, TaskManager } from '../lib/records';
 import { ABANDONED_MARGIN_MS, ABANDONED_RUN_MESSAGE } from '../lib/execution/sweep.manager';
-import type { RecordsReplicaCommand, RecordsReplicaMessage } from './fixtures/records-replica.main';
+import { RecordsReplica } from './support/records-replica';
 import { CapturingLogger } from './support/app';
 import { TestDatabase, TestDatabaseKind } from './support/databases';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
@@ -21,7 +19,6 @@ import { EventLog } from './support/wait';
  * expired, ends them as Error; a run whose lease another app still holds is left alone.
  */
 const LOCK_TTL = 1_000;
-const FIXTURE = join(__dirname, 'fixtures', 'records-replica.main.ts');
 
 let release: () => void = () => undefined;
 let released = new Promise<void>((resolve) => (release = resolve));
@@ -34,52 +31,6 @@ class HeldJobs {
   async held(ctx: JobContext) {
     held.push(ctx.taskId!);
     await released;
-  }
-}
-
-/** A replica as a real process, whose runs never end: see the fixture. */
-class RecordsReplica {
-  private nextId = 1;
-  private readonly replies = new Map<number, (message: Extract<RecordsReplicaMessage, { type: 'reply' }>) => void>();
-  readonly runs = new EventLog<Extract<RecordsReplicaMessage, { type: 'run' }>>();
-  private readonly stderr: string[] = [];
-
-  private constructor(private readonly child: ChildProcess) {}
-
-  static async start(env: Record<string, string>): Promise<RecordsReplica> {
-    const child = fork(FIXTURE, [], {
-      execArgv: ['-r', 'ts-node/register/transpile-only'],
-      env: { ...process.env, NODE_ENV: 'test', LOCK_TTL: String(LOCK_TTL), ...env },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
-    const replica = new RecordsReplica(child);
-    child.stderr!.on('data', (chunk: Buffer) => replica.stderr.push(chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the replica exited with ${code}: ${replica.stderr.join('')}`)));
-      child.on('message', (message: RecordsReplicaMessage) => {
-        if (message.type === 'ready') resolve();
-        else if (message.type === 'run') replica.runs.push(message);
-        else replica.replies.get(message.id)?.(message);
-      });
-    });
-    return replica;
-  }
-
-  call(method: RecordsReplicaCommand['method']): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.replies.set(id, (reply) => (reply.error !== undefined ? reject(new Error(reply.error)) : resolve(reply.result)));
-      this.child.send({ id, method } satisfies RecordsReplicaCommand);
-    });
-  }
-
-  /** Kills the process as a crash would: nothing reported, its leases left to expire. */
-  async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.kill('SIGKILL');
-    });
   }
 }
 
@@ -130,7 +81,7 @@ describe.each(CASES)('tasks a killed replica left Running, on $coordinator ($kin
     let sweeper = await bootApp(db, options, true);
     if (onRedis) apps.push(sweeper);
     else await sweeper.close();
-    replica = await RecordsReplica.start({ DB_OPTIONS: JSON.stringify(db.options), ...(onRedis ? { REDIS_URL: SHARED_REDIS_URL, KEY_PREFIX: options.keyPrefix! } : {}) });
+    replica = await RecordsReplica.start({ LOCK_TTL: String(LOCK_TTL), DB_OPTIONS: JSON.stringify(db.options), ...(onRedis ? { REDIS_URL: SHARED_REDIS_URL, KEY_PREFIX: options.keyPrefix! } : {}) });
     await replica.call('trigger');
     await replica.call('task');
     const [run, task] = await replica.runs.until('both runs to start', (runs) => runs.length >= 2 && runs);

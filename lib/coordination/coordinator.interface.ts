@@ -24,7 +24,11 @@ export interface JobState {
   definedBy: string;
 }
 
-export type RunStatus = 'running' | 'success' | 'error' | 'timeout' | 'stopped';
+/**
+ * `abandoned`: the run's lease expired without a finish (its replica was killed, paused past its
+ * lease or cut off); its next attempt recovers it if its job's `retry.attempts` allows one.
+ */
+export type RunStatus = 'running' | 'success' | 'error' | 'timeout' | 'stopped' | 'abandoned';
 
 export interface RunLease {
   fencingToken: number;
@@ -38,6 +42,8 @@ export interface RunLease {
   catchUp?: boolean;
   /** Which attempt of its run this is (`ctx.attempt`), when a retry: absent for a first attempt. */
   attempt?: number;
+  /** A retry's first attempt's fencing token (absent for a first attempt). */
+  firstFencingToken?: number;
 }
 
 /** A failed run's next attempt, waiting in the coordinator (a pending trigger of its job). */
@@ -87,6 +93,12 @@ export interface JobRecord extends JobState {
   skippedMissed: number;
   /** Runs that served a missed due time (`catchUps`). */
   catchUpRuns: number;
+  /** Runs whose replica died (lease expired without a finish) that a new attempt recovered. */
+  recoveredRuns: number;
+  /** Runs whose replica died with no attempt left to recover them (`retry.attempts` used up; 1 by default). */
+  abandonedRuns: number;
+  /** Leases expired without a finish and not recovered yet (recovery comes within a heartbeat). */
+  awaitingRecovery: RunLease[];
   /**
    * The latest due time served (run, skipped or found late), or its last run's scheduled time:
    * the coordinator refuses a next due time at or before it, which would run that fire again.
@@ -268,6 +280,58 @@ export type ClaimResult =
   | { status: 'gone' }
   /** A key of the job holds what no script wrote: nothing was written for it. */
   | { status: 'corrupt'; key: string; problem: string };
+
+/** A lease whose expiry has passed by the coordinator's clock: its run's replica stopped renewing it. */
+export interface ExpiredLease {
+  name: string;
+  fencingToken: number;
+  /** When it expired (coordinator's clock), as last renewed. */
+  expiredAt: number;
+}
+
+export interface ExpiredLeases {
+  /** The soonest-expired first, at most the number asked for. */
+  expired: ExpiredLease[];
+  /** When the next lease known now expires unless renewed (coordinator's clock); null if none. */
+  nextExpiry: number | null;
+}
+
+/** A dead run to recover, with how many attempts its job allows in all (`retry.attempts`). */
+export interface RecoveryRequest extends Pick<ExpiredLease, 'name' | 'fencingToken'> {
+  attempts: number;
+}
+
+/** What a dead run's lease told of it when it was recovered or abandoned. */
+export interface DeadRun {
+  name: string;
+  fencingToken: number;
+  instanceId: string;
+  scheduledAt: number;
+  trigger: JobTrigger;
+  /** When its lease expired (coordinator's clock). */
+  expiredAt: number;
+  firstFencingToken: number;
+  taskId?: number;
+}
+
+export type RecoveryOutcome =
+  /** Its next attempt (`attempt`) is a pending retry due now: any replica with the job claims it. */
+  | (DeadRun & { status: 'recovered'; attempt: number })
+  /** No attempt left (`attempt` was its last): ended as `abandoned`, counted in `abandonedRuns`. */
+  | (DeadRun & { status: 'abandoned'; attempt: number })
+  /** Renewed meanwhile: not dead. */
+  | { status: 'alive'; name: string; fencingToken: number; expiresAt: number }
+  /** Ended meanwhile (finished, stopped), or recovered by another replica. */
+  | { status: 'gone'; name: string; fencingToken: number }
+  /** What it ran was no longer kept (past the recovery grace): counted in `abandonedRuns`, nothing started. */
+  | { status: 'lost'; name: string; fencingToken: number }
+  | { status: 'corrupt'; name: string; fencingToken: number; key: string; problem: string };
+
+/** Which pending retries `cancelRetries` removes: a task's, or those of the run whose first attempt had this token. */
+export interface RetryMatch {
+  taskId?: number;
+  firstFencingToken?: number;
+}
 
 export interface RunReport {
   name: string;
@@ -521,6 +585,25 @@ export abstract class Coordinator {
   ): Promise<{ fencingToken: number; startedAt: number } | null>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
   abstract stop(name: string, fencingToken: number, requestId?: string): Promise<boolean>;
+  /**
+   * Removes the pending retries of a run between two attempts (`stop()` of a task or run waiting
+   * for its next attempt), so no next attempt runs; returns how many were removed (0: none was
+   * pending, or its attempt was claimed already: stop that run's lease instead).
+   */
+  abstract cancelRetries(name: string, match: RetryMatch): Promise<number>;
+
+  /**
+   * The leases whose expiry has passed by the coordinator's clock and that no run finished: their
+   * replica died (killed, paused past its lease, cut off). Cheap: one read of the soonest expiries.
+   */
+  abstract expiredLeases(limit: number): Promise<ExpiredLeases>;
+  /**
+   * Recovers dead runs, each atomically and once across the cluster: its lease is removed and the
+   * job's fence raised (the dead run can no longer finish or checkpoint), and its next attempt is
+   * added as a pending retry due now if the run's attempt is below `attempts`; otherwise it is
+   * ended as `abandoned` and counted.
+   */
+  abstract recoverLeases(runs: RecoveryRequest[]): Promise<RecoveryOutcome[]>;
 
   /**
    * Reads every job's whole state (for a snapshot), in batches: never a single long call however

@@ -108,6 +108,8 @@ export class ExecutionManager {
   async stop(id: number): Promise<void> {
     checkId('ExecutionManager.stop', 'id', id);
     const execution = await this.get(id);
+    // A task between two attempts (Error, its retry pending) gets no next one, even in a final execution.
+    await this.tasks.stopPendingRetries(id);
     const open = await this.openTasks([id]);
     if (open.length > 0) {
       await Promise.all(open.map((task) => this.tasks.stopTask(task)));

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Brackets } from 'typeorm';
 import { Coordinator, type JobRecord } from '../coordination/coordinator.interface';
-import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
+import { HEARTBEAT_INTERVAL_MS, RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { DEFAULT_DANGLING_PENDING_MS, FINAL_STATUSES, OPEN_STATUSES, TaskStatus } from './execution.constants';
 import { CorruptJobError, InvalidQueryError } from '../errors';
@@ -29,16 +29,26 @@ const ABANDONED_BATCH = 200;
 export const ABANDONED_MARGIN_MS = 5_000;
 
 /** The message of a Running task ended because no replica held its run any more. */
-export const ABANDONED_RUN_MESSAGE = 'abandoned: no replica held its run any more (its replica stopped without reporting; lease expired)';
+export const ABANDONED_RUN_MESSAGE =
+  'abandoned: its lease expired without a finish (its replica was killed, paused past its lease or cut off) and no attempt recovered it';
 /** The message of a Pending task ended because it never started and no replica holds a run of it. */
 export const ABANDONED_PENDING_MESSAGE = 'abandoned: it never started and no replica holds a run of it (its replica stopped before running it)';
 
 type OpenTask = Pick<Task, 'id' | 'executionId' | 'jobName' | 'status' | 'fencingToken'>;
 
+/**
+ * A lease that expired without a finish is recovered within a heartbeat by a live replica with its
+ * job (LeaseRecovery, which looks at every expiry it knows of, and at least once a heartbeat):
+ * until this long after its expiry, its task is left to that recovery.
+ */
+const RECOVERY_WAIT_MS = HEARTBEAT_INTERVAL_MS;
+
 /** What the coordinator said of a batch's jobs: their records, and the jobs it could not say (corrupt). */
 interface Holders {
   records: Map<string, JobRecord>;
   unknown: Set<string>;
+  /** Leases that expired after this (coordinator's clock) may still be recovered. */
+  recoverableAfter: number;
 }
 
 /** Removes old executions and repairs ones left in a state their tasks contradict. */
@@ -236,13 +246,13 @@ export class SweepManager {
     for (let asked = names; ; ) {
       try {
         const records = await this.coordinator.describe(asked);
-        return { records: new Map(records.map((record) => [record.name, record])), unknown };
+        return { records: new Map(records.map((record) => [record.name, record])), unknown, recoverableAfter: this.coordinator.clock.now() - RECOVERY_WAIT_MS };
       } catch (error) {
         if (error instanceof CorruptJobError && asked.includes(error.job)) {
           // Whether its runs are held cannot be told: its tasks are left as they are.
           unknown.add(error.job);
           asked = asked.filter((name) => name !== error.job);
-          if (asked.length === 0) return { records: new Map(), unknown };
+          if (asked.length === 0) return { records: new Map(), unknown, recoverableAfter: 0 };
           continue;
         }
         const reason = this.coordinator.isUnreachableError(error) ? `the coordinator (${this.coordinator.describeTarget()}) is unreachable` : `the coordinator failed`;
@@ -263,15 +273,26 @@ export class SweepManager {
 }
 
 /** How an open task ends if no live lease runs it; null if one does, or if that cannot be told. */
-function abandonedEnd(task: OpenTask, { records, unknown }: Holders): { status: TaskStatus; message: string | null; at?: Date } | null {
+function abandonedEnd(task: OpenTask, { records, unknown, recoverableAfter }: Holders): { status: TaskStatus; message: string | null; at?: Date } | null {
   if (unknown.has(task.jobName)) return null;
   // A job the coordinator does not have (gone from the code, or lost with Redis's data) holds no lease.
   const record = records.get(task.jobName);
-  const held = (record?.running ?? []).some((lease) => lease.taskId === task.id || (task.fencingToken > 0 && lease.fencingToken === task.fencingToken));
+  const names = (lease: { taskId?: number; fencingToken: number }) => lease.taskId === task.id || (task.fencingToken > 0 && lease.fencingToken === task.fencingToken);
+  // A live lease: the run goes on, however long ago it started. A lease expired without a finish
+  // lately (a live replica with the job recovers it within a heartbeat), or a recovered run's next
+  // attempt waiting to be claimed: that attempt will take the task over.
+  const held =
+    (record?.running ?? []).some(names) ||
+    (record?.awaitingRecovery ?? []).some((lease) => names(lease) && lease.expiresAt > recoverableAfter) ||
+    (record?.pendingRetries ?? []).some((retry) => retry.taskId === task.id || (task.fencingToken > 0 && retry.firstFencingToken === task.fencingToken));
   if (held) return null;
   if (task.status === 'Pending') return { status: 'Error', message: ABANDONED_PENDING_MESSAGE };
   const last = record?.lastRun;
-  if (last && last.fencingToken === task.fencingToken && last.status !== 'running' && last.finishedAt !== null) {
+  if (last && last.fencingToken === task.fencingToken && last.status === 'abandoned') {
+    // Its replica died and its job's retry.attempts left no attempt to recover it (recover.lua's words).
+    return { status: 'Error', message: `abandoned: ${last.error}`, at: last.finishedAt === null ? undefined : new Date(last.finishedAt) };
+  }
+  if (last && last.fencingToken === task.fencingToken && last.status !== 'running' && last.status !== 'abandoned' && last.finishedAt !== null) {
     // The run ended and its replica told the coordinator, but its records do not say so (yet).
     return { status: STATUS_OF[last.status], message: last.error, at: new Date(last.finishedAt) };
   }

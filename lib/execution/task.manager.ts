@@ -14,6 +14,7 @@ import { RecordsDialect } from './records.dialect';
 import { nextRevision, StatusChangeHandler } from './status-change.handler';
 import type { StatusChangeResult } from './status-change.handler';
 import { TaskDispatcher } from './task-dispatcher';
+import { stopPendingRetry } from './pending-retry.stop';
 import { TaskLog } from './task-log.entity';
 import { Task } from './task.entity';
 
@@ -128,7 +129,8 @@ export class TaskManager {
   /**
    * Stops a task: a pending one at once; a running one is aborted through its `ctx.signal` on
    * whichever replica runs it, which records it Stopped. One that no replica holds any more is
-   * marked Stopped here.
+   * marked Stopped here. One between two attempts (its last attempt failed, its retry waits) gets
+   * no next attempt: the retry is removed, and the task keeps its last attempt's Error.
    */
   async stop(id: number): Promise<void> {
     checkId('TaskManager.stop', 'id', id);
@@ -137,6 +139,8 @@ export class TaskManager {
 
   /** @internal also used by `ExecutionManager.stop`. */
   async stopTask(task: Task): Promise<void> {
+    // Between two attempts (Error, its retry pending): no next attempt runs.
+    if (task.status === 'Error') await stopPendingRetry(this.coordinator, this.dialect.manager, task);
     for (let seen = task; !isFinalStatus(seen.status); seen = await this.get(task.id)) {
       if (seen.status === 'Running' && (await this.coordinator.stop(seen.jobName, seen.fencingToken, randomUUID()))) return;
       const message = seen.status === 'Running' ? 'stopped; no replica held its run any more' : 'stopped before it started';
@@ -144,6 +148,12 @@ export class TaskManager {
       // Superseded: an attempt started meanwhile; look again and stop that one.
       if (result !== 'superseded') return;
     }
+  }
+
+  /** @internal `ExecutionManager.stop`: the execution's tasks between two attempts get no next one. */
+  async stopPendingRetries(executionId: number): Promise<void> {
+    const failed = await this.dialect.manager.findBy(Task, { executionId, status: 'Error' });
+    await Promise.all(failed.map((task) => stopPendingRetry(this.coordinator, this.dialect.manager, task)));
   }
 
   async get(id: number): Promise<Task> {

@@ -5,6 +5,13 @@ export const MAX_RETRY_DELAY_MS = 24 * 3_600_000;
 /** A factor above this reaches `maxDelay` within a few attempts anyway. */
 export const MAX_RETRY_FACTOR = 100;
 
+/**
+ * How long a lease that expired without a finish is kept for its recovery (`RECOVERY_GRACE_MS` in
+ * common.lua: the same value). Within it only a replica with the job recovers it (it knows the
+ * job's retry policy); past it, any replica drops what is left of it, counted as abandoned.
+ */
+export const RECOVERY_GRACE_MS = 60_000;
+
 export const DEFAULT_RETRY_ATTEMPTS = 1;
 export const DEFAULT_RETRY_DELAY_MS = 1_000;
 export const DEFAULT_RETRY_FACTOR = 2;

@@ -67,6 +67,16 @@ export interface JobDescription {
   skippedMissed: number;
   /** Catch-up runs started for missed due times, cluster-wide. */
   catchUpRuns: number;
+  /**
+   * Runs whose replica died (their lease expired without a finish: killed, paused past `lockTtl`,
+   * cut off) that a new attempt recovered on another replica, cluster-wide (see `retry`).
+   */
+  recoveredRuns: number;
+  /**
+   * Runs whose replica died with no attempt left to recover them (`retry.attempts` used up; a job
+   * without `retry` has 1): they are not run again, and their last run says `abandoned`.
+   */
+  abandonedRuns: number;
   /** The replica whose code definition is in force, and when it registered it. */
   definedBy: string;
   definedAt: Date;

@@ -328,6 +328,8 @@ function toDescription(record: JobRecord): JobDescription {
     skippedLate: record.skippedLate,
     skippedMissed: record.skippedMissed,
     catchUpRuns: record.catchUpRuns,
+    recoveredRuns: record.recoveredRuns,
+    abandonedRuns: record.abandonedRuns,
     definedBy: record.definedBy,
     definedAt: new Date(record.definedAt),
   };

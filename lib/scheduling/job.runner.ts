@@ -8,7 +8,8 @@ import type { LocalJob } from './job.registry';
 const IGNORED_SIGNAL_WARNING_MS = 1_000;
 
 export interface RunOutcome {
-  status: Exclude<RunStatus, 'running'>;
+  // `abandoned` is the coordinator's word for a run whose replica died: no handler ends that way.
+  status: Exclude<RunStatus, 'running' | 'abandoned'>;
   error: Error | null;
 }
 

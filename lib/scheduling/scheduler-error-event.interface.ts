@@ -7,7 +7,8 @@ import type { MissedPolicy } from './missed-runs';
  * says what): due times of a job were missed, and its missed-run policy skipped some of them
  * or runs catch-up runs for them. One event per episode, not per due time.
  */
-export type SchedulerErrorPhase = 'connection' | 'register' | 'sync' | 'claim' | 'run' | 'extend' | 'finish' | 'record' | 'data' | 'missed';
+/** `recover`: looking for, or recovering, runs whose replica died (`LeaseRecovery`). */
+export type SchedulerErrorPhase = 'connection' | 'register' | 'sync' | 'claim' | 'run' | 'extend' | 'finish' | 'record' | 'data' | 'missed' | 'recover';
 
 /** What an event of phase `missed` tells: one episode of missed due times of one job. */
 export interface MissedFires {

@@ -16,6 +16,7 @@ import { OrchestratorContext, ReplicaLife, SHUTDOWN_RELEASE_MS, withDeadline } f
 import { RunRecorder } from './run-recorder';
 import { RunSupervisor } from './run-supervisor';
 import { SupersededDefinitions } from './superseded-definitions';
+import { LeaseRecovery } from '../retry/lease-recovery';
 import type { MissedFires, SchedulerErrorEvent, SchedulerErrorPhase } from './scheduler-error-event.interface';
 
 /** How long bootstrap waits for the first synchronization before going on without Redis. */
@@ -46,6 +47,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
   private readonly claims: FireClaims;
   private readonly boot: BootTriggers;
   private readonly sync: MirrorSync;
+  private readonly recovery: LeaseRecovery;
 
   readonly errors$: Observable<SchedulerErrorEvent> = this.errors.asObservable();
 
@@ -68,6 +70,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     const superseded = new SupersededDefinitions(coordinator, registry, options.instanceId, this.logger, this.mirror.definitionsWarned, () => this.isRunning);
     this.sync = new MirrorSync(ctx, this.mirror, this.loop, this.runs, this.boot, inDoubt, superseded);
     cluster.reportRunsFrom(() => this.runs.running());
+    this.recovery = new LeaseRecovery(ctx);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -111,6 +114,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     );
     await this.coordinator.connect();
     this.heartbeatTimer = setInterval(() => void this.sync.beat(), heartbeatInterval(this.options.cluster.sessionTtl, HEARTBEAT_INTERVAL_MS)).unref();
+    this.recovery.start();
     // Hold bootstrap until the jobs are registered when Redis answers; never for long when it does not.
     let waited: NodeJS.Timeout | undefined;
     await Promise.race([this.sync.firstSynced, new Promise<void>((resolve) => (waited = setTimeout(resolve, FIRST_SYNC_WAIT_MS)))]);
@@ -132,6 +136,7 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     this.life.stopping = true;
     this.loop.disarm();
     clearInterval(this.heartbeatTimer);
+    this.recovery.stop();
     this.boot.stop();
     this.claims.stop();
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());

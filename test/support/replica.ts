@@ -84,6 +84,16 @@ export class Replica {
     });
   }
 
+  /** Pauses the process (SIGSTOP), as a long GC pause or a frozen VM would: its leases expire meanwhile. */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** Lets a paused process go on (SIGCONT): a zombie whose runs may have been taken over. */
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** Stops the replica gracefully (its shutdown hooks run); killed if it has not exited after `killAfterMs`. */
   async stop(killAfterMs = 10_000): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;

@@ -28,6 +28,10 @@ import {
   RunLease,
   RunReport,
   TriggerOutcome,
+  ExpiredLeases,
+  RecoveryOutcome,
+  RecoveryRequest,
+  RetryMatch,
 } from '../coordinator.interface';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 import { parseRetryId, RetryId, retryId } from '../../retry/retry-id';
@@ -613,6 +617,34 @@ export class EmbeddedCoordinator extends Coordinator {
     return true;
   }
 
+  async cancelRetries(name: string, match: RetryMatch): Promise<number> {
+    const pending = this.pendingOf(name);
+    let removed = 0;
+    for (const [member, trigger] of pending) {
+      const retry = parseRetryId(trigger.id);
+      if (!retry) continue;
+      if (match.taskId !== undefined && retry.taskId !== match.taskId) continue;
+      if (match.firstFencingToken !== undefined && retry.firstFencingToken !== match.firstFencingToken) continue;
+      pending.delete(member);
+      removed++;
+    }
+    if (removed > 0) this.announceChanged([name]);
+    return removed;
+  }
+
+  /**
+   * Nothing to recover: the leases live in the one process that runs them, so a replica that
+   * dies takes its coordinator with it. A lease that expires here belongs to a run this process
+   * still has; its own lease timer aborts it (lease-lost).
+   */
+  async expiredLeases(): Promise<ExpiredLeases> {
+    return { expired: [], nextExpiry: null };
+  }
+
+  async recoverLeases(runs: RecoveryRequest[]): Promise<RecoveryOutcome[]> {
+    return runs.map(({ name, fencingToken }) => ({ status: 'gone', name, fencingToken }));
+  }
+
   async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
     // As checkpoint.lua: below the checkpoint's fence or the job's latest token (a newer run was issued), or the job is gone.
     const job = this.jobs.get(name);
@@ -730,7 +762,7 @@ export class EmbeddedCoordinator extends Coordinator {
           ...toState(job),
           definedAt: job.definedAt,
           locked,
-          running: liveLeases(job, now).map(({ ref: _ref, first: _first, ...lease }: StoredLease) => lease),
+          running: liveLeases(job, now).map(({ ref: _ref, first, ...lease }: StoredLease) => ({ ...lease, ...(first !== undefined ? { firstFencingToken: first } : {}) })),
           queued: job.queued,
           pendingTriggers: this.pendingOf(name).size,
           pendingRetries: this.retriesOf(name),
@@ -738,6 +770,10 @@ export class EmbeddedCoordinator extends Coordinator {
           skippedLate: job.skippedLate,
           skippedMissed: job.skippedMissed,
           catchUpRuns: job.catchUpRuns,
+          // No run outlives this process's coordinator: nothing is ever recovered (see expiredLeases).
+          recoveredRuns: 0,
+          abandonedRuns: 0,
+          awaitingRecovery: [],
           served: servedDue(job),
         },
       ];

@@ -38,6 +38,15 @@ export class RedisKeys {
     return `${this.base}:checkpoint:${name}`;
   }
 
+  /**
+   * Sorted set of every run lease of every job: "name\ntoken" -> when it expires unless renewed
+   * (epoch ms). A member whose time has passed is a run whose replica died without finishing it:
+   * recover.lua starts its next attempt or counts it as abandoned (see common.lua).
+   */
+  get leases(): string {
+    return `${this.base}:leases`;
+  }
+
   /** Sorted set of every scheduled, unpaused job: name -> due time (epoch ms). */
   get due(): string {
     return `${this.base}:due`;

@@ -33,6 +33,11 @@ import {
   RunReport,
   RunStatus,
   TriggerOutcome,
+  ExpiredLease,
+  ExpiredLeases,
+  RecoveryOutcome,
+  RecoveryRequest,
+  RetryMatch,
 } from '../coordinator.interface';
 import { ClaimInterruptedError } from '../claim-interrupted.error';
 import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-connection';
@@ -326,7 +331,7 @@ export class RedisCoordinator extends Coordinator {
     const results: ClaimResult[] = [];
     for (let i = 0; i < requests.length; i += BATCH) {
       const batch = requests.slice(i, i + BATCH);
-      const keys = [this.keys.due];
+      const keys = [this.keys.due, this.keys.leases];
       const args: (string | number)[] = [instanceId, lockTtl, this.keys.channel];
       for (const request of batch) {
         keys.push(this.keys.job(request.name), this.keys.runs(request.name), this.keys.triggers(request.name), this.keys.checkpoint(request.name));
@@ -360,8 +365,8 @@ export class RedisCoordinator extends Coordinator {
 
   async extend(leases: { name: string; fencingToken: number }[], lockTtl: number): Promise<(boolean | CorruptKey)[]> {
     if (leases.length === 0) return [];
-    const keys = leases.map((lease) => this.keys.runs(lease.name));
-    const replies = await this.scripts.extend.run<(number | string[])[]>(this.client, keys, [lockTtl, ...leases.map((lease) => lease.fencingToken)]);
+    const keys = [this.keys.leases, ...leases.map((lease) => this.keys.runs(lease.name))];
+    const replies = await this.scripts.extend.run<(number | string[])[]>(this.client, keys, [lockTtl, ...leases.flatMap((lease) => [lease.fencingToken, lease.name])]);
     return replies.map((reply, index) => (Array.isArray(reply) ? { name: leases[index].name, key: reply[1], problem: reply[2] } : reply === 1));
   }
 
@@ -369,7 +374,7 @@ export class RedisCoordinator extends Coordinator {
     const results: (boolean | CorruptKey)[] = [];
     for (let i = 0; i < reports.length; i += BATCH) {
       const batch = reports.slice(i, i + BATCH);
-      const keys = [this.keys.version];
+      const keys = [this.keys.version, this.keys.leases];
       const args: (string | number)[] = [this.keys.channel];
       for (const report of batch) {
         keys.push(this.keys.job(report.name), this.keys.runs(report.name), this.keys.triggers(report.name));
@@ -464,8 +469,8 @@ export class RedisCoordinator extends Coordinator {
   ): Promise<{ fencingToken: number; startedAt: number } | null> {
     const reply = await this.single(name, this.scripts.lease).run<number[]>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.request(requestId)],
-      [instanceId, lockTtl, taskId, requestId ?? '', REQUEST_ID_TTL_MS],
+      [this.keys.job(name), this.keys.runs(name), this.keys.request(requestId), this.keys.leases],
+      [instanceId, lockTtl, taskId, requestId ?? '', REQUEST_ID_TTL_MS, name],
     );
     return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
   }
@@ -473,10 +478,54 @@ export class RedisCoordinator extends Coordinator {
   async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {
     const reply = await this.single(name, this.scripts.stop).run<number>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version, this.keys.request(requestId)],
+      [this.keys.job(name), this.keys.runs(name), this.keys.triggers(name), this.keys.version, this.keys.request(requestId), this.keys.leases],
       [name, fencingToken, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     return reply === 1;
+  }
+
+  async cancelRetries(name: string, match: RetryMatch): Promise<number> {
+    return this.single(name, this.scripts['cancel-retries']).run<number>(
+      this.client,
+      [this.keys.triggers(name), this.keys.version],
+      [name, match.taskId ?? '', match.firstFencingToken ?? '', this.keys.channel],
+    );
+  }
+
+  async expiredLeases(limit: number): Promise<ExpiredLeases> {
+    // The soonest expiries, and one more to know when to look again: a plain read, no script.
+    const sentAt = Date.now();
+    const [[, soonest], [, time]] = ((await this.client.pipeline().zrange(this.keys.leases, 0, limit, 'WITHSCORES').time().exec()) ?? []) as [Error | null, unknown][];
+    const [seconds, micros] = time as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    this.clock.learn(now, sentAt);
+    const expired: ExpiredLease[] = [];
+    let nextExpiry: number | null = null;
+    const flat = (soonest ?? []) as string[];
+    for (let i = 0; i < flat.length; i += 2) {
+      const at = Number(flat[i + 1]);
+      if (at > now || expired.length === limit) {
+        nextExpiry = at;
+        break;
+      }
+      const cut = flat[i].lastIndexOf('\n');
+      expired.push({ name: flat[i].slice(0, cut), fencingToken: Number(flat[i].slice(cut + 1)), expiredAt: at });
+    }
+    return { expired, nextExpiry };
+  }
+
+  async recoverLeases(runs: RecoveryRequest[]): Promise<RecoveryOutcome[]> {
+    const outcomes: RecoveryOutcome[] = [];
+    for (let i = 0; i < runs.length; i += BATCH) {
+      const batch = runs.slice(i, i + BATCH);
+      const keys = [this.keys.leases, this.keys.version, ...batch.flatMap((run) => [this.keys.job(run.name), this.keys.runs(run.name), this.keys.triggers(run.name)])];
+      const args: (string | number)[] = [this.keys.channel, ...batch.flatMap((run) => [run.name, run.fencingToken, run.attempts])];
+      const sentAt = Date.now();
+      const [now, replies] = await this.scripts.recover.run<[number, Reply[][]]>(this.client, keys, args);
+      this.clock.learn(now, sentAt);
+      replies.forEach((reply, index) => outcomes.push(toRecoveryOutcome(batch[index], reply)));
+    }
+    return outcomes;
   }
 
   async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
@@ -794,10 +843,8 @@ function toJobRecord(
   now: number,
   pendingTriggers: number,
 ): Omit<JobRecord, 'pendingRetries'> {
-  const running: RunLease[] = Object.entries(runs)
-    .map(([token, raw]) => [token, JSON.parse(raw) as LeaseJson] as const)
-    .filter(([, lease]) => lease.e > now)
-    .map(([token, lease]) => ({
+  const leases = Object.entries(runs).map(([token, raw]) => [token, JSON.parse(raw) as LeaseJson] as const);
+  const toRunLease = ([token, lease]: readonly [string, LeaseJson]): RunLease => ({
       fencingToken: Number(token),
       instanceId: lease.i,
       scheduledAt: lease.s,
@@ -807,8 +854,11 @@ function toJobRecord(
       // A dispatched task's lease names its task, as the embedded coordinator's does.
       ...(lease.x !== undefined && lease.x !== null ? { taskId: Number(lease.x) } : {}),
       ...(lease.c === 1 ? { catchUp: true } : {}),
-      ...(lease.a !== undefined ? { attempt: lease.a } : {}),
-    }));
+      ...(lease.a !== undefined ? { attempt: lease.a, firstFencingToken: lease.o } : {}),
+  });
+  const running = leases.filter(([, lease]) => lease.e > now).map(toRunLease);
+  // Expired without a finish, kept until recover.lua starts the next attempt (or counts it abandoned).
+  const awaitingRecovery = leases.filter(([, lease]) => lease.e <= now).map(toRunLease);
   const lockedUntil = Number(job.lockedUntil ?? 0);
   const locked = job.lockedBy && (lockedUntil === 0 || lockedUntil > now) ? { by: job.lockedBy, until: lockedUntil || null } : null;
   return {
@@ -830,8 +880,41 @@ function toJobRecord(
     skippedLate: Number(job.lateSkips ?? 0),
     skippedMissed: Number(job.missedSkips ?? 0),
     catchUpRuns: Number(job.catchUps ?? 0),
+    recoveredRuns: Number(job.recovered ?? 0),
+    abandonedRuns: Number(job.abandoned ?? 0),
+    awaitingRecovery,
     served: servedDue(job),
   };
+}
+
+/** A reply of recover.lua for one run. */
+function toRecoveryOutcome({ name, fencingToken }: RecoveryRequest, reply: Reply[]): RecoveryOutcome {
+  const [status, a, b, c, d, e, f, g] = reply;
+  switch (status) {
+    case 'recovered':
+    case 'abandoned':
+      return {
+        status,
+        name,
+        fencingToken,
+        attempt: Number(a),
+        instanceId: String(b),
+        scheduledAt: Number(c),
+        trigger: d as JobTrigger,
+        ...(e !== '' && e !== null ? { taskId: Number(e) } : {}),
+        firstFencingToken: Number(f),
+        expiredAt: Number(g),
+      };
+    case 'alive':
+      return { status, name, fencingToken, expiresAt: Number(a) };
+    case 'gone':
+    case 'lost':
+      return { status, name, fencingToken };
+    case 'corrupt':
+      return { status, name, fencingToken, key: String(a), problem: String(b) };
+    default:
+      throw new Error(`Unexpected recover reply ${JSON.stringify(reply)}`);
+  }
 }
 
 /** A job hash and its checkpoint hash, as read by `exportState`. */

@@ -1,6 +1,7 @@
 -- Claims due fires and pending triggers. The first replica whose claim arrives runs the fire;
 -- every other claim of it finds the due time moved on and gets the new one back.
--- KEYS: due zset, then per request: job hash, runs hash, the job's triggers zset, its checkpoint hash.
+-- KEYS: due zset, leases zset (every lease's expiry: see common.lua), then per request: job hash, runs hash,
+--       the job's triggers zset, its checkpoint hash.
 -- ARGV: instanceId, lockTtl (ms), channel, then per request 12 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
 --       next base ('' for none), next due ('' for none), threshold in ms ('' for none),
@@ -38,7 +39,7 @@
 -- trigger member), so a claim sent again by the replica that won it (its reply was lost or timed
 -- out, and ioredis or the replica sent it again) gets the same 'claimed' answer while the lease
 -- lives, instead of 'moved' or 'gone' and an orphan lease that blocks the job.
-local due_key = KEYS[1]
+local due_key, leases_key = KEYS[1], KEYS[2]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
 local FIELDS = 12
@@ -227,6 +228,7 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     -- latest when their next lease extension finds the lease gone.
     for _, lease in ipairs(live) do
       redis.call('HDEL', runs_key, lease[1])
+      redis.call('ZREM', leases_key, lease_member(name, lease[1]))
       redis.call('PUBLISH', channel, cjson.encode({ t = 'cancel', name = name, token = tonumber(lease[1]) }))
     end
   end
@@ -251,6 +253,7 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   end
   redis.call('HSET', runs_key, token_text, '{' .. common .. lease_extra .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
+  redis.call('ZADD', leases_key, now + ttl, lease_member(name, token_text))
   -- A task's attempts are no job run (as lease.lua): no `last`, no checkpoint fence.
   if not retry_task then fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. lease_extra .. ',"k":' .. token_text .. ',"st":"running"}' end
   advance(fields, true)
@@ -262,7 +265,7 @@ local results = {}
 local n = (#ARGV - 3) / FIELDS
 for i = 1, n do
   local a = 3 + (i - 1) * FIELDS
-  local k = 2 + (i - 1) * 4
+  local k = 3 + (i - 1) * 4
   results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11], ARGV[a + 12])
 end

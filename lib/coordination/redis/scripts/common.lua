@@ -33,9 +33,9 @@ end
 
 -- Fields of a job hash that scripts compare or count as numbers.
 local NUMERIC_FIELDS = { rev = true, fence = true, base = true, lockedUntil = true, lateSkips = true, defAt = true,
-  missedSkips = true, catchUps = true, catchUpTo = true }
+  missedSkips = true, catchUps = true, catchUpTo = true, recovered = true, abandoned = true }
 -- Those of them that HINCRBY counts: whole numbers.
-local INTEGER_FIELDS = { rev = true, lateSkips = true, missedSkips = true, catchUps = true }
+local INTEGER_FIELDS = { rev = true, lateSkips = true, missedSkips = true, catchUps = true, recovered = true, abandoned = true }
 
 -- HMGET of a job hash, its numeric fields checked. Returns the values (false for absent fields),
 -- or nil and what is wrong. A hash with fields but no `rev` is corrupt, not missing.
@@ -86,18 +86,35 @@ local function read_leases(runs_key)
   return leases, nil
 end
 
--- Leases are expired lazily: whoever reads them drops the dead ones. Returns the live ones.
+-- How long a lease that expired without a finish stays in its runs hash (not live: no script
+-- counts it as a run) so that recover.lua can still read what it ran and start its next attempt
+-- (see the leases zset below). Recovery comes within a heartbeat of the expiry while any replica
+-- with the job lives; past this, the lease goes and its run is counted as abandoned.
+local RECOVERY_GRACE_MS = 60000
+
+-- Leases are expired lazily: whoever reads them drops the dead ones (once past the recovery
+-- grace). Returns the live ones.
 local function drop_expired(runs_key, leases, now)
   local live = {}
   for _, lease in ipairs(leases) do
     if lease[2].e <= now then
-      redis.call('HDEL', runs_key, lease[1])
+      if lease[2].e <= now - RECOVERY_GRACE_MS then redis.call('HDEL', runs_key, lease[1]) end
     else
       live[#live + 1] = lease
     end
   end
   return live
 end
+
+-- Every lease of every job is also a member "name \n token" of one sorted set (RedisKeys.leases),
+-- scored with its expiry: written by claim.lua and lease.lua, moved by extend.lua, removed by
+-- whatever ends the run (finish, stop, a cancel-previous claim, recover). A member whose score
+-- has passed is a run whose replica stopped renewing it without finishing it (killed, paused,
+-- cut off): recover.lua turns it into the run's next attempt, or counts it as abandoned.
+local function lease_member(name, token)
+  return name .. '\n' .. token
+end
+
 
 -- For single-job scripts: the live leases, or a CORRUPT error.
 local function live_leases(runs_key, now)
@@ -117,15 +134,32 @@ local function check_job(job_key, triggers_key)
   end
 end
 
--- A runs hash lives no longer than its latest lease: expired leases of a job nobody claims
--- again (a crashed task, an on-demand job) go with it, instead of staying forever.
+-- A runs hash lives no longer than its latest lease and the recovery grace: expired leases of a
+-- job nobody claims again (a crashed task, an on-demand job) go with it, instead of staying forever.
 local function keep_runs_until_leases_expire(runs_key, ttl)
-  if redis.call('PTTL', runs_key) < ttl then redis.call('PEXPIRE', runs_key, ttl) end
+  if redis.call('PTTL', runs_key) < ttl + RECOVERY_GRACE_MS then redis.call('PEXPIRE', runs_key, ttl + RECOVERY_GRACE_MS) end
 end
 
 -- How long a job's pending triggers are kept when no replica claims them (the job is declared by
 -- no live replica): every accepted trigger starts this over; a claimed trigger leaves at once.
 local PENDING_TRIGGERS_TTL_MS = 3600000
+
+-- Adds a run's next attempt as a pending trigger of its job, `delay` ms from now (finish.lua: a
+-- failed attempt; recover.lua: an attempt whose replica died): member
+-- "name \n trigger \n retry:<attempt>:<scheduledAt>:<first token>:<task id>", announced like any trigger.
+local function number_text(value) return string.format('%.0f', value) end
+
+local function add_retry(version_key, channel, triggers_key, name, token, lease, delay, now)
+  local first = lease.o or tonumber(token)
+  local id = 'retry:' .. number_text((lease.a or 1) + 1) .. ':' .. number_text(lease.s) .. ':' .. number_text(first) .. ':' .. (lease.x and number_text(lease.x) or '')
+  local member = name .. '\n' .. lease.g .. '\n' .. id
+  local at = now + delay
+  redis.call('ZADD', triggers_key, at, member)
+  -- Kept at least until an hour after it falls due, as any pending trigger.
+  if redis.call('PTTL', triggers_key) < delay + PENDING_TRIGGERS_TTL_MS then redis.call('PEXPIRE', triggers_key, delay + PENDING_TRIGGERS_TTL_MS) end
+  local v = redis.call('INCR', version_key)
+  redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = at, v = v }))
+end
 
 -- The latest due time served (run, skipped or found late) of a job: `served`, written by claim.lua,
 -- or its last run's scheduled time. No due time at or before it may be set again, so a replica

@@ -1,6 +1,6 @@
 -- Ends runs: releases each lease, records the run's result, and starts the queued run of a
 -- 'queue-one' job. All the runs one replica ended in one tick go in one call.
--- KEYS: version, then per run: job hash, runs hash, the job's triggers zset.
+-- KEYS: version, leases zset (see common.lua), then per run: job hash, runs hash, the job's triggers zset.
 -- ARGV: channel, then per run 5 values: name, fencing token, status, error, retry delay in ms
 --       ('' for none: the replica decided, from the job's retry policy, that the run is retried).
 -- A retry is written in the same step as the lease is released, so it survives the replica: a
@@ -12,25 +12,11 @@
 -- { 'corrupt', key, what } if a key of the job holds what no script wrote (nothing is written).
 -- A finish sent again (its reply lost) finds its lease gone but the job's last run already
 -- recorded with this token and status: it answers 1 again, and writes nothing more.
-local version_key, channel = KEYS[1], ARGV[1]
+-- A lease that expired but is still kept for recovery (common.lua) is released as a live one:
+-- the first of the run's finish and recover.lua ends the run; the other finds nothing to end.
+local version_key, leases_key, channel = KEYS[1], KEYS[2], ARGV[1]
 local now = now_ms()
 local FIELDS = 5
-
-local function number_text(value) return string.format('%.0f', value) end
-
--- Adds the run's next attempt as a pending trigger, `delay` ms from now.
-local function add_retry(job_key, triggers_key, name, token, raw_lease, delay)
-  local lease = cjson.decode(raw_lease)
-  local first = lease.o or tonumber(token)
-  local id = 'retry:' .. number_text((lease.a or 1) + 1) .. ':' .. number_text(lease.s) .. ':' .. number_text(first) .. ':' .. (lease.x and number_text(lease.x) or '')
-  local member = name .. '\n' .. lease.g .. '\n' .. id
-  local at = now + delay
-  redis.call('ZADD', triggers_key, at, member)
-  -- Kept at least until an hour after it falls due, as any pending trigger.
-  if redis.call('PTTL', triggers_key) < delay + PENDING_TRIGGERS_TTL_MS then redis.call('PEXPIRE', triggers_key, delay + PENDING_TRIGGERS_TTL_MS) end
-  local v = redis.call('INCR', version_key)
-  redis.call('PUBLISH', channel, cjson.encode({ t = 'trigger', name = name, member = member, at = at, v = v }))
-end
 
 local function finish(job_key, runs_key, triggers_key, name, token, status, err, retry)
   local lease, problem = read_key('hash', 'HGET', runs_key, token)
@@ -50,8 +36,9 @@ local function finish(job_key, runs_key, triggers_key, name, token, status, err,
     if wrong then return corrupt(triggers_key, wrong) end
   end
   redis.call('HDEL', runs_key, token)
+  redis.call('ZREM', leases_key, lease_member(name, token))
   end_run(job_key, triggers_key, version_key, channel, name, token, status, err, now, ending)
-  if retry ~= '' then add_retry(job_key, triggers_key, name, token, lease, tonumber(retry)) end
+  if retry ~= '' then add_retry(version_key, channel, triggers_key, name, token, cjson.decode(lease), tonumber(retry), now) end
   return 1
 end
 
@@ -59,7 +46,7 @@ local results = {}
 local n = (#ARGV - 1) / FIELDS
 for i = 1, n do
   local a = 1 + (i - 1) * FIELDS
-  local k = 2 + (i - 1) * 3
+  local k = 3 + (i - 1) * 3
   results[i] = finish(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
 end
 return results

@@ -1,0 +1,158 @@
+import { Injectable, INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DistributedJob, JobContext, JobScheduler, SchedulerModule } from '../lib';
+import { ExecutionManager, TaskManager } from '../lib/records';
+import { CapturingLogger } from './support/app';
+import { DATABASE_KINDS, TestDatabase } from './support/databases';
+import { RECOVERABLE_JOB, RecordsReplica } from './support/records-replica';
+import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { eventually, EventLog } from './support/wait';
+
+/**
+ * The records of retried runs, on each database: a task's `runCount` grows by one per attempt
+ * (each attempt a new fencing token), and its execution's final status follows the last attempt;
+ * including an attempt that recovers a run whose replica was killed (kill -9) mid-run.
+ */
+const LOCK_TTL = 1_000;
+const attempts = new EventLog<{ job: string; attempt: number; fencingToken: number; taskId: number | null }>();
+
+@Injectable()
+class RetriedJobs {
+  /** Fails its first two attempts, succeeds on its third. */
+  @DistributedJob({ name: 'flaky', vendorType: 'flaky', overlap: 'allow', retry: { attempts: 3, backoff: { delay: 50 } } })
+  async flaky(ctx: JobContext) {
+    attempts.push({ job: 'flaky', attempt: ctx.attempt, fencingToken: ctx.fencingToken, taskId: ctx.taskId });
+    if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
+  }
+
+  /** Fails every attempt. */
+  @DistributedJob({ name: 'failing', vendorType: 'failing', overlap: 'allow', retry: { attempts: 3, backoff: { delay: 50 } } })
+  async failing(ctx: JobContext) {
+    attempts.push({ job: 'failing', attempt: ctx.attempt, fencingToken: ctx.fencingToken, taskId: ctx.taskId });
+    throw new Error(`attempt ${ctx.attempt} fails too`);
+  }
+
+  /** Fails; tried again 1.5 s later (long enough for a test to stop it between two attempts). */
+  @DistributedJob({ name: 'slow-retry', vendorType: 'slow-retry', overlap: 'allow', retry: { attempts: 3, backoff: { delay: 1_500 } } })
+  async slowRetry(ctx: JobContext) {
+    attempts.push({ job: 'slow-retry', attempt: ctx.attempt, fencingToken: ctx.fencingToken, taskId: ctx.taskId });
+    throw new Error(`attempt ${ctx.attempt} fails`);
+  }
+
+  /** The replica process's endless job; here, where its run is recovered, it ends at once. */
+  @DistributedJob(RECOVERABLE_JOB)
+  async recoverable(ctx: JobContext) {
+    attempts.push({ job: 'recoverable', attempt: ctx.attempt, fencingToken: ctx.fencingToken, taskId: ctx.taskId });
+  }
+}
+
+describe.each(DATABASE_KINDS)('records of retried and recovered runs on %s', (kind) => {
+  jest.setTimeout(60_000);
+  let db: TestDatabase;
+  let app: INestApplicationContext;
+  let replica: RecordsReplica | undefined;
+  const keyPrefix = uniquePrefix('records-retry');
+
+  beforeAll(async () => {
+    // Task ids start again in each database: the handlers' log is this database's only.
+    attempts.events.splice(0);
+    db = await TestDatabase.create(kind);
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
+        SchedulerModule.forRoot({ redis: SHARED_REDIS_URL, keyPrefix, lockTtl: LOCK_TTL, shutdownTimeout: 1_000, records: { sweepEvery: false } }),
+      ],
+      providers: [RetriedJobs],
+    })
+      .setLogger(new CapturingLogger())
+      .compile();
+    app = await moduleRef.init();
+  });
+
+  afterAll(async () => {
+    await replica?.kill();
+    await app?.close();
+    await db?.drop();
+  });
+
+  /** The task once it has ended with `status` after `runCount` attempts (a task is Error between attempts too). */
+  const taskEnded = (taskId: number, status: string, runCount: number) =>
+    eventually(`task ${taskId} to end ${status} after ${runCount} attempts`, () => app.get(TaskManager).get(taskId), (task) => task.status === status && task.runCount === runCount, 20_000);
+
+  it("a task's runCount grows by one per attempt; its execution ends as its last attempt did", async () => {
+    const executions = app.get(ExecutionManager);
+    const tasks = app.get(TaskManager);
+    const succeeded = await tasks.create(await executions.create('flaky', 'a', 'MANUAL'), { name: 'flaky' });
+    const failed = await tasks.create(await executions.create('failing', 'b', 'MANUAL'), { name: 'failing' });
+
+    const success = await taskEnded(succeeded, 'Success', 3);
+    const tokens = attempts.events.filter((event) => event.taskId === succeeded).map((event) => event.fencingToken);
+    expect(tokens).toHaveLength(3);
+    expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+    expect(success.fencingToken).toBe(tokens[2]);
+    expect(await executions.get(success.executionId)).toMatchObject({ status: 'Success', metrics: expect.objectContaining({ successTaskCount: 1, errorTaskCount: 0 }) });
+
+    const error = await taskEnded(failed, 'Error', 3);
+    expect(error).toMatchObject({ statusMessage: 'attempt 3 fails too' });
+    expect(attempts.events.filter((event) => event.taskId === failed).map((event) => event.attempt)).toEqual([1, 2, 3]);
+    expect(await executions.get(error.executionId)).toMatchObject({ status: 'Error' });
+  });
+
+  it("a job's retried run continues its first attempt's task: one execution, runCount 3, Success", async () => {
+    const before = attempts.events.length;
+    const receipt = await app.get(JobScheduler).trigger('flaky');
+    expect(receipt.status).toBe('accepted');
+    const third = await attempts.until('the third attempt of the triggered run', (events) => events.slice(before).find((event) => event.job === 'flaky' && event.attempt === 3));
+    expect(new Set(attempts.events.slice(before).map((event) => event.taskId))).toEqual(new Set([third.taskId]));
+    const task = await taskEnded(third.taskId!, 'Success', 3);
+    expect(task).toMatchObject({ fencingToken: third.fencingToken });
+    const execution = await app.get(ExecutionManager).get(task.executionId);
+    expect(execution).toMatchObject({ status: 'Success', jobName: 'flaky', trigger: 'MANUAL' });
+    expect(await app.get(TaskManager).count({ executionId: execution.id })).toBe(1);
+  });
+
+  it('stop() between two attempts removes the pending retry: no next attempt runs (TaskManager.stop, ExecutionManager.stop)', async () => {
+    const executions = app.get(ExecutionManager);
+    const tasks = app.get(TaskManager);
+    const scheduler = app.get(JobScheduler);
+    const before = attempts.events.length;
+    const taskId = await tasks.create(await executions.create('slow-retry', 'c', 'MANUAL'), { name: 'slow-retry' });
+    await scheduler.trigger('slow-retry');
+    const [one, two] = await attempts.until('both first attempts', (events) => {
+      const firsts = events.slice(before).filter((event) => event.job === 'slow-retry' && event.attempt === 1);
+      return firsts.length === 2 && firsts;
+    });
+    const run = one.taskId === taskId ? two : one;
+    await eventually('both retries pending', () => scheduler.describe('slow-retry'), (job) => job.pendingRetries.length === 2);
+    const runTask = await eventually('the run between attempts', () => tasks.get(run.taskId!), (task) => task.status === 'Error');
+    expect(await eventually('the task between attempts', () => tasks.get(taskId), (task) => task.status === 'Error')).toMatchObject({ runCount: 1 });
+
+    await tasks.stop(taskId);
+    expect((await scheduler.describe('slow-retry')).pendingRetries).toEqual([expect.objectContaining({ firstFencingToken: run.fencingToken, taskId: null })]);
+    await executions.stop(runTask.executionId);
+    expect((await scheduler.describe('slow-retry')).pendingRetries).toEqual([]);
+
+    // Past the time the next attempts were due (1.5 s): none ran, and the records kept the last attempt's end.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(attempts.events.slice(before).filter((event) => event.job === 'slow-retry')).toHaveLength(2);
+    expect(await tasks.get(taskId)).toMatchObject({ status: 'Error', runCount: 1 });
+    expect(await executions.get(runTask.executionId)).toMatchObject({ status: 'Error' });
+  });
+
+  it('a task whose replica was killed mid-run is recovered here as attempt 2: runCount 2, Success', async () => {
+    replica = await RecordsReplica.start({ DB_OPTIONS: JSON.stringify(db.options), REDIS_URL: SHARED_REDIS_URL, KEY_PREFIX: keyPrefix, LOCK_TTL: String(LOCK_TTL) });
+    const taskId = (await replica.call('recoverable')) as number;
+    const first = await replica.runs.until('attempt 1 on the replica', (runs) => runs.find((run) => run.taskId === taskId));
+    expect(await app.get(TaskManager).get(taskId)).toMatchObject({ status: 'Running', runCount: 1, fencingToken: first.fencingToken });
+    await replica.kill();
+
+    const task = await taskEnded(taskId, 'Success', 2);
+    const recovered = attempts.events.find((event) => event.job === 'recoverable' && event.taskId === taskId)!;
+    expect(recovered).toMatchObject({ attempt: 2 });
+    expect(recovered.fencingToken).toBeGreaterThan(first.fencingToken);
+    expect(task).toMatchObject({ fencingToken: recovered.fencingToken });
+    expect(await app.get(ExecutionManager).get(task.executionId)).toMatchObject({ status: 'Success' });
+    expect((await app.get(JobScheduler).describe('recoverable')).recoveredRuns).toBe(1);
+  });
+});
