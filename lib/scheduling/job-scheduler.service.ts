@@ -328,6 +328,12 @@ function toDescription(record: JobRecord): JobDescription {
     skippedLate: record.skippedLate,
     skippedMissed: record.skippedMissed,
     catchUpRuns: record.catchUpRuns,
+    continuous: record.definition.continuous
+      ? {
+          max: record.definition.continuous.max,
+          holders: record.running.map((run) => ({ instanceId: run.instanceId, fencingToken: run.fencingToken, since: new Date(run.startedAt) })),
+        }
+      : null,
     definedBy: record.definedBy,
     definedAt: new Date(record.definedAt),
   };

@@ -35,6 +35,8 @@ interface ActiveRun {
   /** Gives the lease up (aborts the run) before it can expire unrenewed. */
   lease: LeaseTimer;
   done: Promise<void>;
+  /** How it ended, once it has (set before `done` resolves). */
+  outcome?: RunOutcome;
 }
 
 /**
@@ -138,6 +140,18 @@ export class RunSupervisor {
     return true;
   }
 
+  /** How a run started here ends (its lease released, if it still held it); null if none with that token is going. */
+  runEnd(name: string, fencingToken: number): Promise<RunOutcome> | null {
+    const run = this.runs.get(runKey(name, fencingToken));
+    return run ? run.done.then(() => run.outcome!) : null;
+  }
+
+  /** Aborts a run started here through its `ctx.signal` (a continuous job's replica no longer chosen); its lease is released at its end. */
+  abort(name: string, fencingToken: number, cause: AbortCause, detail: string): void {
+    const run = this.runs.get(runKey(name, fencingToken));
+    if (run) this.abortRun(run, cause, detail);
+  }
+
   /** A `cancel` event: aborts the run, or keeps the cancel if its claim reply has not arrived yet. */
   cancel(name: string, fencingToken: number, reason: CancelReason): void {
     const key = runKey(name, fencingToken);
@@ -215,6 +229,7 @@ export class RunSupervisor {
 
   /** Ends a run: reports its failure (if its handler ran) and releases its lease. */
   private async endRun(run: ActiveRun, outcome: RunOutcome, handlerRan = true): Promise<void> {
+    run.outcome = outcome;
     this.runs.delete(runKey(run.name, run.fencingToken));
     run.lease.clear();
     if (this.runs.size === 0) {
