@@ -86,6 +86,8 @@ export class RunSupervisor {
   adopt(lease: OwnLease): void {
     const key = runKey(lease.name, lease.fencingToken);
     if (this.runs.has(key) || this.startedTokens.has(key) || this.ctx.life.closed) return;
+    // A continuous job's slot lease is its ContinuousSlot's: it asks for it again and gets it back (`held`).
+    if (this.ctx.registry.get(lease.name)?.definition.continuous) return;
     this.ctx.logger.warn(
       lease.taskId === undefined
         ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica although the claim's reply was lost (timed out or the connection dropped).`
