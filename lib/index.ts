@@ -9,8 +9,9 @@ export type { JobContext, JobTrigger } from './scheduling/job-context.interface'
 export type { CheckpointOptions, JsonValue, LastCheckpoint } from './checkpoint/checkpoint.interface';
 export { MAX_CHECKPOINT_BYTES } from './checkpoint/checkpoint.constants';
 export { JobScheduler } from './scheduling/job-scheduler.service';
-export type { JobDescription, JobLastRun, JobPendingRetry, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
+export type { JobContinuous, JobDescription, JobLastRun, JobPendingRetry, JobRunInfo, JobSchedule, ScheduleUpdate } from './scheduling/job-description.interface';
 export type { RetryBackoff, RetryOptions } from './retry/retry.interface';
+export type { ContinuousJobOptions } from './continuous';
 export {
   ClusterMembership,
   PlacementStrategyRegistry,

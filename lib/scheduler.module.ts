@@ -10,6 +10,7 @@ import { SchedulerOrchestrator } from './scheduling/scheduler.orchestrator';
 import { SnapshotPersister } from './snapshot/snapshot.persister';
 import { ClusterMembership } from './cluster/cluster-membership.service';
 import { PlacementStrategyRegistry } from './cluster/placement-strategy.registry';
+import { ContinuousJobs } from './continuous/continuous-jobs.service';
 
 
 /**
@@ -34,6 +35,7 @@ import { PlacementStrategyRegistry } from './cluster/placement-strategy.registry
     SchedulerOrchestrator,
     JobScheduler,
     SnapshotPersister,
+    ContinuousJobs,
   ],
   // With `records`, the module also exports ExecutionManager, TaskManager, SweepManager and VendorHookRegistry.
   exports: [JobScheduler, SnapshotPersister, ClusterMembership, PlacementStrategyRegistry],

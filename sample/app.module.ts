@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SchedulerModule } from 'nestjs-distributed-scheduler';
 import { JobsController } from './jobs/jobs.controller';
 import { ImportJobs } from './imports/import.jobs';
+import { LeaderJobs } from './jobs/leader.jobs';
 import { ReportJobs } from './jobs/report.jobs';
 import { SchedulerErrorFilter } from './jobs/scheduler-error.filter';
 import { databaseOptions, recordsDatabase } from './records/database';
@@ -31,6 +32,7 @@ import { ApiTokenGuard } from './security/api-token.guard';
   controllers: [JobsController, ExecutionsController, ReportsController],
   providers: [
     ReportJobs,
+    LeaderJobs,
     ReportBuildJobs,
     ImportJobs,
     { provide: APP_FILTER, useClass: SchedulerErrorFilter },

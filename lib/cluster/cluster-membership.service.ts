@@ -9,6 +9,7 @@ import { formatLabels } from './cluster.options';
 import { HostPlacement } from './host-placement';
 import type { DepartureReason, HeartbeatReply, MemberRecord, MemberRun } from './member-record.interface';
 import { PlacementStrategyRegistry } from './placement-strategy.registry';
+import { continuousHosts } from '../continuous/continuous.options';
 
 const REASONS: Record<DepartureReason, string> = { shutdown: 'left at shutdown', expired: 'session TTL expired' };
 
@@ -23,6 +24,7 @@ const REASONS: Record<DepartureReason, string> = { shutdown: 'left at shutdown',
 export class ClusterMembership implements OnApplicationShutdown {
   private readonly logger = new Logger('DistributedScheduler');
   private readonly changes = new Subject<MembershipEvent>();
+  private readonly placements = new Subject<void>();
   /** The members as of the latest heartbeat; null before the first. */
   private known: Map<string, MemberRecord> | null = null;
   private runs: () => readonly MemberRun[] = () => [];
@@ -31,6 +33,12 @@ export class ClusterMembership implements OnApplicationShutdown {
 
   /** Every join and leave, as this replica sees them. Completes when the app closes. */
   readonly members$: Observable<MembershipEvent> = this.changes.asObservable();
+
+  /**
+   * Emits after every heartbeat, once `placement` holds the choices made from its membership
+   * (continuous jobs follow it). Heartbeats are sent at once when a member joins or leaves.
+   */
+  readonly placed$: Observable<void> = this.placements.asObservable();
 
   constructor(
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
@@ -41,7 +49,8 @@ export class ClusterMembership implements OnApplicationShutdown {
     const { labels, worker } = options.cluster;
     this.placement = new HostPlacement(
       { id: options.instanceId, labels, worker },
-      () => registry.all().map((job) => ({ name: job.definition.name, hosts: job.definition.hosts })),
+      // A continuous job is placed as its `continuous` says: the replicas chosen run it.
+      () => registry.all().map(({ definition }) => ({ name: definition.name, hosts: definition.continuous ? continuousHosts(definition.continuous) : definition.hosts })),
       strategies,
       this.logger,
     );
@@ -72,8 +81,10 @@ export class ClusterMembership implements OnApplicationShutdown {
   /** The scheduler's heartbeat: renews this replica's session, follows joins and leaves, re-places jobs. */
   async heartbeat(): Promise<HeartbeatReply> {
     const reply = await this.send(false);
-    this.observe(reply);
+    // Placement first: a members$ subscriber reads the choice this membership makes.
     this.placement.update(reply.live);
+    this.observe(reply);
+    this.placements.next();
     return reply;
   }
 
@@ -90,6 +101,7 @@ export class ClusterMembership implements OnApplicationShutdown {
   /** After the scheduler's shutdown (its leave is in `beforeApplicationShutdown`). */
   onApplicationShutdown(): void {
     this.changes.complete();
+    this.placements.complete();
   }
 
   private send(leave: boolean): Promise<HeartbeatReply> {

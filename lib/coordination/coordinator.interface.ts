@@ -332,6 +332,24 @@ export interface RetryMatch {
   taskId?: number;
   firstFencingToken?: number;
 }
+/** A live slot lease of a continuous job, as `acquireSlot` names the holders of a full job. */
+export interface SlotHolder {
+  instanceId: string;
+  fencingToken: number;
+  expiresAt: number;
+}
+
+/** The coordinator's answer to `acquireSlot`. */
+export type SlotOutcome =
+  /** A new slot lease, with its own fencing token; `startedAt` on the coordinator's clock. */
+  | { status: 'acquired'; fencingToken: number; startedAt: number; expiresAt: number }
+  /** This instance holds a live slot lease of the job already (an earlier reply was lost): that one. */
+  | { status: 'held'; fencingToken: number; startedAt: number; expiresAt: number }
+  /** `max` live leases of the job exist: nothing written. Ask again once one is released or expires. */
+  | { status: 'full'; holders: SlotHolder[] }
+  /** The job is paused: no slot is given. */
+  | { status: 'paused' }
+  | { status: 'unknown' };
 
 export interface RunReport {
   name: string;
@@ -583,6 +601,14 @@ export abstract class Coordinator {
     taskId: number,
     requestId?: string,
   ): Promise<{ fencingToken: number; startedAt: number } | null>;
+  /**
+   * Takes a slot lease of a continuous job for `instanceId`: a run lease with its own fencing
+   * token (from the job's counter), refused (`full`) while `max` live leases of the job exist,
+   * atomically with that count, so the job never has more than `max` live leases whatever the
+   * callers believe. One per instance: an instance that holds a live one gets it back (`held`).
+   * Renewed by `extend` and released by `finish` as any run lease; a paused job gives none.
+   */
+  abstract acquireSlot(name: string, instanceId: string, lockTtl: number, max: number): Promise<SlotOutcome>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */
   abstract stop(name: string, fencingToken: number, requestId?: string): Promise<boolean>;
   /**

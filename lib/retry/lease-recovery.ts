@@ -94,6 +94,14 @@ export class LeaseRecovery {
         );
         return;
       case 'abandoned': {
+        if (this.ctx.registry.get(outcome.name)?.definition.continuous) {
+          // A continuous job never retries: its slot is free again, and a chosen replica takes it (ContinuousJobs).
+          logger.warn(
+            `Continuous job "${outcome.name}": the slot lease with fencing token ${outcome.fencingToken} of replica "${outcome.instanceId}" expired at ` +
+              `${iso(outcome.expiredAt)} without a release (the replica died, was paused or was cut off): the slot is free for a chosen replica.`,
+          );
+          return;
+        }
         const message =
           `Job "${outcome.name}": the run with fencing token ${outcome.fencingToken} (${what(outcome)}, attempt ${outcome.attempt}, on replica "${outcome.instanceId}") ` +
           `lost its lease at ${iso(outcome.expiredAt)} without finishing: its replica died, was paused or was cut off. ` +

@@ -12,6 +12,7 @@ import type { CheckpointOptions } from '../checkpoint/checkpoint.interface';
 import type { MissedPolicy } from './missed-runs';
 import type { RetryOptions } from '../retry/retry.interface';
 import type { JobHostsOptions } from '../cluster/hosts.options';
+import type { ContinuousJobOptions } from '../continuous/continuous.options';
 
 export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['skip', 'allow', 'queue-one', 'cancel-previous'];
 
@@ -129,4 +130,16 @@ export interface DistributedJobOptions {
    * @default every worker replica
    */
   hosts?: JobHostsOptions;
+  /**
+   * Runs the handler continuously on up to `max` replicas at once (a consumer loop, a leader, a
+   * cache warmer), chosen by `strategy` (default `'sticky'`) among the live workers carrying
+   * `labels`, for as long as each is chosen: a replica no longer chosen has its run aborted
+   * through `ctx.signal` (reason `unchosen`), a newly chosen one starts one. Each run holds a slot
+   * lease with its own fencing token; the coordinator never gives more than `max` at once. A run
+   * whose handler returns or throws while its replica is still chosen is started again after a
+   * backoff. `{ max: 1 }` is a leader. Excludes `cron`, `every`, `at`, `runOnStart`, `hosts`,
+   * `retry` and `initialDelay`.
+   * @default none: the job runs at its schedule, or when triggered
+   */
+  continuous?: ContinuousJobOptions;
 }

@@ -10,6 +10,7 @@ import { defineHosts, JobHosts } from '../cluster/hosts.options';
 import { checkMissedRuns, DEFAULT_MISSED_RUNS, isDefaultMissedRuns, MissedRuns } from './missed-runs';
 import type { ResolvedRetryOptions } from '../retry/retry.interface';
 import { checkRetryOptions } from '../retry/retry.options';
+import { ContinuousPlacement, defineContinuous } from '../continuous/continuous.options';
 
 /** A job's options after validation, with defaults applied once. */
 export interface JobDefinition {
@@ -40,6 +41,8 @@ export interface JobDefinition {
   readonly retry: Partial<ResolvedRetryOptions>;
   /** Which replicas may run its fires; null: every worker. Local to each replica, never shared. */
   readonly hosts: JobHosts | null;
+  /** Runs on up to `max` chosen replicas at once, for as long as each is chosen; null for a job that fires. */
+  readonly continuous: ContinuousPlacement | null;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -53,6 +56,8 @@ export interface SharedJobDefinition {
    * replica applies the policy in force, and a deploy that changes it replaces the definition.
    */
   missed?: MissedRuns;
+  /** A continuous job's cap of runs at once (left out for other jobs, whose hashes stay as they were). */
+  continuous?: { max: number };
 }
 
 const MAX_NAME_LENGTH = 200;
@@ -94,6 +99,7 @@ export function defineJob(
   const checkpoint = checkCheckpointOptions(options.checkpoint, (option, value, reason) => {
     throw new InvalidJobOptionError(name, option, value, reason);
   });
+  const continuous = defineContinuous(name, options as Record<string, unknown>);
   const retry = checkRetryOptions(options.retry, (option, value, reason) => {
     throw new InvalidJobOptionError(name, option, value, reason);
   });
@@ -110,7 +116,9 @@ export function defineJob(
     name,
     hosts: defineHosts(name, options.hosts),
     checkpoint,
-    retry,
+    // A continuous run that ends is restarted by its own loop, never retried as a trigger (whatever the module's `retry`).
+    retry: continuous ? { attempts: 1 } : retry,
+    continuous,
     missedRuns,
     vendorType,
     retain: options.retain ?? null,
@@ -257,5 +265,6 @@ function isTimeZone(timeZone: string): boolean {
 export function sharedDefinition(definition: JobDefinition): SharedJobDefinition {
   const shared: SharedJobDefinition = { spec: definition.spec, overlap: definition.overlap, paused: definition.paused };
   if (!isDefaultMissedRuns(definition.missedRuns)) shared.missed = { ...definition.missedRuns };
+  if (definition.continuous) shared.continuous = { max: definition.continuous.max };
   return shared;
 }

@@ -44,6 +44,14 @@ export interface JobLastRun extends JobRunInfo {
   error: string | null;
 }
 
+/** A continuous job's cap and the replicas holding its slots now. */
+export interface JobContinuous {
+  /** At most this many runs at once (`continuous.max` of the definition in force). */
+  max: number;
+  /** The live slot leases: which instance runs it, with which fencing token, since when. */
+  holders: { instanceId: string; fencingToken: number; since: Date }[];
+}
+
 /** What `JobScheduler.describe` and `list` tell of a job, cluster-wide. */
 export interface JobDescription {
   name: string;
@@ -77,6 +85,8 @@ export interface JobDescription {
    * without `retry` has 1): they are not run again, and their last run says `abandoned`.
    */
   abandonedRuns: number;
+  /** For a continuous job, its cap and current holders; null for a job that fires. */
+  continuous: JobContinuous | null;
   /** The replica whose code definition is in force, and when it registered it. */
   definedBy: string;
   definedAt: Date;

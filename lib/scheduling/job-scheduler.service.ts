@@ -330,6 +330,12 @@ function toDescription(record: JobRecord): JobDescription {
     catchUpRuns: record.catchUpRuns,
     recoveredRuns: record.recoveredRuns,
     abandonedRuns: record.abandonedRuns,
+    continuous: record.definition.continuous
+      ? {
+          max: record.definition.continuous.max,
+          holders: record.running.map((run) => ({ instanceId: run.instanceId, fencingToken: run.fencingToken, since: new Date(run.startedAt) })),
+        }
+      : null,
     definedBy: record.definedBy,
     definedAt: new Date(record.definedAt),
   };

@@ -11,6 +11,7 @@ import { JobRegistry } from './job.registry';
 import { fromNestSchedule, takeOverNestSchedule } from './nest-schedule.bridge';
 import { checkHostsStrategy } from '../cluster/hosts.options';
 import { PlacementStrategyRegistry } from '../cluster/placement-strategy.registry';
+import { checkContinuousStrategy } from '../continuous/continuous.options';
 
 /**
  * Finds every `@DistributedJob` method at module init and validates it, so that a bad option
@@ -47,6 +48,7 @@ export class JobExplorer implements OnModuleInit {
       const taken = this.metadata.getTakenOverSchedule(method);
       const definition = defineJob(taken ? fromNestSchedule(target, options, taken) : options, target, this.options.bounds, this.options.missedRuns);
       checkHostsStrategy(definition.name, definition.hosts, options.hosts, (name) => !!this.strategies.get(name), () => this.strategies.names());
+      checkContinuousStrategy(definition.name, definition.continuous, options.continuous, (name) => !!this.strategies.get(name), () => this.strategies.names());
       if (!wrapper.isDependencyTreeStatic()) throw new RequestScopedJobError(definition.name, className);
       this.registry.add({
         definition,

@@ -35,6 +35,8 @@ interface ActiveRun {
   /** Gives the lease up (aborts the run) before it can expire unrenewed. */
   lease: LeaseTimer;
   done: Promise<void>;
+  /** How it ended, once it has (set before `done` resolves). */
+  outcome?: RunOutcome;
 }
 
 /**
@@ -84,6 +86,8 @@ export class RunSupervisor {
   adopt(lease: OwnLease): void {
     const key = runKey(lease.name, lease.fencingToken);
     if (this.runs.has(key) || this.startedTokens.has(key) || this.ctx.life.closed) return;
+    // A continuous job's slot lease is its ContinuousSlot's: it asks for it again and gets it back (`held`).
+    if (this.ctx.registry.get(lease.name)?.definition.continuous) return;
     this.ctx.logger.warn(
       lease.taskId === undefined
         ? `Job "${lease.name}": running the fire due at ${iso(lease.scheduledAt)}, claimed by this replica although the claim's reply was lost (timed out or the connection dropped).`
@@ -136,6 +140,18 @@ export class RunSupervisor {
     if (!run.lease.expired()) return false;
     this.abortRun(run, 'lease-lost', `its lock had expired by the time ${when}, so its handler does not start: ${this.leaseDiagnosis.explain()}`);
     return true;
+  }
+
+  /** How a run started here ends (its lease released, if it still held it); null if none with that token is going. */
+  runEnd(name: string, fencingToken: number): Promise<RunOutcome> | null {
+    const run = this.runs.get(runKey(name, fencingToken));
+    return run ? run.done.then(() => run.outcome!) : null;
+  }
+
+  /** Aborts a run started here through its `ctx.signal` (a continuous job's replica no longer chosen); its lease is released at its end. */
+  abort(name: string, fencingToken: number, cause: AbortCause, detail: string): void {
+    const run = this.runs.get(runKey(name, fencingToken));
+    if (run) this.abortRun(run, cause, detail);
   }
 
   /** A `cancel` event: aborts the run, or keeps the cancel if its claim reply has not arrived yet. */
@@ -215,6 +231,7 @@ export class RunSupervisor {
 
   /** Ends a run: reports its failure (if its handler ran) and releases its lease. */
   private async endRun(run: ActiveRun, outcome: RunOutcome, handlerRan = true): Promise<void> {
+    run.outcome = outcome;
     this.runs.delete(runKey(run.name, run.fencingToken));
     run.lease.clear();
     if (this.runs.size === 0) {

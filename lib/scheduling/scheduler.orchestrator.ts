@@ -168,6 +168,11 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     return this.life.leftLast;
   }
 
+  /** The runs of this replica and their leases: continuous jobs (ContinuousJobs) start and abort theirs there. */
+  get leasedRuns(): RunSupervisor {
+    return this.runs;
+  }
+
   /** Runs that this replica has started and not yet ended. */
   runningHere(): { name: string; fencingToken: number }[] {
     return this.runs.running();

@@ -27,6 +27,7 @@ import {
   RestoreOutcome,
   RunLease,
   RunReport,
+  SlotOutcome,
   TriggerOutcome,
   ExpiredLeases,
   RecoveryOutcome,
@@ -599,6 +600,24 @@ export class EmbeddedCoordinator extends Coordinator {
       },
       (lease) => lease !== null,
     );
+  }
+
+  async acquireSlot(name: string, instanceId: string, lockTtl: number, max: number): Promise<SlotOutcome> {
+    // As slot.lua: one step, so at most `max` live leases whatever the callers believe.
+    const job = this.jobs.get(name);
+    if (!job) return { status: 'unknown' };
+    if (job.paused) return { status: 'paused' };
+    const now = Date.now();
+    const live = liveLeases(job, now);
+    const own = live.find((lease) => lease.instanceId === instanceId);
+    if (own) return { status: 'held', fencingToken: own.fencingToken, startedAt: own.startedAt, expiresAt: own.expiresAt };
+    if (live.length >= max) {
+      return { status: 'full', holders: live.map(({ instanceId: holder, fencingToken, expiresAt }) => ({ instanceId: holder, fencingToken, expiresAt })) };
+    }
+    const fencingToken = Math.max(job.fence + 1, now);
+    job.fence = fencingToken;
+    job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt: now, startedAt: now, expiresAt: now + lockTtl, trigger: 'EVENT' });
+    return { status: 'acquired', fencingToken, startedAt: now, expiresAt: now + lockTtl };
   }
 
   async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {

@@ -32,6 +32,8 @@ import {
   RunLease,
   RunReport,
   RunStatus,
+  SlotHolder,
+  SlotOutcome,
   TriggerOutcome,
   ExpiredLease,
   ExpiredLeases,
@@ -473,6 +475,26 @@ export class RedisCoordinator extends Coordinator {
       [instanceId, lockTtl, taskId, requestId ?? '', REQUEST_ID_TTL_MS, name],
     );
     return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
+  }
+
+  async acquireSlot(name: string, instanceId: string, lockTtl: number, max: number): Promise<SlotOutcome> {
+    const sentAt = Date.now();
+    const [status, ...rest] = await this.single(name, this.scripts.slot).run<[string, ...(string | number)[]]>(
+      this.client,
+      [this.keys.job(name), this.keys.runs(name)],
+      [instanceId, lockTtl, max],
+    );
+    if (status === 'acquired' || status === 'held') {
+      const [fencingToken, startedAt, expiresAt] = rest.map(Number);
+      if (status === 'acquired') this.clock.learn(startedAt, sentAt);
+      return { status, fencingToken, startedAt, expiresAt };
+    }
+    if (status === 'full') {
+      const holders: SlotHolder[] = [];
+      for (let i = 0; i + 2 < rest.length; i += 3) holders.push({ fencingToken: Number(rest[i]), expiresAt: Number(rest[i + 1]), instanceId: String(rest[i + 2]) });
+      return { status, holders };
+    }
+    return { status: status === 'paused' ? 'paused' : 'unknown' };
   }
 
   async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {

@@ -1,0 +1,2 @@
+export { ContinuousJobs } from './continuous-jobs.service';
+export type { ContinuousJobOptions } from './continuous.options';
