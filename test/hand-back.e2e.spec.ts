@@ -44,4 +44,24 @@ describe('a replica shutting down while it drains a long run', () => {
       expect(run.startedAt - run.scheduledAt).toBeLessThan(BACKUP_CLAIM_DELAY_MS);
     }
   });
+
+  it('hands a run still going at its shutdownTimeout back: another replica resumes it at once as its next attempt, not after lockTtl', async () => {
+    const keyPrefix = uniquePrefix('hand-back-run');
+    const lockTtl = 30_000;
+    const jobs = [{ name: 'slow', busyMs: 60_000 }];
+    const options = { redisUrl: SHARED_REDIS_URL, keyPrefix, jobs, lockTtl, shutdownTimeout: 500 };
+    const first = await Replica.start({ ...options, instanceId: 'leaving' }, log);
+    replicas.push(first);
+    await first.call('trigger', 'slow');
+    const runsOfSlow = (events: ReplicaMessage[]) => events.filter((e): e is RunEvent => e.type === 'run' && e.name === 'slow');
+    const [handed] = await log.until('the slow run', (events) => (runsOfSlow(events).length > 0 ? runsOfSlow(events) : undefined));
+    replicas.push(await Replica.start({ ...options, instanceId: 'staying' }, log));
+    const stopAt = Date.now();
+    await first.stop();
+    const resumed = await log.until('the slow run resumed', (events) => runsOfSlow(events).find((run) => run.instanceId === 'staying'));
+    expect(resumed).toMatchObject({ scheduledAt: handed.scheduledAt, attempt: handed.attempt + 1, trigger: handed.trigger });
+    expect(resumed.fencingToken).toBeGreaterThan(handed.fencingToken);
+    // Without the hand-back, its lease would have held the run for lockTtl (then recovered, or lost).
+    expect(resumed.at - stopAt).toBeLessThan(lockTtl / 3);
+  });
 });

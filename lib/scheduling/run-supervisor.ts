@@ -37,6 +37,8 @@ interface ActiveRun {
   done: Promise<void>;
   /** How it ended, once it has (set before `done` resolves). */
   outcome?: RunOutcome;
+  /** Aborted at shutdown to be handed back: its next attempt is due at once, elsewhere. */
+  handedBack?: boolean;
 }
 
 /**
@@ -239,6 +241,14 @@ export class RunSupervisor {
       this.extendTimer = undefined;
     }
     const retry = handlerRan && !run.leaseLost ? this.retries.decide(run.name, run.attempt, outcome) : ({ retry: false, why: null } as const);
+    if (run.handedBack && outcome.status === 'stopped' && !run.leaseLost) {
+      // Handed back at shutdown: it did not fail, so whatever `retry` says, its next attempt is
+      // written with its release, due now, and another replica takes it (drain logs it).
+      const released = await this.release({ name: run.name, fencingToken: run.fencingToken, status: outcome.status, error: null, retryDelay: 0 });
+      if (!released) this.ctx.logger.warn(`Job "${run.name}": the run with fencing token ${run.fencingToken} could not be handed back (Redis did not take its release): it is recovered when its lease expires.`);
+      this.ended(run.name);
+      return;
+    }
     if (retry.retry) {
       // Not a failure of the job yet: reported (errors$, error log) only once no attempt is left.
       this.retries.announce(run.name, run.fencingToken, run.attempt, outcome, retry.delayMs);
@@ -352,12 +362,18 @@ export class RunSupervisor {
       const finished = Promise.all(active.map((run) => run.done));
       if (!(await withDeadline(finished, deadline))) {
         const handedBack = [...this.runs.values()];
-        for (const run of handedBack) this.abortRun(run, 'shutdown', 'the application is shutting down');
+        for (const run of handedBack) {
+          // A continuous job's slot is not handed back: its replicas are chosen again without this one.
+          run.handedBack = !this.ctx.registry.get(run.name)?.definition.continuous;
+          this.abortRun(run, 'shutdown', 'the application is shutting down');
+        }
         const released = await withDeadline(Promise.all(handedBack.map((run) => run.done)), Date.now() + SHUTDOWN_RELEASE_MS);
         this.ctx.logger.warn(
           `Shutting down: handed back ${handedBack.length} run(s) still going after ${inSeconds(this.ctx.options.shutdownTimeout)} ` +
             `(${handedBack.map((run) => `"${run.name}" token ${run.fencingToken}`).join(', ')}): aborted through ctx.signal, ` +
-            (released ? 'their leases released: other replicas serve their jobs now.' : `their leases not all released within ${inSeconds(SHUTDOWN_RELEASE_MS)}: they expire after lockTtl.`),
+            (released
+              ? 'their leases released with their next attempt due now: other replicas resume them and serve their jobs now.'
+              : `their leases not all released within ${inSeconds(SHUTDOWN_RELEASE_MS)}: those are recovered when they expire (lockTtl).`),
         );
       }
     }
