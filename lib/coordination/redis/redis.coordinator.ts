@@ -32,6 +32,8 @@ import {
   RunLease,
   RunReport,
   RunStatus,
+  TaskDispatchRequest,
+  TaskStopOutcome,
   TriggerOutcome,
 } from '../coordinator.interface';
 import { ClaimInterruptedError } from '../claim-interrupted.error';
@@ -338,6 +340,7 @@ export class RedisCoordinator extends Coordinator {
           request.next?.base ?? '',
           request.next?.due ?? '',
           request.threshold ?? '',
+          request.concurrency ?? '',
           ...missedArgs(request),
         );
       }
@@ -477,6 +480,29 @@ export class RedisCoordinator extends Coordinator {
       [name, fencingToken, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     return reply === 1;
+  }
+
+  async dispatchTasks(tasks: TaskDispatchRequest[]): Promise<boolean[]> {
+    const results: boolean[] = [];
+    for (let i = 0; i < tasks.length; i += BATCH) {
+      const batch = tasks.slice(i, i + BATCH);
+      const keys = [this.keys.version, ...batch.flatMap((task) => [this.keys.job(task.name), this.keys.triggers(task.name)])];
+      const args = [this.keys.channel, this.pendingTriggersTtl, ...batch.flatMap((task) => [task.name, task.taskId])];
+      const sentAt = Date.now();
+      const [now, replies] = await this.scripts.dispatch.run<[number, number[]]>(this.client, keys, args);
+      this.clock.learn(now, sentAt);
+      results.push(...replies.map((reply) => reply === 1));
+    }
+    return results;
+  }
+
+  async stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome> {
+    const [withdrawn, revoked] = await this.single(name, this.scripts['stop-task']).run<[number, number]>(
+      this.client,
+      [this.keys.runs(name), this.keys.triggers(name), this.keys.request(requestId)],
+      [name, taskId, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
+    );
+    return { withdrawn, revoked };
   }
 
   async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
