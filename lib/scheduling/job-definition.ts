@@ -40,6 +40,8 @@ export interface JobDefinition {
   readonly retry: Partial<ResolvedRetryOptions>;
   /** Which replicas may run its fires; null: every worker. Local to each replica, never shared. */
   readonly hosts: JobHosts | null;
+  /** At most this many of its tasks run at once across the cluster; null for no limit. Local, as `threshold`. */
+  readonly concurrency: number | null;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -106,9 +108,13 @@ export function defineJob(
       throw new InvalidJobOptionError(name, option, options[option], 'a missed-run policy applies only to a "cron" or "every" schedule');
     }
   }
+  if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
+    throw new InvalidJobOptionError(name, 'concurrency', options.concurrency, 'expected a whole number of tasks, 1 or more');
+  }
   return {
     name,
     hosts: defineHosts(name, options.hosts),
+    concurrency: options.concurrency ?? null,
     checkpoint,
     retry,
     missedRuns,

@@ -20,6 +20,7 @@ describe('defineJob', () => {
       retry: {},
       missedRuns: { policy: 'once', catchUpWindow: 24 * 3_600_000, maxCatchUp: 100 },
       hosts: null,
+      concurrency: null,
     });
   });
 
