@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { InvalidJobOptionError, InvalidSchedulerOptionError } from '../../lib';
 import { HostPlacement } from '../../lib/cluster/host-placement';
-import { PlacementStrategyRegistry } from '../../lib/cluster/placement-strategy.registry';
+import type { PlacementStrategyRegistry } from '../../lib/cluster/placement-strategy.registry';
 import type { MemberRecord } from '../../lib/cluster/member-record.interface';
 import { TaskSlots } from '../../lib/dispatch/task-slots';
 import { parseTaskTriggerId, taskOfTrigger, taskTriggerId } from '../../lib/dispatch/task-trigger-id';
@@ -48,7 +48,7 @@ describe('task trigger ids', () => {
 describe('ClaimOrder for tasks', () => {
   const member = (id: string, worker = true): MemberRecord => ({ id, labels: {}, worker, runCount: 0, joinedAt: 0, beatAt: 0, sessionTtl: 10_000 });
   const orderOf = (self: string) => {
-    const placement = new HostPlacement({ id: self, labels: {}, worker: true }, () => [{ name: 'fan', hosts: null }], new PlacementStrategyRegistry(), new Logger('test'));
+    const placement = new HostPlacement({ id: self, labels: {}, worker: true }, () => [{ name: 'fan', hosts: null }], {} as PlacementStrategyRegistry, new Logger('test'));
     placement.update([member('a'), member('b'), member('c'), member('api', false)]);
     return new ClaimOrder(self, placement);
   };
