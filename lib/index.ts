@@ -31,6 +31,7 @@ export type {
   PlacementCandidate,
   PlacementInput,
   PlacementStrategy,
+  WorkerOptions,
 } from './cluster';
 export type { TriggerAccepted, TriggerReceipt, TriggerSkipped, TriggerSkipReason } from './scheduling/trigger-receipt.interface';
 export type { RunStatus, ExportedJob } from './coordination/coordinator.interface';

@@ -3,6 +3,7 @@ import type { CheckpointOptions } from './checkpoint/checkpoint.interface';
 import type { SnapshotOptions } from './snapshot/snapshot.options';
 import type { MissedPolicy } from './scheduling/missed-runs';
 import type { RetryOptions } from './retry/retry.interface';
+import type { WorkerOptions } from './cluster/cluster.options';
 
 /** Where the scheduler coordinates: a URL, ioredis options, or a client the app already has. */
 export type RedisConnection = string | RedisOptions | Redis | Cluster;
@@ -107,10 +108,13 @@ export interface SchedulerModuleOptions {
   labels?: Record<string, string>;
   /**
    * `false` makes an API-only replica: a member that never claims a fire nor runs a handler,
-   * but registers its jobs and can trigger, pause, describe them. A job no worker can run waits.
-   * @default true
+   * but registers its jobs and can trigger, pause, describe them, and create tasks that the
+   * workers run. A job no worker can run waits. `{ concurrency }`: a worker that runs at most
+   * that many tasks (`TaskManager.create`) at once; the tasks beyond wait for a free slot here
+   * or are taken by other replicas. Scheduled fires are not counted.
+   * @default true (a worker with `concurrency: 10`)
    */
-  worker?: boolean;
+  worker?: boolean | WorkerOptions;
 }
 
 export interface SchedulerOptionsFactory {

@@ -99,7 +99,8 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true }),
-        SchedulerModule.forRoot({ minPeriod: 100, records: { sweepEvery: false } }),
+        // 50 tasks at once on this one replica (the default worker.concurrency is 10).
+        SchedulerModule.forRoot({ minPeriod: 100, worker: { concurrency: 50 }, records: { sweepEvery: false } }),
       ],
       providers: [RecordedJobs],
     })

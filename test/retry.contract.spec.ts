@@ -104,7 +104,11 @@ describe.each(factories)('retries on $name', ({ create }) => {
     const [run] = (await coordinator.claim([{ name: 'single', rev: 1, next: null, member: await pendingMember('single') }], INSTANCE, TTL)) as Claimed[];
     await coordinator.finish([{ name: 'single', fencingToken: run.fencingToken, status: 'error', error: 'boom', retryDelay: 1 }]);
     const retry = await pendingMember('single');
-    await coordinator.lease('single', INSTANCE, TTL, 7);
+    // A run of the job (a task's lease would not count: tasks are outside the overlap policy).
+    await coordinator.requestTrigger('single', 'MANUAL', 'b');
+    const { triggers } = await coordinator.snapshot(['single'], INSTANCE);
+    const manual = triggers.find((trigger) => trigger.id === 'b')!.member;
+    expect((await coordinator.claim([{ name: 'single', rev: 1, next: null, member: manual }], INSTANCE, TTL))[0].status).toBe('claimed');
     const { result: skipped } = await claimWhenDue('single', retry);
     expect(skipped).toMatchObject({ status: 'skipped', reason: 'running' });
   });

@@ -1,5 +1,7 @@
 /** A member not heard from for this long leaves the live set (mgmt's DefaultSessionTTL). */
 export const DEFAULT_SESSION_TTL_MS = 10_000;
+/** The tasks a worker runs at once unless `worker: { concurrency }` says otherwise. */
+export const DEFAULT_WORKER_CONCURRENCY = 10;
 /** Below this, heartbeats every third of it would flood the coordinator. */
 export const MIN_SESSION_TTL_MS = 1_000;
 /** Above this, a dead replica would hold its place (and its chosen jobs) for over an hour. */

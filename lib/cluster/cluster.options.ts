@@ -1,5 +1,5 @@
 import { parseDuration } from '../scheduling/duration';
-import { DEFAULT_SESSION_TTL_MS, MAX_LABEL_LENGTH, MAX_LABELS, MAX_SESSION_TTL_MS, MIN_SESSION_TTL_MS } from './cluster.constants';
+import { DEFAULT_SESSION_TTL_MS, DEFAULT_WORKER_CONCURRENCY, MAX_LABEL_LENGTH, MAX_LABELS, MAX_SESSION_TTL_MS, MIN_SESSION_TTL_MS } from './cluster.constants';
 
 /** Labels of a replica (`{ zone: 'eu-1', role: 'worker' }`), or those a job's `hosts` requires. */
 export type Labels = Readonly<Record<string, string>>;
@@ -11,6 +11,18 @@ export interface ResolvedClusterOptions {
   labels: Labels;
   /** False: an API-only replica, which claims no fire (it still triggers, pauses, describes). */
   worker: boolean;
+  /** A worker runs at most this many tasks at once (`worker: { concurrency }`). */
+  concurrency: number;
+}
+
+/** `worker: { concurrency }`: a worker replica's own limits. */
+export interface WorkerOptions {
+  /**
+   * At most this many tasks (`TaskManager.create`) run on this replica at once; the others wait
+   * for a free slot or go to other replicas. A whole number, 1 or more.
+   * @default 10
+   */
+  concurrency?: number;
 }
 
 type Fail = (option: string, value: unknown, reason: string) => never;
@@ -20,8 +32,19 @@ export function resolveClusterOptions(options: { sessionTtl?: number | string; l
   if (sessionTtl === undefined || sessionTtl < MIN_SESSION_TTL_MS || sessionTtl > MAX_SESSION_TTL_MS) {
     fail('sessionTtl', options.sessionTtl, `expected a duration from ${MIN_SESSION_TTL_MS} ms to 1 hour, in ms or such as '10s'`);
   }
-  if (options.worker !== undefined && typeof options.worker !== 'boolean') fail('worker', options.worker, 'expected true or false');
-  return { sessionTtl: sessionTtl!, labels: checkLabels(options.labels, 'labels', fail), worker: options.worker !== false };
+  const { worker } = options;
+  const isObject = typeof worker === 'object' && worker !== null && !Array.isArray(worker);
+  if (worker !== undefined && typeof worker !== 'boolean' && !isObject) fail('worker', worker, 'expected true, false or { concurrency }');
+  let concurrency = DEFAULT_WORKER_CONCURRENCY;
+  if (isObject) {
+    const { concurrency: given, ...unknown } = worker as { concurrency?: unknown };
+    if (Object.keys(unknown).length > 0) fail('worker', worker, `unknown field(s) ${Object.keys(unknown).join(', ')}; expected { concurrency }`);
+    if (given !== undefined && (typeof given !== 'number' || !Number.isInteger(given) || given < 1)) {
+      fail('worker.concurrency', given, 'expected a whole number of tasks, 1 or more');
+    }
+    concurrency = (given as number | undefined) ?? DEFAULT_WORKER_CONCURRENCY;
+  }
+  return { sessionTtl: sessionTtl!, labels: checkLabels(options.labels, 'labels', fail), worker: worker !== false, concurrency };
 }
 
 /**

@@ -200,6 +200,18 @@ export type TriggerOutcome =
   | { status: 'full'; pending: number }
   | { status: 'unknown' };
 
+/** A task for `dispatchTasks`: its job and its id in the records. */
+export interface TaskDispatchRequest {
+  name: string;
+  taskId: number;
+}
+
+/** What `stopTask` found: pending entries it removed (dispatch, retries) and leases it revoked. */
+export interface TaskStopOutcome {
+  withdrawn: number;
+  revoked: number;
+}
+
 export interface ClaimRequest {
   name: string;
   /** The schedule revision `next` was computed from. */
@@ -213,6 +225,11 @@ export interface ClaimRequest {
   threshold?: number;
   /** For a due fire: what to do with due times that were missed (the replica's plan); absent for an ordinary claim. */
   missed?: ClaimMissedPlan;
+  /**
+   * For a task (a dispatched one or a task's retry): the job's `concurrency`. While that many of
+   * the job's tasks hold live leases, the claim answers `busy` and consumes nothing.
+   */
+  concurrency?: number;
 }
 
 /**
@@ -630,6 +647,18 @@ export abstract class Coordinator {
    * ended as `abandoned` and counted.
    */
   abstract recoverLeases(runs: RecoveryRequest[]): Promise<RecoveryOutcome[]>;
+  /**
+   * Puts tasks where any replica with their job can take them: each a pending trigger of its job
+   * (id `task:<task id>`, trigger `EVENT`), announced like any trigger, not counted against the
+   * trigger limit. Per task, false if its job is unknown. A task sent again is pending once.
+   */
+  abstract dispatchTasks(tasks: TaskDispatchRequest[]): Promise<boolean[]>;
+  /**
+   * Stops a task wherever it is, in one step: its pending dispatch and pending retries are
+   * removed (no replica starts it afterwards), and its live leases revoked (their replicas are
+   * told to abort them). A claim that took it before finds its lease revoked; one after, nothing.
+   */
+  abstract stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome>;
 
   /**
    * Reads every job's whole state (for a snapshot), in batches: never a single long call however

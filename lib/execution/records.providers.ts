@@ -14,7 +14,7 @@ import { RecordsRunRecorder } from './records.run-recorder';
 import { StatusChangeHandler } from './status-change.handler';
 import { SweepJob } from './sweep.job';
 import { SweepManager } from './sweep.manager';
-import { LocalTaskDispatcher, TaskDispatcher } from './task-dispatcher';
+import { ClusterTaskDispatcher, TaskDispatcher } from './task-dispatcher';
 import { TaskManager } from './task.manager';
 import { VendorHooksExplorer } from './vendor-hooks.explorer';
 import { VendorHookRegistry } from './vendor-hooks.registry';
@@ -39,7 +39,7 @@ export function recordsModuleParts(records: RecordsOptions | true): Required<Pic
     StatusChangeHandler,
     RecordsRunRecorder,
     { provide: RunRecorder, useExisting: RecordsRunRecorder },
-    { provide: TaskDispatcher, useClass: LocalTaskDispatcher },
+    { provide: TaskDispatcher, useClass: ClusterTaskDispatcher },
     ExecutionManager,
     TaskManager,
     SweepManager,

@@ -139,10 +139,13 @@ export class TaskManager {
 
   /** @internal also used by `ExecutionManager.stop`. */
   async stopTask(task: Task): Promise<void> {
-    // Between two attempts (Error, its retry pending): no next attempt runs.
-    if (task.status === 'Error') await stopPendingRetry(this.coordinator, this.dialect.manager, task);
+    // First, in one step in the coordinator: its dispatch (not taken yet) and any pending retry
+    // are withdrawn, so no replica starts it from now on, and a run that took it is revoked (its
+    // replica aborts it and records it Stopped; one whose records are not written yet never
+    // starts its handler, the records below refusing it, or the cancel aborting it first).
+    const { revoked } = await this.coordinator.stopTask(task.jobName, task.id, randomUUID());
     for (let seen = task; !isFinalStatus(seen.status); seen = await this.get(task.id)) {
-      if (seen.status === 'Running' && (await this.coordinator.stop(seen.jobName, seen.fencingToken, randomUUID()))) return;
+      if (seen.status === 'Running' && (revoked > 0 || (await this.coordinator.stop(seen.jobName, seen.fencingToken, randomUUID())))) return;
       const message = seen.status === 'Running' ? 'stopped; no replica held its run any more' : 'stopped before it started';
       const result = await this.statusChanges.handle({ taskId: seen.id, status: 'Stopped', revision: nextRevision(), fencingToken: seen.fencingToken, message });
       // Superseded: an attempt started meanwhile; look again and stop that one.

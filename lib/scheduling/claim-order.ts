@@ -26,7 +26,13 @@ export class ClaimOrder {
     return true;
   }
 
-  claimTime(job: string, due: number): number {
+  /**
+   * For a task (`taskId`), the preferred replica is chosen by the job and the task among the
+   * job's claimers: the tasks of one job spread over the replicas instead of all going to the
+   * job's preferred one.
+   */
+  claimTime(job: string, due: number, taskId: number | null = null): number {
+    if (taskId !== null) return preferredReplica(`${job}\n${taskId}`, this.placement.claimers(job)) === this.instanceId ? due : due + BACKUP_CLAIM_DELAY_MS;
     let preferred = this.preferred.get(job);
     if (preferred === undefined) {
       preferred = preferredReplica(job, this.placement.claimers(job)) === this.instanceId;

@@ -142,4 +142,12 @@ export interface DistributedJobOptions {
    * @default none: the job runs at its schedule, or when triggered
    */
   continuous?: ContinuousJobOptions;
+  /**
+   * At most this many of this job's tasks (`TaskManager.create`) run at once across the cluster,
+   * enforced when a replica claims one; the others wait until one ends. Tasks are governed by this
+   * only: the `overlap` policy and the manual lock apply to the job's own fires, which never
+   * count, wait for, skip or cancel its tasks (nor the other way round). A whole number, 1 or more.
+   * @default no limit (each replica still runs at most its `worker.concurrency` tasks)
+   */
+  concurrency?: number;
 }

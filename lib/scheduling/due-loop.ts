@@ -1,5 +1,6 @@
 import type { PendingTrigger } from '../coordination/coordinator.interface';
 import { ClaimOrder } from './claim-order';
+import { taskOfTrigger } from '../dispatch/task-trigger-id';
 import type { CoordinatorClock } from './coordinator-clock';
 import { DueEntry, DueQueue } from './due-queue';
 import { MAX_TIMER_MS, OrchestratorContext } from './orchestrator-context';
@@ -43,7 +44,8 @@ export class DueLoop {
   }
 
   queueTrigger(trigger: PendingTrigger): void {
-    this.queue.push({ at: this.claimOrder.claimTime(trigger.name, trigger.requestedAt), name: trigger.name, member: trigger.member });
+    const at = this.claimOrder.claimTime(trigger.name, trigger.requestedAt, taskOfTrigger(trigger.id));
+    this.queue.push({ at, name: trigger.name, member: trigger.member });
   }
 
   queueDue(name: string, due: number): void {

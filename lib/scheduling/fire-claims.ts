@@ -10,6 +10,8 @@ import { missedGrace, MissedPlan, missedRunsOf, planMissed } from './missed-runs
 import { CLAIM_RETRY_MS, CLOCK_MARGIN_MS, iso, OrchestratorContext } from './orchestrator-context';
 import type { RunSupervisor } from './run-supervisor';
 import { parseRetryId } from '../retry/retry-id';
+import { taskOfTrigger } from '../dispatch/task-trigger-id';
+import { TaskSlots } from '../dispatch/task-slots';
 
 /** How soon Redis is asked again about a claim left unanswered, while the read itself fails. */
 const CLAIM_RECOVERY_RETRY_MS = 250;
@@ -29,6 +31,8 @@ export class FireClaims {
   private readonly plans = new WeakMap<ClaimRequest, MissedPlan>();
   /** Per job, the due fire answered `busy` (a catch-up run goes on): claimed again as soon as a run of the job ends here. */
   private readonly waiting = new Map<string, DueEntry>();
+  /** This replica's task slots (`worker.concurrency`), and the tasks waiting for one or for their job's `concurrency`. */
+  private readonly slots: TaskSlots;
 
   constructor(
     private readonly ctx: OrchestratorContext,
@@ -39,11 +43,21 @@ export class FireClaims {
     private readonly resync: (names: string[]) => Promise<void>,
     /** Claims that went unanswered; MirrorSync closes them when a read of this replica's leases answers. */
     private readonly inDoubt: ClaimsInDoubt,
-  ) {}
+  ) {
+    this.slots = new TaskSlots(
+      ctx.options.cluster.concurrency,
+      () => runs.tasksRunning(),
+      (entry) => this.isTask(entry),
+      (entry) => !ctx.life.stopping && this.claimable(entry) && ctx.cluster.placement.mayClaim(entry.name),
+      (entries) => this.claimDue(entries),
+      () => this.clock.now(),
+    );
+  }
 
   /** At shutdown: no more questions about unanswered claims. */
   stop(): void {
     clearTimeout(this.recoveryTimer);
+    this.slots.clear();
   }
 
   /** The coordinator's clock as this replica knows it: every due time is on it. */
@@ -56,6 +70,7 @@ export class FireClaims {
    * is claimed now. Replicas that do not hold the run retry when its lease would expire.
    */
   runEnded(name: string): void {
+    if (!this.ctx.life.stopping) this.slots.ended(name);
     const entry = this.waiting.get(name);
     if (!entry || this.ctx.life.stopping) return;
     this.waiting.delete(name);
@@ -70,11 +85,23 @@ export class FireClaims {
 
   /** Claims the entries the loop found due that still describe a fire to claim. */
   claimDue(due: DueEntry[]): void {
-    const entries = due.filter((entry) => this.takeForClaim(entry));
+    // Tasks beyond this replica's free slots wait in TaskSlots (and go to other replicas meanwhile).
+    const entries = this.slots.admit(due.filter((entry) => this.claimable(entry))).filter((entry) => this.takeForClaim(entry));
     if (entries.length === 0) return;
     const claiming = this.claim(entries).catch((error) => this.ctx.report('claim', error));
     this.claimsInFlight.add(claiming);
     void claiming.finally(() => this.claimsInFlight.delete(claiming));
+  }
+
+  /** True if the entry still describes a fire to claim that is not being claimed. */
+  private claimable(entry: DueEntry): boolean {
+    return this.mirror.holds(entry) && !this.claiming.has(claimKey(entry));
+  }
+
+  /** A task, dispatched or a task's retry (not a run of the job itself)? */
+  private isTask(entry: DueEntry): boolean {
+    const pending = entry.member !== undefined ? this.mirror.trigger(entry.member) : undefined;
+    return pending !== undefined && taskOfTrigger(pending.id) !== null;
   }
 
   /** True if the entry still describes a fire to claim; marks it as being claimed. */
@@ -97,7 +124,10 @@ export class FireClaims {
       const settled = error instanceof ClaimInterruptedError ? error.settled : [];
       settled.forEach((result, index) => this.settle(entries[index], requests[index], result));
       const failed = entries.slice(settled.length);
-      failed.forEach((entry) => this.claiming.delete(claimKey(entry)));
+      failed.forEach((entry) => {
+        if (this.isTask(entry)) this.slots.settled(entry, false);
+        this.claiming.delete(claimKey(entry));
+      });
       this.ctx.report('claim', error instanceof ClaimInterruptedError ? error.cause : error);
       // While Redis is away, the resync on its return re-arms everything.
       if (this.ctx.coordinator.isAvailable()) {
@@ -151,7 +181,17 @@ export class FireClaims {
     else if (schedule && this.mirror.trigger(entry.member!)?.trigger === 'MANUAL' && !parseRetryId(this.mirror.trigger(entry.member!)!.id)) {
       next = schedule.next(null, now);
     }
-    return { name: entry.name, rev: state.rev, next, due: entry.due, member: entry.member, ...(threshold != null ? { threshold } : {}) };
+    // A task runs within its job's `concurrency` (checked by the claim, across the cluster).
+    const concurrency = this.isTask(entry) ? this.ctx.registry.get(entry.name)?.definition.concurrency : null;
+    return {
+      name: entry.name,
+      rev: state.rev,
+      next,
+      due: entry.due,
+      member: entry.member,
+      ...(threshold != null ? { threshold } : {}),
+      ...(concurrency != null ? { concurrency } : {}),
+    };
   }
 
   /**
@@ -221,6 +261,20 @@ export class FireClaims {
   }
 
   private settle(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
+    if (this.isTask(entry)) {
+      // A task's slot is a run now, or free again; one its job has no room for waits for a task of the job to end.
+      if (result.status === 'busy') this.slots.full(entry, result.expiresAt);
+      this.slots.settled(entry, result.status !== 'claimed' && result.status !== 'busy');
+      this.claiming.delete(claimKey(entry));
+      if (result.status === 'busy') return;
+      this.settleClaim(entry, request, result);
+      if (result.status !== 'claimed') this.slots.pump();
+      return;
+    }
+    this.settleClaim(entry, request, result);
+  }
+
+  private settleClaim(entry: DueEntry, request: ClaimRequest, result: ClaimResult): void {
     this.claiming.delete(claimKey(entry));
     const plan = this.plans.get(request);
     // Consumed (or not: busy and the answers that change nothing) with its missed due times.

@@ -43,6 +43,8 @@ export interface JobDefinition {
   readonly hosts: JobHosts | null;
   /** Runs on up to `max` chosen replicas at once, for as long as each is chosen; null for a job that fires. */
   readonly continuous: ContinuousPlacement | null;
+  /** At most this many of its tasks run at once across the cluster; null for no limit. Local, as `threshold`. */
+  readonly concurrency: number | null;
 }
 
 /** What the cluster agrees on for a job; replicas compare it to detect a changed definition. */
@@ -112,9 +114,13 @@ export function defineJob(
       throw new InvalidJobOptionError(name, option, options[option], 'a missed-run policy applies only to a "cron" or "every" schedule');
     }
   }
+  if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
+    throw new InvalidJobOptionError(name, 'concurrency', options.concurrency, 'expected a whole number of tasks, 1 or more');
+  }
   return {
     name,
     hosts: defineHosts(name, options.hosts),
+    concurrency: options.concurrency ?? null,
     checkpoint,
     // A continuous run that ends is restarted by its own loop, never retried as a trigger (whatever the module's `retry`).
     retry: continuous ? { attempts: 1 } : retry,

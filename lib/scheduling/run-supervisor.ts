@@ -27,6 +27,8 @@ interface ActiveRun {
   fencingToken: number;
   /** Which attempt of its run (1-based). */
   attempt: number;
+  /** For a task's run: the task (counted against `worker.concurrency`). */
+  taskId?: number;
   controller: AbortController;
   /** Set when the lease is gone (expired and taken, or cancelled): nothing is left to release. */
   leaseLost: boolean;
@@ -84,6 +86,13 @@ export class RunSupervisor {
     return [...this.runs.values()].map(({ name, fencingToken }) => ({ name, fencingToken }));
   }
 
+  /** How many tasks this replica runs now (its `worker.concurrency` bounds them). */
+  tasksRunning(): number {
+    let count = 0;
+    for (const run of this.runs.values()) if (run.taskId !== undefined) count++;
+    return count;
+  }
+
   /** A live lease of this replica that it has no run for: its claim's reply was lost. Run it now. */
   adopt(lease: OwnLease): void {
     const key = runKey(lease.name, lease.fencingToken);
@@ -122,7 +131,7 @@ export class RunSupervisor {
     // Cut off from Redis, a replica cannot tell whether its lease still holds: once it may have
     // expired, another replica may run the job, so this run must stop.
     const lease = new LeaseTimer(this.clock, () => this.abortRun(run, 'lease-lost', `its lock could not be renewed before it expired: ${this.leaseDiagnosis.explain()}`));
-    const run: ActiveRun = { name, fencingToken: claim.fencingToken, attempt: claim.attempt ?? 1, controller, leaseLost: false, lease, done: Promise.resolve() };
+    const run: ActiveRun = { name, fencingToken: claim.fencingToken, attempt: claim.attempt ?? 1, taskId: claim.taskId, controller, leaseLost: false, lease, done: Promise.resolve() };
     lease.renew(leaseKnownAt, leaseExpiresAt);
     this.runs.set(key, run);
     this.extendLeasesWhileRunning();

@@ -1,6 +1,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import type { FixtureJob, ReplicaCommand, ReplicaMessage } from '../fixtures/replica.main';
+import type { DataSourceOptions } from 'typeorm';
 import { EventLog } from './wait';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'replica.main.ts');
@@ -19,7 +20,9 @@ export interface ReplicaOptions {
   /** The scheduler's `shutdownTimeout` (1 s unless given). */
   shutdownTimeout?: number;
   /** Membership options (`sessionTtl`, `labels`, `worker`); with them, the replica also reports its membership events and log lines. */
-  cluster?: { sessionTtl?: number; labels?: Record<string, string>; worker?: boolean };
+  cluster?: { sessionTtl?: number; labels?: Record<string, string>; worker?: boolean | { concurrency?: number } };
+  /** With execution records in this database (its tables already made): the task commands. */
+  database?: DataSourceOptions;
   /** Extra environment of the process, e.g. `skewedClockEnv('+5s')` to run it on a skewed clock. */
   env?: Record<string, string>;
 }
@@ -49,6 +52,7 @@ export class Replica {
         ...(options.minPeriod !== undefined ? { MIN_PERIOD: String(options.minPeriod) } : {}),
         ...(options.shutdownTimeout !== undefined ? { SHUTDOWN_TIMEOUT: String(options.shutdownTimeout) } : {}),
         ...(options.cluster ? { CLUSTER: JSON.stringify(options.cluster) } : {}),
+        ...(options.database ? { DB_OPTIONS: JSON.stringify(options.database) } : {}),
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],

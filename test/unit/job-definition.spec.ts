@@ -21,6 +21,7 @@ describe('defineJob', () => {
       missedRuns: { policy: 'once', catchUpWindow: 24 * 3_600_000, maxCatchUp: 100 },
       hosts: null,
       continuous: null,
+      concurrency: null,
     });
   });
 

@@ -130,11 +130,11 @@ describe('hosts and membership options', () => {
   });
 
   it('applies the membership defaults (10 s session, no labels, a worker) and validates them', () => {
-    expect(resolveSchedulerOptions({}, {}).cluster).toEqual({ sessionTtl: 10_000, labels: {}, worker: true });
-    expect(resolveSchedulerOptions({ sessionTtl: '3s', labels: { zone: 'eu-1' }, worker: false }, {}).cluster).toEqual({ sessionTtl: 3_000, labels: { zone: 'eu-1' }, worker: false });
+    expect(resolveSchedulerOptions({}, {}).cluster).toEqual({ sessionTtl: 10_000, labels: {}, worker: true, concurrency: 10 });
+    expect(resolveSchedulerOptions({ sessionTtl: '3s', labels: { zone: 'eu-1' }, worker: false }, {}).cluster).toEqual({ sessionTtl: 3_000, labels: { zone: 'eu-1' }, worker: false, concurrency: 10 });
     expect(() => resolveSchedulerOptions({ sessionTtl: 500 }, {})).toThrow(InvalidSchedulerOptionError);
     expect(() => resolveSchedulerOptions({ sessionTtl: 500 }, {})).toThrow(/option "sessionTtl" has an invalid value 500/);
     expect(() => resolveSchedulerOptions({ labels: { zone: 1 } as never }, {})).toThrow(/option "labels" has an invalid value \{"zone":1\}/);
-    expect(() => resolveSchedulerOptions({ worker: 'no' as never }, {})).toThrow(/option "worker" has an invalid value 'no': expected true or false/);
+    expect(() => resolveSchedulerOptions({ worker: 'no' as never }, {})).toThrow(/option "worker" has an invalid value 'no': expected true, false or \{ concurrency \}/);
   });
 });

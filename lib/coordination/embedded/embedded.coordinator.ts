@@ -33,9 +33,12 @@ import {
   RecoveryOutcome,
   RecoveryRequest,
   RetryMatch,
+  TaskDispatchRequest,
+  TaskStopOutcome,
 } from '../coordinator.interface';
 import { CoordinatorClock } from '../../scheduling/coordinator-clock';
 import { parseRetryId, RetryId, retryId } from '../../retry/retry-id';
+import { parseTaskTriggerId, taskOfTrigger, taskTriggerId } from '../../dispatch/task-trigger-id';
 import type { CheckpointSaveOutcome, StoredCheckpoint } from '../../checkpoint/checkpoint.interface';
 import { DEPARTURES_KEPT_MS } from '../../cluster/cluster.constants';
 import { NO_REPORT } from '../../cluster/member-codec';
@@ -305,14 +308,16 @@ export class EmbeddedCoordinator extends Coordinator {
       if (retry && pending.requestedAt > now) return { status: 'early', waitMs: pending.requestedAt - now };
       if (retry) scheduledAt = retry.scheduledAt;
     }
-    const taskRetry = retry?.taskId ?? null;
+    // As claim.lua: a task's attempt (dispatched, or its retry) is outside the lock and the overlap policy, within `concurrency`.
+    const dispatchedTask = request.member !== undefined ? parseTaskTriggerId(this.pendingOf(request.name).get(request.member)!.id) : null;
+    const taskRetry = retry?.taskId ?? dispatchedTask;
     if (request.next && request.next.due <= (job.served ?? -Infinity)) return { status: 'stale' };
     // As claim.lua: a manual trigger restarts the period only if it runs.
     // As claim.lua: a due time an earlier catch-up claim planned (up to the episode's end) is a catch-up run too.
     const catchUp = (plan?.catchUp === true && plan.serve !== null) || (request.member === undefined && !plan && scheduledAt <= (job.catchUpTo ?? -Infinity));
     // As claim.lua: catch-up runs go one at a time, and due fires wait for a catch-up run.
     if (request.member === undefined && plan?.serve !== null) {
-      const live = liveLeases(job, now) as (RunLease & { ref?: string })[];
+      const live = scheduledRuns(liveLeases(job, now)) as (RunLease & { ref?: string })[];
       const holder = live.find((lease) => catchUp || lease.catchUp) ?? (catchUp ? live[0] : undefined);
       if (holder) return { status: 'busy', holder: holder.instanceId, expiresAt: holder.expiresAt };
     }
@@ -336,12 +341,20 @@ export class EmbeddedCoordinator extends Coordinator {
       advance();
       return { status: 'late', scheduledAt, lateMs: now - scheduledAt };
     }
+    if (taskRetry !== null && request.concurrency !== undefined) {
+      const tasks = liveLeases(job, now).filter((lease) => lease.taskId !== undefined);
+      if (tasks.length >= request.concurrency) {
+        const holder = tasks.reduce((earliest, lease) => (lease.expiresAt < earliest.expiresAt ? lease : earliest));
+        return { status: 'busy', holder: holder.instanceId, expiresAt: holder.expiresAt };
+      }
+    }
     if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
     if (job.locked && taskRetry === null) {
       advance();
       return { status: 'skipped', reason: 'locked', holder: job.locked.by, scheduledAt };
     }
-    const live = liveLeases(job, now);
+    // As claim.lua: the overlap policy sees the job's scheduled runs only, never its tasks.
+    const live = scheduledRuns(liveLeases(job, now));
     if (live.length === 0) job.queued = false;
     // As claim.lua: a task's retry is taken outside the manual lock and the overlap policy.
     if (live.length > 0 && job.overlap !== 'allow' && taskRetry === null) {
@@ -363,7 +376,11 @@ export class EmbeddedCoordinator extends Coordinator {
     const fencingToken = Math.max(job.fence + 1, now);
     job.fence = fencingToken;
     const marked = catchUp ? { catchUp: true } : {};
-    const retried = retry ? { attempt: retry.attempt, first: retry.firstFencingToken, ...(taskRetry !== null ? { taskId: taskRetry } : {}) } : {};
+    const retried = retry
+      ? { attempt: retry.attempt, first: retry.firstFencingToken, ...(taskRetry !== null ? { taskId: taskRetry } : {}) }
+      : taskRetry !== null
+        ? { taskId: taskRetry }
+        : {};
     job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt, startedAt: now, expiresAt: now + lockTtl, trigger, ref, ...marked, ...retried });
     // As claim.lua: a task's attempt is no job run: no last run, no checkpoint fence.
     const attempt = retry ? { attempt: retry.attempt } : {};
@@ -485,7 +502,7 @@ export class EmbeddedCoordinator extends Coordinator {
     if (job.locked) {
       outcome = { status: 'skipped', reason: 'locked', holder: job.locked.by, requestedAt: now };
     } else if (job.overlap === 'skip') {
-      const live = liveLeases(job, now);
+      const live = scheduledRuns(liveLeases(job, now));
       if (live.length > 0) outcome = { status: 'skipped', reason: 'running', holder: live[0].instanceId, requestedAt: now };
     }
     if (!outcome) {
@@ -555,7 +572,7 @@ export class EmbeddedCoordinator extends Coordinator {
     const job = this.jobs.get(name);
     if (!job) return 'unknown';
     const now = Date.now();
-    const live = liveLeases(job, now);
+    const live = scheduledRuns(liveLeases(job, now));
     if (live.length > 0) return { status: 'refused', reason: 'running', holder: live[0].instanceId };
     if (job.locked && job.locked.until !== null && job.locked.until <= now) job.locked = null;
     if (job.locked && job.locked.by !== holder) return { status: 'refused', reason: 'locked', holder: job.locked.by };
@@ -812,6 +829,43 @@ export class EmbeddedCoordinator extends Coordinator {
   }
 
   /** A job's pending triggers; `create` makes the set when it is missing. */
+  async dispatchTasks(tasks: TaskDispatchRequest[]): Promise<boolean[]> {
+    const now = Date.now();
+    return tasks.map(({ name, taskId }) => {
+      if (!this.jobs.has(name)) return false;
+      // As dispatch.lua: not capped, not refused by the lock or a live run; pending once.
+      const id = taskTriggerId(taskId);
+      const member = `${name}\nEVENT\n${id}`;
+      const pending = this.pendingOf(name, true);
+      if (pending.has(member)) return true;
+      pending.set(member, { name, id, trigger: 'EVENT', requestedAt: now });
+      this.triggersKeptUntil.set(name, Math.max(this.triggersKeptUntil.get(name) ?? 0, now + this.pendingTriggersTtl));
+      this.changeCount++;
+      this.emit({ type: 'trigger', name, member, id, trigger: 'EVENT', requestedAt: now, version: this.changeCount });
+      return true;
+    });
+  }
+
+  async stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome> {
+    return this.once(requestId, () => {
+      // As stop-task.lua: the pending dispatch and retries of the task go, its live leases are revoked.
+      let withdrawn = 0;
+      let revoked = 0;
+      const pending = this.pendingOf(name);
+      for (const [member, trigger] of pending) {
+        if (taskOfTrigger(trigger.id) === taskId) withdrawn += Number(pending.delete(member));
+      }
+      const job = this.jobs.get(name);
+      for (const lease of job ? liveLeases(job, Date.now()) : []) {
+        if (lease.taskId !== taskId) continue;
+        job!.leases.delete(lease.fencingToken);
+        this.emit({ type: 'cancel', name, fencingToken: lease.fencingToken, reason: 'stopped' });
+        revoked++;
+      }
+      return { withdrawn, revoked };
+    });
+  }
+
   private pendingOf(name: string, create = false): Map<string, StoredTrigger> {
     if ((this.triggersKeptUntil.get(name) ?? Infinity) <= Date.now()) {
       this.triggers.delete(name);
@@ -841,7 +895,7 @@ export class EmbeddedCoordinator extends Coordinator {
 
 /** A retry lease's part of a 'claimed' answer (nothing for a first attempt). */
 function retryOf(lease: StoredLease): Pick<Extract<ClaimResult, { status: 'claimed' }>, 'attempt' | 'firstFencingToken' | 'taskId'> {
-  if (lease.attempt === undefined) return {};
+  if (lease.attempt === undefined) return lease.taskId !== undefined ? { taskId: lease.taskId } : {};
   return { attempt: lease.attempt, firstFencingToken: lease.first, ...(lease.taskId !== undefined ? { taskId: lease.taskId } : {}) };
 }
 
@@ -854,6 +908,11 @@ function toState(job: StoredJob): JobState {
 function servedDue(job: StoredJob): number | null {
   const candidates = [job.served, job.lastRun?.scheduledAt].filter((value): value is number => value != null);
   return candidates.length > 0 ? Math.max(...candidates) : null;
+}
+
+/** As scheduled_runs in common.lua: the job's own runs, without its tasks' leases. */
+function scheduledRuns<T extends RunLease>(leases: T[]): T[] {
+  return leases.filter((lease) => lease.taskId === undefined);
 }
 
 function liveLeases(job: StoredJob, now: number): RunLease[] {

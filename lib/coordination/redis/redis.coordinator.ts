@@ -34,6 +34,8 @@ import {
   RunStatus,
   SlotHolder,
   SlotOutcome,
+  TaskDispatchRequest,
+  TaskStopOutcome,
   TriggerOutcome,
   ExpiredLease,
   ExpiredLeases,
@@ -345,6 +347,7 @@ export class RedisCoordinator extends Coordinator {
           request.next?.base ?? '',
           request.next?.due ?? '',
           request.threshold ?? '',
+          request.concurrency ?? '',
           ...missedArgs(request),
         );
       }
@@ -548,6 +551,29 @@ export class RedisCoordinator extends Coordinator {
       replies.forEach((reply, index) => outcomes.push(toRecoveryOutcome(batch[index], reply)));
     }
     return outcomes;
+  }
+
+  async dispatchTasks(tasks: TaskDispatchRequest[]): Promise<boolean[]> {
+    const results: boolean[] = [];
+    for (let i = 0; i < tasks.length; i += BATCH) {
+      const batch = tasks.slice(i, i + BATCH);
+      const keys = [this.keys.version, ...batch.flatMap((task) => [this.keys.job(task.name), this.keys.triggers(task.name)])];
+      const args = [this.keys.channel, this.pendingTriggersTtl, ...batch.flatMap((task) => [task.name, task.taskId])];
+      const sentAt = Date.now();
+      const [now, replies] = await this.scripts.dispatch.run<[number, number[]]>(this.client, keys, args);
+      this.clock.learn(now, sentAt);
+      results.push(...replies.map((reply) => reply === 1));
+    }
+    return results;
+  }
+
+  async stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome> {
+    const [withdrawn, revoked] = await this.single(name, this.scripts['stop-task']).run<[number, number]>(
+      this.client,
+      [this.keys.runs(name), this.keys.triggers(name), this.keys.request(requestId)],
+      [name, taskId, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
+    );
+    return { withdrawn, revoked };
   }
 
   async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {

@@ -2,9 +2,10 @@
 -- every other claim of it finds the due time moved on and gets the new one back.
 -- KEYS: due zset, leases zset (every lease's expiry: see common.lua), then per request: job hash, runs hash,
 --       the job's triggers zset, its checkpoint hash.
--- ARGV: instanceId, lockTtl (ms), channel, then per request 12 values:
+-- ARGV: instanceId, lockTtl (ms), channel, then per request 13 values:
 --       name, kind ('due' | 'trigger'), expected due or trigger member, schedule revision,
 --       next base ('' for none), next due ('' for none), threshold in ms ('' for none),
+--       the job's task concurrency ('' for no limit; read for a task's claim only),
 --       then the replica's plan for missed due times ('' in all five for an ordinary claim):
 --       serve (the due time the run serves, 'none' for no run), catch-up ('1' if that due time
 --       was missed), skipped (missed due times consumed without a run), through (the latest due
@@ -17,11 +18,16 @@
 -- the attempt (`a`) and the first attempt's token (`o`), and a task's retry (`x`, the task) is
 -- taken outside the manual lock and the overlap policy, as lease.lua takes a task's first attempt,
 -- writes no `last` run and raises no checkpoint fence.
+-- A dispatched task (a trigger whose id is "task:<task id>", written by dispatch.lua) is taken
+-- the same way as a task's retry, first attempt: outside the manual lock and the overlap policy
+-- (a job's scheduled fires and its tasks never see each other's leases), within the job's
+-- `concurrency`: while that many task leases of the job live, the claim answers 'busy' (the
+-- earliest of them to expire) and consumes nothing.
 -- Returns { now, results } (now by Redis's clock, for the replica's estimate of it), with per
 -- request one of:
 --   { 'claimed', fencingToken, scheduledAt, startedAt, trigger, flags, retry [, checkpoint state, savedAt, token] }
 --     (flags: 1 a catch-up run, + 2 if it continues a catch-up episode already under way)
---     (retry: '' for a first attempt, else "attempt:first token:task id or ''")
+--     (retry: '' for a first attempt, "::task id" for a task's first attempt, else "attempt:first token:task id or ''")
 --     (the job's checkpoint, if it has one, read in the same step: the run starts with it at no
 --     extra round trip; and the claim raises the checkpoint's fence `f` to the new token, so no
 --     earlier run can overwrite it from then on. A job that never checkpointed has no such hash.)
@@ -42,7 +48,7 @@
 local due_key, leases_key = KEYS[1], KEYS[2]
 local instance, ttl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
-local FIELDS = 12
+local FIELDS = 13
 -- The lease and `last` JSON are written by hand: cjson.encode is several times slower, and a
 -- claim of 1,000 fires due together runs this for each. Only the instance id needs escaping.
 local instance_json = cjson.encode(instance)
@@ -59,7 +65,7 @@ end
 
 -- The 'claimed' reply's retry element: which attempt a lease is, of which first attempt, for which task.
 local function retry_text(attempt, first, task)
-  if not attempt then return '' end
+  if not attempt then return task and ('::' .. tostring(task)) or '' end
   return tostring(attempt) .. ':' .. tostring(first) .. ':' .. (task and tostring(task) or '')
 end
 
@@ -86,7 +92,7 @@ local function already_won(runs_key, expected, checkpoint_key)
 end
 
 local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind, expected, rev, next_base, next_due, threshold,
-                     serve, catch_up, skipped, through, episode_to)
+                     concurrency, serve, catch_up, skipped, through, episode_to)
   -- Everything the claim reads of the job is read and checked before anything is written, so a
   -- corrupt key stops this job only, and leaves no lease or last run behind for it.
   local job, problem = read_job(job_key, 'rev', 'paused', 'overlap', 'fence', 'lockedBy', 'lockedUntil', 'queued', 'base', 'lateSkips', 'served',
@@ -95,6 +101,8 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   local scheduled_at, trigger
   -- A pending retry: its attempt, first token and task (nil for any other claim), and its not-before time.
   local retry_attempt, retry_first, retry_task, retry_at
+  -- A dispatched task's first attempt: its task id (nil for any other claim).
+  local dispatched_task
   if kind == 'due' then
     local due = tonumber(redis.call('ZSCORE', due_key, name))
     if due ~= tonumber(expected) then
@@ -115,7 +123,10 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
       retry_attempt, retry_first, retry_task, retry_at = tonumber(a), tonumber(o), tonumber(x), scheduled_at
       scheduled_at = tonumber(s)
     end
+    dispatched_task = tonumber(string.match(expected, '\ntask:(%d+)$'))
   end
+  -- A task's attempt, first or retry: outside the lock and the overlap policy, within `concurrency`.
+  local task = retry_task or dispatched_task
 
   if not job[1] then return { 'missing' } end
   if tonumber(job[1]) ~= rev then return { 'stale' } end
@@ -156,11 +167,12 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   -- for a catch-up run. Nothing is consumed; the replica claims again when that run has ended.
   if kind == 'due' and not runs_nothing then
     local holder
-    for _, lease in ipairs(leases) do
+    local runs = scheduled_runs(leases)
+    for _, lease in ipairs(runs) do
       if lease[2].e > now and (is_catch_up or lease[2].c == 1) then holder = lease[2] break end
     end
     if not holder and is_catch_up then
-      for _, lease in ipairs(leases) do if lease[2].e > now then holder = lease[2] break end end
+      for _, lease in ipairs(runs) do if lease[2].e > now then holder = lease[2] break end end
     end
     if holder then return { 'busy', holder.i, holder.e } end
   end
@@ -201,8 +213,22 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
     return { 'late', scheduled_at, now - scheduled_at }
   end
 
+  -- The job's tasks run at most `concurrency` at once, across the cluster: nothing is consumed;
+  -- the task is claimed again when one of them ends (at once by the replica that ran it, by the
+  -- others when the earliest of those leases would expire).
+  if task and concurrency ~= '' then
+    local holder, running = nil, 0
+    for _, lease in ipairs(leases) do
+      if lease[2].x ~= nil and lease[2].e > now then
+        running = running + 1
+        if not holder or lease[2].e < holder.e then holder = lease[2] end
+      end
+    end
+    if running >= tonumber(concurrency) then return { 'busy', holder.i, holder.e } end
+  end
+
   local locked_by = job[5]
-  if locked_by and not retry_task then
+  if locked_by and not task then
     local locked_until = tonumber(job[6]) or 0
     if locked_until == 0 or locked_until > now then
       advance(nil)
@@ -212,10 +238,11 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   end
 
   local overlap = job[3]
-  local live = drop_expired(runs_key, leases, now)
+  -- The overlap policy sees the job's scheduled runs only, never its tasks (scheduled_runs).
+  local live = scheduled_runs(drop_expired(runs_key, leases, now))
   -- A run queued behind a holder that died (its lease expired unfinished) is dropped.
   if #live == 0 and job[7] == '1' then redis.call('HDEL', job_key, 'queued') end
-  if #live > 0 and overlap ~= 'allow' and not retry_task then
+  if #live > 0 and overlap ~= 'allow' and not task then
     local holder = live[1][2].i
     if overlap == 'skip' then
       advance(nil)
@@ -243,6 +270,8 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   if retry_attempt then
     lease_extra = ',"a":' .. tostring(retry_attempt) .. ',"o":' .. tostring(retry_first)
     if retry_task then lease_extra = lease_extra .. ',"x":' .. tostring(retry_task) end
+  elseif dispatched_task then
+    lease_extra = ',"x":' .. tostring(dispatched_task)
   end
   if is_catch_up then
     common = common .. ',"c":1'
@@ -255,10 +284,10 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   keep_runs_until_leases_expire(runs_key, ttl)
   redis.call('ZADD', leases_key, now + ttl, lease_member(name, token_text))
   -- A task's attempts are no job run (as lease.lua): no `last`, no checkpoint fence.
-  if not retry_task then fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. lease_extra .. ',"k":' .. token_text .. ',"st":"running"}' end
+  if not task then fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. lease_extra .. ',"k":' .. token_text .. ',"st":"running"}' end
   advance(fields, true)
-  if not retry_task and (checkpoint[1] or checkpoint[4]) then redis.call('HSET', checkpoint_key, 'f', token_text) end
-  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger, flags, retry_text(retry_attempt, retry_first, retry_task) }, checkpoint)
+  if not task and (checkpoint[1] or checkpoint[4]) then redis.call('HSET', checkpoint_key, 'f', token_text) end
+  return with_checkpoint({ 'claimed', token, scheduled_at, now, trigger, flags, retry_text(retry_attempt, retry_first, task) }, checkpoint)
 end
 
 local results = {}
@@ -267,6 +296,6 @@ for i = 1, n do
   local a = 3 + (i - 1) * FIELDS
   local k = 3 + (i - 1) * 4
   results[i] = claim(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11], ARGV[a + 12])
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11], ARGV[a + 12], ARGV[a + 13])
 end
 return { now, results }

@@ -115,6 +115,16 @@ local function lease_member(name, token)
   return name .. '\n' .. token
 end
 
+-- The job's own runs among its live leases: a task's lease (`x`, taken by claim.lua for a
+-- dispatched task or its retry, or by lease.lua) is governed by the job's `concurrency`, not by
+-- its overlap policy or manual lock, so every overlap decision looks at these only.
+local function scheduled_runs(live)
+  local runs = {}
+  for _, lease in ipairs(live) do
+    if lease[2].x == nil then runs[#runs + 1] = lease end
+  end
+  return runs
+end
 
 -- For single-job scripts: the live leases, or a CORRUPT error.
 local function live_leases(runs_key, now)

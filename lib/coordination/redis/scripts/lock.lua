@@ -11,7 +11,8 @@ if seen then return seen end
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
 check_job(job_key)
 local now = now_ms()
-local live = live_leases(runs_key, now)
+-- Tasks of the job do not hold it: they are no run of its schedule (see scheduled_runs).
+local live = scheduled_runs(live_leases(runs_key, now))
 if #live > 0 then return remember(request_key, request_id, request_ttl, { 'running', live[1][2].i }) end
 local current = manual_lock_holder(job_key, now)
 if current and current ~= holder then return remember(request_key, request_id, request_ttl, { 'locked-by', current }) end

@@ -34,7 +34,8 @@ local holder = manual_lock_holder(job_key, now)
 if holder then
   answer = { 'skipped', 'locked', holder, now }
 elseif redis.call('HGET', job_key, 'overlap') == 'skip' then
-  local live = live_leases(runs_key, now)
+  -- Running tasks of the job do not skip it (see scheduled_runs).
+  local live = scheduled_runs(live_leases(runs_key, now))
   if #live > 0 then answer = { 'skipped', 'running', live[1][2].i, now } end
 end
 if not answer then
