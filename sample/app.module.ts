@@ -23,6 +23,8 @@ import { ApiTokenGuard } from './security/api-token.guard';
       redis: process.env.REDIS_URL,
       instanceId: process.env.INSTANCE_ID,
       keyPrefix: process.env.KEY_PREFIX,
+      // Shown by ClusterMembership.members(); a job's `hosts.labels` can pick replicas by them.
+      labels: { role: process.env.ROLE ?? 'web' },
       // Every run of every job becomes an Execution with its Task. The built-in sweep keeps the
       // newest 50 executions per vendor type (20 of the 5-second heartbeat), every 10 minutes.
       // `database` maps the tables exactly as the library's migrations create them.

@@ -213,8 +213,8 @@ describe('replies lost, late or resent', () => {
     }
     Injectable()(Bulk);
     const refused = proxy.onNextReply({
-      // ARGV: 3, then 12 per request (claim.lua): the call of one request is the batch of one.
-      match: (command) => (scriptArgs(command, SHAS.claim)?.length ?? 0) === 3 + 12,
+      // ARGV: 3, then 13 per request (claim.lua): the call of one request is the batch of one.
+      match: (command) => (scriptArgs(command, SHAS.claim)?.length ?? 0) === 3 + 13,
       fault: { refuse: 'ERR refused by the test proxy' },
     });
     const logger = new CapturingLogger();

@@ -20,8 +20,20 @@ export class ReportBuildJobs {
    *
    * `vendorType: 'report'` makes its own runs (`POST /jobs/reports.build/trigger`) report
    * executions too, and sends `ctx.checkIn` to the `@OnCheckIn('report')` processor below.
+   *
+   * With `REDIS_URL` and several replicas, the tasks spread over them (each replica runs at most
+   * its `worker.concurrency`, 10 by default; this job at most 4 at once across all). A task that
+   * throws runs again (3 attempts, 1 s then 2 s apart), and one whose replica is killed or shut
+   * down resumes on another as its next attempt.
    */
-  @DistributedJob({ name: 'reports.build', vendorType: REPORT, timeout: '1m', overlap: 'allow' })
+  @DistributedJob({
+    name: 'reports.build',
+    vendorType: REPORT,
+    timeout: '1m',
+    overlap: 'allow',
+    concurrency: 4,
+    retry: { attempts: 3, backoff: { delay: '1s', factor: 2 } },
+  })
   async build(ctx: JobContext) {
     const region = String(ctx.parameters.region ?? 'all');
     const steps = Number(ctx.parameters.steps ?? 4);

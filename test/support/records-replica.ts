@@ -5,7 +5,7 @@ import { EventLog } from './wait';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'records-replica.main.ts');
 
-/** The options of the fixture's `recoverable` job: a test app that recovers its runs declares it the same way. */
+/** The options of the fixture's `recoverable` job, which every replica process of a test declares alike. */
 export const RECOVERABLE_JOB = { name: 'recoverable', vendorType: 'recoverable', overlap: 'allow', retry: { attempts: 2 } } as const;
 
 /**
