@@ -64,8 +64,12 @@ describe.each(DATABASE_KINDS)('records of retried and recovered runs on %s', (ki
     app = await moduleRef.init();
   });
 
+  // Each test's replicas only: a replica left from an earlier test could take the next test's task.
+  afterEach(async () => {
+    await Promise.all(replicas.splice(0).map((replica) => replica.kill()));
+  });
+
   afterAll(async () => {
-    await Promise.all(replicas.map((replica) => replica.kill()));
     await app?.close();
     await db?.drop();
   });
@@ -134,17 +138,25 @@ describe.each(DATABASE_KINDS)('records of retried and recovered runs on %s', (ki
     expect(await executions.get(runTask.executionId)).toMatchObject({ status: 'Error' });
   });
 
-  it('a task whose replica was killed mid-run is recovered on another replica as attempt 2: runCount 2, Success', async () => {
+  /**
+   * Two replica processes with the `recoverable` job (endless in its first attempt), not this app:
+   * creates a task of it and answers which replica runs attempt 1, the other, and that run.
+   */
+  async function taskOnAReplica() {
     const env = { DB_OPTIONS: JSON.stringify(db.options), REDIS_URL: SHARED_REDIS_URL, KEY_PREFIX: keyPrefix, LOCK_TTL: String(LOCK_TTL) };
-    replicas.push(...(await Promise.all([RecordsReplica.start(env), RecordsReplica.start(env)])));
-    const taskId = (await replicas[0].call('recoverable')) as number;
-    // Tasks go to any replica with the job (not this app, which lacks it): attempt 1 runs on one of the two.
+    const pair = await Promise.all([RecordsReplica.start(env), RecordsReplica.start(env)]);
+    replicas.push(...pair);
+    const taskId = (await pair[0].call('recoverable')) as number;
     const runOf = (replica: RecordsReplica, attempt: number) => replica.runs.events.find((run) => run.taskId === taskId && run.attempt === attempt);
-    await eventually('attempt 1 on a replica', async () => replicas.filter((replica) => runOf(replica, 1)), (holders) => holders.length > 0, 30_000);
-    const holder = replicas.find((replica) => runOf(replica, 1))!;
-    const other = replicas.find((replica) => replica !== holder)!;
+    await eventually('attempt 1 on a replica', async () => pair.filter((replica) => runOf(replica, 1)), (holders) => holders.length > 0, 30_000);
+    const holder = pair.find((replica) => runOf(replica, 1))!;
     const first = runOf(holder, 1)!;
     expect(await app.get(TaskManager).get(taskId)).toMatchObject({ status: 'Running', runCount: 1, fencingToken: first.fencingToken });
+    return { taskId, holder, other: pair.find((replica) => replica !== holder)!, first, runOf };
+  }
+
+  it('a task whose replica was killed mid-run is recovered on another replica as attempt 2: runCount 2, Success', async () => {
+    const { taskId, holder, other, first, runOf } = await taskOnAReplica();
     await holder.kill();
 
     const task = await taskEnded(taskId, 'Success', 2);
@@ -153,5 +165,18 @@ describe.each(DATABASE_KINDS)('records of retried and recovered runs on %s', (ki
     expect(task).toMatchObject({ fencingToken: recovered.fencingToken });
     expect(await app.get(ExecutionManager).get(task.executionId)).toMatchObject({ status: 'Success' });
     expect((await app.get(JobScheduler).describe('recoverable')).recoveredRuns).toBe(1);
+  });
+
+  it('a task still running when its replica shuts down is handed back: the other replica runs attempt 2 at once, runCount 2, Success', async () => {
+    const { taskId, holder, other, first, runOf } = await taskOnAReplica();
+    const recoveredBefore = (await app.get(JobScheduler).describe('recoverable')).recoveredRuns;
+    // Graceful: after its shutdownTimeout (1 s) the run is aborted and released with its next attempt due now.
+    await holder.stop();
+    const task = await taskEnded(taskId, 'Success', 2);
+    const resumed = runOf(other, 2)!;
+    expect(resumed.fencingToken).toBeGreaterThan(first.fencingToken);
+    expect(task).toMatchObject({ fencingToken: resumed.fencingToken });
+    // Handed back, not recovered after its lease expired.
+    expect((await app.get(JobScheduler).describe('recoverable')).recoveredRuns).toBe(recoveredBefore);
   });
 });

@@ -222,13 +222,13 @@ export class RunSupervisor {
       // Stopped, replaced or shut down while its records were being written: the handler never runs.
       const reason = run.controller.signal.reason as JobAbortedError;
       const outcome: RunOutcome = { status: reason.kind === 'timeout' ? 'timeout' : 'stopped', error: reason };
-      await record.finish(outcome);
+      await record.finish(recordedOutcome(run, outcome));
       return this.endRun(run, outcome, false);
     }
     // The records and the checkpoint were read meanwhile: a pause of the process may have outlived the lease.
     if (this.abortIfLeaseExpired(run, 'its records were written')) {
       const outcome: RunOutcome = { status: 'stopped', error: run.controller.signal.reason as JobAbortedError };
-      await record.finish(outcome);
+      await record.finish(recordedOutcome(run, outcome));
       return this.endRun(run, outcome, false);
     }
     const outcome = await executeJob(job, context, run.controller);
@@ -236,7 +236,7 @@ export class RunSupervisor {
     // Before the run's end reaches the coordinator, so the next run starts from it (shutdown included).
     await checkpoint.close();
     // The records first: a stop that finds the lease gone must find the run's end recorded too.
-    await record.finish(outcome);
+    await record.finish(recordedOutcome(run, outcome));
     await this.endRun(run, outcome);
   }
 
@@ -389,6 +389,16 @@ export class RunSupervisor {
     clearInterval(this.extendTimer);
     this.leaseDiagnosis.unwatch();
   }
+}
+
+/**
+ * What the records keep of a run's end. A run handed back at shutdown is not stopped for good:
+ * its attempt ends as a failed one (as between two retries), so its task takes its next attempt
+ * on another replica; `Stopped` is final, and the records would refuse that attempt.
+ */
+function recordedOutcome(run: ActiveRun, outcome: RunOutcome): RunOutcome {
+  if (!run.handedBack || outcome.status !== 'stopped') return outcome;
+  return { status: 'error', error: new Error('handed back at shutdown: its next attempt runs on another replica') };
 }
 
 function runKey(name: string, fencingToken: number): string {

@@ -47,6 +47,15 @@ export class RecordsReplica {
     });
   }
 
+  /** Stops the process gracefully (its shutdown hooks run: runs still going are handed back). */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.disconnect();
+    });
+  }
+
   /** Kills the process as a crash would: nothing reported, its leases left to expire. */
   async kill(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
