@@ -253,6 +253,11 @@ interface Moved {
   victimEndMs?: number | null;
   victimEndAborted?: string | null;
   victimExitMs?: number | null;
+  /**
+   * Ours: a replica claimed the task's next attempt but its records refused to start it (logged
+   * `Task <id> of job … does not run: …`): the handler never started, so it has no start event.
+   */
+  refusedBy?: { instanceId: string; attempt: number; line: string } | null;
   watchMs: number;
 }
 
@@ -271,6 +276,10 @@ async function runMove(setup: Setup, system: (typeof SYSTEMS)[number], part: str
       await Promise.race([victim.exited, sleep(Math.max(0, signalledAt + WATCH_MS - Date.now()))]);
     }
     const victimEnd = events.ends.find((end) => end.instanceId === victim.id);
+    const refusal = group
+      .filter((child) => child !== victim)
+      .map((child) => ({ instanceId: child.id, line: /Task \d+ of job "[^"]+" does not run: [^\n]*/.exec(child.log)?.[0] }))
+      .find((found) => found.line !== undefined);
     return {
       victim: victim.id,
       nextStartMs: next ? next.at - signalledAt : null,
@@ -281,6 +290,7 @@ async function runMove(setup: Setup, system: (typeof SYSTEMS)[number], part: str
             victimEndMs: victimEnd ? victimEnd.at - signalledAt : null,
             victimEndAborted: victimEnd?.aborted ?? null,
             victimExitMs: victim.exitedAt !== undefined ? victim.exitedAt - signalledAt : null,
+            refusedBy: !next && refusal ? { instanceId: refusal.instanceId, attempt: first.attempt + 1, line: refusal.line! } : null,
           }
         : {}),
       watchMs: WATCH_MS,
@@ -323,8 +333,14 @@ function moved(result: Moved | undefined): string {
 function sigtermCell(result: Moved | undefined): string {
   if (!result) return '–';
   if (result.nextStartMs !== null) return `${moved(result)}; ${result.victim} exited after ${ms(result.victimExitMs)} ms`;
-  const end = result.victimEndMs === null ? 'did not end' : `ran on to its end there after ${result.victimEndMs} ms`;
-  return `not moved: ${end}; ${result.victim} exited after ${ms(result.victimExitMs)} ms`;
+  const end =
+    result.victimEndMs === null
+      ? 'did not end'
+      : result.victimEndAborted
+        ? `aborted (${result.victimEndAborted}) there after ${result.victimEndMs} ms`
+        : `ran on to its end there after ${result.victimEndMs} ms`;
+  const refused = result.refusedBy ? `, attempt ${result.refusedBy.attempt} refused on ${result.refusedBy.instanceId}: "${result.refusedBy.line}"` : '';
+  return `not restarted: ${end}${refused}; ${result.victim} exited after ${ms(result.victimExitMs)} ms`;
 }
 
 function printResults(results: SystemResult[]): void {
