@@ -13,7 +13,7 @@ import {
 import { Coordinator } from '../lib/coordination/coordinator.interface';
 import { bootApp, CapturingLogger } from './support/app';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
-import { EventLog } from './support/wait';
+import { eventually, EventLog } from './support/wait';
 
 /**
  * `ctx.checkpoint` and `ctx.lastCheckpoint` through the whole app, on Redis: what a run writes
@@ -62,16 +62,6 @@ class Gate {
   readonly passed = new Promise<void>((resolve) => (this.release = resolve));
 }
 
-/** Resolves with `read()`'s value once `done` holds for it, checking every 20 ms (a wait on a condition, not a sleep). */
-async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('checkpoints', () => {
   const logger = new CapturingLogger();
