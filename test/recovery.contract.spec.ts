@@ -86,6 +86,20 @@ describe('recovery of runs whose replica died, on RedisCoordinator', () => {
     expect((await coordinator.describe(['work']))[0].lastRun).toMatchObject({ fencingToken: next.fencingToken, status: 'success', attempt: 2 });
   });
 
+  it("leaves a run claimed after the dead lease expired writing its checkpoints when the dead run is recovered later", async () => {
+    await coordinator.register([onDemand('next')], 'boot', INSTANCE);
+    const dead = await claimRun('next');
+    await pause(SHORT_TTL + 20);
+    // The job's next run is claimed before any replica looked at the dead lease (recovery runs at most a heartbeat later).
+    const live = await claimRun('next', 30_000);
+    await pause(5);
+    expect(await coordinator.recoverLeases([{ name: 'next', fencingToken: dead.fencingToken, attempts: 1 }])).toEqual([
+      expect.objectContaining({ status: 'abandoned', fencingToken: dead.fencingToken }),
+    ]);
+    expect(await coordinator.saveCheckpoint('next', live.fencingToken, '{"done":3}', Date.now())).toEqual({ status: 'saved' });
+    expect(await coordinator.saveCheckpoint('next', dead.fencingToken, '{"done":1}', Date.now())).toMatchObject({ status: 'stale' });
+  });
+
   it('counts a dead run as abandoned when its attempts are used up, and starts nothing', async () => {
     await coordinator.register([onDemand('once')], 'boot', INSTANCE);
     const dead = await claimRun('once');

@@ -46,8 +46,10 @@ local function recover(job_key, runs_key, triggers_key, name, token, attempts)
   if wrong then return corrupt(triggers_key, wrong) end
   redis.call('HDEL', runs_key, token)
   redis.call('ZREM', leases_key, member)
-  -- Tokens after this one only: the dead run's late checkpoint writes are refused (checkpoint.lua).
-  redis.call('HSET', job_key, 'fence', string.format('%.0f', math.max(tonumber(job[2]) or 0, tonumber(token), now)))
+  -- Tokens after this one only: the dead run's late checkpoint writes are refused (checkpoint.lua
+  -- refuses a token below the job's fence). Not raised to now: a run claimed since the lease
+  -- expired (its token is above the dead one's, below now) must keep writing its checkpoints.
+  redis.call('HSET', job_key, 'fence', string.format('%.0f', math.max(tonumber(job[2]) or 0, tonumber(token) + 1)))
   local attempt = lease.a or 1
   local again = attempt < attempts
   local err = 'its lease expired at ' .. number_text(lease.e) .. ' without a finish (replica "' .. lease.i .. '" died, was paused or was cut off); '
