@@ -127,7 +127,7 @@ describe('a job whose keys are corrupt', () => {
     const app = await bootApp({ redis: server.url, keyPrefix: prefix, instanceId: 'solo' }, [Jobs], logger);
     try {
       await runs.until('a run of each job', (events) => ['a', 'b', 'c'].every((name) => events.some((ctx) => ctx.name === name)));
-      const idle = await commandsPerSecond(redis, 2_000);
+      const idle = await commandsPerSecond(redis, 1_000);
       const saved = await redis.hgetall(`{${prefix}}:job:b`);
 
       const corruptedAt = Date.now();

@@ -70,7 +70,12 @@ describe('tasks dispatched across the cluster (real processes, Redis, PostgreSQL
       expect(own.runs.length).toBeGreaterThan(100);
       expect(maxConcurrent(own.runs, own.ends)).toBeLessThanOrEqual(WORKER_CONCURRENCY);
     }
-    const statuses = await api.call<Record<number, string>>('taskStatuses', ids);
+    // Each end is recorded just after its handler returns: wait for the records to say all ended.
+    const statuses = await eventually(
+      'every task to be recorded as ended',
+      () => api.call<Record<number, string>>('taskStatuses', ids),
+      (all) => !Object.values(all).includes('Running'),
+    );
     expect(new Set(Object.values(statuses))).toEqual(new Set(['Success']));
   }, 180_000);
 
@@ -94,7 +99,12 @@ describe('tasks dispatched across the cluster (real processes, Redis, PostgreSQL
     const description = await api.call<{ pendingTriggers: number; running: unknown[] }>('describe', 'slow');
     expect(description.pendingTriggers).toBe(0);
     expect(runs('slow').map((run) => run.taskId)).toEqual([firstRun.taskId, pending[0]]);
-    const statuses = await api.call<Record<number, string>>('taskStatuses', [first, second, third]);
+    // A task's end is recorded just after its handler returns: wait for the records to say it.
+    const statuses = await eventually(
+      'the second task to be recorded as ended',
+      () => api.call<Record<number, string>>('taskStatuses', [first, second, third]),
+      (all) => all[pending[0]] !== 'Running',
+    );
     expect(statuses).toEqual({ [firstRun.taskId!]: 'Success', [pending[0]]: 'Success', [pending[1]]: 'Stopped' });
   }, 60_000);
 });
