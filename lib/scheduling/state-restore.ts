@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Coordinator, JobRegistration, JobState } from '../coordination/coordinator.interface';
 import { sharedDefinition } from './job-definition';
 import type { LocalJob } from './job.registry';
+import { iso } from './orchestrator-context';
 import { NextFire, Schedule } from './schedule';
 
 /** How often a restore computes a later due time when Redis says the one it sent has come. */
@@ -88,7 +89,6 @@ export class StateRestore {
 }
 
 function describeRecreated(jobs: Recreated[]): string {
-  const iso = (ms: number) => new Date(ms).toISOString();
   const each = jobs.map(({ name, due, skipped }) => {
     const next = due === null ? 'no scheduled run (paused or on demand)' : `next run at ${iso(due)}`;
     return `"${name}" (${next}${skipped !== null ? `; the fire due at ${iso(skipped)} is skipped: it may have run before the loss` : ''})`;

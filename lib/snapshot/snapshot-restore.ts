@@ -1,4 +1,5 @@
 import type { Coordinator, ExportedJob, JobRestore } from '../coordination/coordinator.interface';
+import { iso } from '../scheduling/orchestrator-context';
 import { NextFire, Schedule } from '../scheduling/schedule';
 import type { Snapshot } from './snapshot-format';
 
@@ -63,7 +64,6 @@ export async function restoreSnapshot(coordinator: Coordinator, instanceId: stri
 
 /** The one log line of a restore: what was restored, and from when. */
 export function describeRestore(restored: RestoredJob[], snapshot: Snapshot, where: string): string {
-  const iso = (ms: number) => new Date(ms).toISOString();
   const shown = restored.slice(0, 20).map(({ job, first }) => {
     const parts: string[] = [];
     if (job.paused) parts.push('paused');
