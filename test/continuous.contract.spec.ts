@@ -16,6 +16,7 @@ const factories = [
 ];
 
 const TTL = 30_000;
+const SESSION_TTL = 60_000;
 type Taken = Extract<SlotOutcome, { status: 'acquired' | 'held' }>;
 
 function onDemand(name: string): JobRegistration {
@@ -31,6 +32,8 @@ describe.each(factories)('slot leases on $name', ({ create }) => {
     await coordinator.connect();
     await firstValueFrom(coordinator.available$.pipe(filter(Boolean)));
     await coordinator.register([onDemand('consumer')], 'boot', 'a');
+    // Only members with a live session are given slots.
+    for (const member of ['a', 'b', 'c', ...Array.from({ length: 12 }, (_, i) => `r${i}`)]) await coordinator.heartbeat(member, SESSION_TTL);
   });
 
   afterEach(() => coordinator.close());
@@ -89,9 +92,34 @@ describe.each(factories)('slot leases on $name', ({ create }) => {
     expect(await coordinator.acquireSlot('nobody', 'a', TTL, 1)).toEqual({ status: 'unknown' });
   });
 
+  it('takes a slot from a holder whose session lapsed before its lease expired, revoking its lease, and gives none to a caller without a session', async () => {
+    await coordinator.heartbeat('short', 300);
+    const held = (await coordinator.acquireSlot('consumer', 'short', TTL, 1)) as Taken;
+    expect(held).toMatchObject({ status: 'acquired' });
+    const revoked = firstValueFrom(coordinator.events$.pipe(filter((event) => event.type === 'cancel' && event.name === 'consumer' && event.fencingToken === held.fencingToken)));
+    // Its session lives: the slot is its own, though the caller's session lives too.
+    expect((await coordinator.acquireSlot('consumer', 'b', TTL, 1)).status).toBe('full');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    // Its lease has 29 s to run, its session none: the slot is b's, with a higher token.
+    const taken = (await coordinator.acquireSlot('consumer', 'b', TTL, 1)) as Taken;
+    expect(taken).toMatchObject({ status: 'acquired' });
+    expect(taken.fencingToken).toBeGreaterThan(held.fencingToken);
+    const [record] = await coordinator.describe(['consumer']);
+    expect(record.running.map((run) => run.fencingToken)).toEqual([taken.fencingToken]);
+    // Its replica is told to abort the revoked run.
+    await expect(revoked).resolves.toMatchObject({ type: 'cancel', reason: 'replaced' });
+    // The old holder, back, cannot renew what it held, and gets no slot before it heartbeats again.
+    expect(await coordinator.extend([{ name: 'consumer', fencingToken: held.fencingToken }], TTL)).toEqual([false]);
+    expect(await coordinator.acquireSlot('consumer', 'short', TTL, 2)).toEqual({ status: 'no-session' });
+    expect(await coordinator.acquireSlot('consumer', 'never-seen', TTL, 2)).toEqual({ status: 'no-session' });
+    await coordinator.heartbeat('short', 300);
+    expect((await coordinator.acquireSlot('consumer', 'short', TTL, 2)).status).toBe('acquired');
+  });
+
   it('never gives more than max slot leases to concurrent requests', async () => {
     const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => coordinator.acquireSlot('consumer', `r${i}`, TTL, 3)));
     expect(outcomes.filter((outcome) => outcome.status === 'acquired')).toHaveLength(3);
     expect(outcomes.filter((outcome) => outcome.status === 'full')).toHaveLength(9);
   });
 });
+

@@ -1,6 +1,7 @@
 import type { JobDescription } from '../lib';
 import type { ReplicaMessage } from './fixtures/replica.main';
 import { EndEvent, Replica, RunEvent } from './support/replica';
+import { RedisProxy } from './support/redis-proxy';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
 import { EventLog } from './support/wait';
 
@@ -8,20 +9,21 @@ type MembershipMessage = Extract<ReplicaMessage, { type: 'membership' }>;
 type LogMessage = Extract<ReplicaMessage, { type: 'log' }>;
 
 const SESSION_TTL = 1_500;
-const LOCK_TTL = 1_500;
+/** Far above the session TTL: a dead holder must be replaced by its session's end, not its lease's. */
+const LOCK_TTL = 6_000;
 /**
  * A dead holder's slot is taken over once the others see its session expire (its TTL, seen at
- * the next heartbeat: every third of the TTL) and its slot lease has expired (lockTtl after its
- * last renewal), whichever is later, plus one slot request (250 ms); 1 s more for processes and IPC.
+ * the next heartbeat: every third of the TTL; slot.lua then revokes its lease), plus one slot
+ * request (250 ms); 1 s more for processes and IPC. Well under LOCK_TTL.
  */
-const REPLACEMENT_BOUND_MS = Math.max(SESSION_TTL + SESSION_TTL / 3, LOCK_TTL) + 250 + 1_000;
-
+const REPLACEMENT_BOUND_MS = SESSION_TTL + SESSION_TTL / 3 + 250 + 1_000;
 /**
  * Continuous jobs across three replicas as real Node processes on one Redis: `max: 2` has
  * exactly two runs live; `kill -9` of a holder re-places its run on the third replica within the
  * bound; never three at once, judged from the handlers' own start and end events with their
  * fencing tokens (a killed replica's run ends when it is killed). A `max: 1` leader stays where
- * it is when a new replica joins (sticky).
+ * it is when a new replica joins (sticky). A leader cut off from Redis stops its run before
+ * another replica is given its slot.
  */
 describe('continuous jobs across replicas', () => {
   jest.setTimeout(120_000);
@@ -103,6 +105,31 @@ describe('continuous jobs across replicas', () => {
       let most = 0;
       for (const edge of edges) most = Math.max(most, (concurrent += edge.delta));
       expect(most).toBe(max);
+    }
+  });
+
+  it('stops the run of a leader cut off from Redis before another replica takes its slot, within the session TTL', async () => {
+    const keyPrefix = uniquePrefix('continuous-cutoff');
+    const jobs = [{ name: 'cut-leader', continuous: { max: 1 }, busyMs: 600_000 }];
+    const proxy = await RedisProxy.start(Number(new URL(SHARED_REDIS_URL).port || 6379));
+    try {
+      const start = (instanceId: string, redisUrl: string) => Replica.start({ redisUrl, keyPrefix, instanceId, jobs, lockTtl: LOCK_TTL, cluster: { sessionTtl: SESSION_TTL } }, log);
+      // c1 first, through the proxy: the oldest member, so sticky makes it the leader.
+      replicas.push(await start('c1', proxy.url));
+      replicas.push(await start('c2', SHARED_REDIS_URL));
+      const first = await log.until('c1 leading', () => runsOf('cut-leader').find((run) => run.instanceId === 'c1'), 20_000);
+
+      const cutAt = Date.now();
+      proxy.blackhole();
+      const next = await log.until('another leader', () => runsOf('cut-leader').find((run) => run.instanceId === 'c2'), 20_000);
+      const ended = endOf(first.fencingToken);
+      // c1 saw its session lapse on its own clock and aborted its run, before c2 started.
+      expect(ended).toMatchObject({ aborted: 'lease-lost' });
+      expect(ended!.at).toBeLessThanOrEqual(next.at);
+      expect(next.fencingToken).toBeGreaterThan(first.fencingToken);
+      expect(next.at - cutAt).toBeLessThanOrEqual(REPLACEMENT_BOUND_MS);
+    } finally {
+      await proxy.close();
     }
   });
 });

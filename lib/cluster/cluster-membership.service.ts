@@ -28,6 +28,7 @@ export class ClusterMembership implements OnApplicationShutdown {
   /** The members as of the latest heartbeat; null before the first. */
   private known: Map<string, MemberRecord> | null = null;
   private runs: () => readonly MemberRun[] = () => [];
+  private sessionUntil = 0;
   /** Which live members may claim each job's fires (the scheduler's one check before a claim). */
   readonly placement: HostPlacement;
 
@@ -78,9 +79,22 @@ export class ClusterMembership implements OnApplicationShutdown {
     this.runs = runs;
   }
 
+  /**
+   * When this replica's session lapses, on its own clock (`Date.now()`), as of its latest
+   * answered heartbeat: the time it was sent plus the session TTL. The coordinator set its expiry
+   * from the time it received that heartbeat, so it cannot lapse there sooner: a replica that
+   * stops what only a live member may do (a continuous job's run) by this time has stopped before
+   * another member can be given it.
+   */
+  get sessionExpiresAt(): number {
+    return this.sessionUntil;
+  }
+
   /** The scheduler's heartbeat: renews this replica's session, follows joins and leaves, re-places jobs. */
   async heartbeat(): Promise<HeartbeatReply> {
+    const sentAt = Date.now();
     const reply = await this.send(false);
+    this.sessionUntil = sentAt + this.options.cluster.sessionTtl;
     // Placement first: a members$ subscriber reads the choice this membership makes.
     this.placement.update(reply.live);
     this.observe(reply);
@@ -88,10 +102,10 @@ export class ClusterMembership implements OnApplicationShutdown {
     return reply;
   }
 
-  /** Leaves the cluster at shutdown: the others see it at once, as `left at shutdown`. */
   /** Takes this replica out of the live set (at shutdown); answers the members still live. */
   async leave(): Promise<HeartbeatReply> {
     const reply = await this.send(true);
+    this.sessionUntil = 0;
     const self = this.known?.get(this.options.instanceId);
     this.known?.delete(this.options.instanceId);
     if (self) this.left(self, 'shutdown', Date.now());

@@ -29,6 +29,8 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
   private placed = false;
   private stopping = false;
   private found = false;
+  /** Fires when this replica's session lapses on its own clock, unless a heartbeat renews it first. */
+  private sessionTimer: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
@@ -41,6 +43,7 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
     this.subscriptions.push(
       cluster.placed$.subscribe(() => {
         this.placed = true;
+        this.watchSession();
         this.reconcile();
       }),
       coordinator.events$
@@ -67,6 +70,7 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
   verdict(name: string): SlotVerdict {
     if (this.stopping) return 'shutdown';
     if (!this.placed || !this.orchestrator.isRunning) return 'waiting';
+    if (this.sessionLapsed()) return 'lease-lost';
     if (this.paused.has(name)) return 'paused';
     return this.cluster.placement.mayClaim(name) ? null : 'unchosen';
   }
@@ -78,6 +82,22 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
 
   report(error: unknown, name: string): void {
     if (this.coordinator.isAvailable()) this.logger.error(`Continuous job "${name}": a slot could not be taken: ${(error as Error).message}`);
+  }
+
+  /**
+   * Other replicas may take this one's slots once its session lapses (slot.lua counts a lease only
+   * while its holder's session lives), so its runs stop by then: cut off from Redis, paused or
+   * too busy to heartbeat, it must not run on beside its replacement. Embedded, the one process
+   * has no one to hand over to: a stalled event loop must not abort its runs.
+   */
+  private sessionLapsed(): boolean {
+    return this.coordinator.kind === 'redis' && Date.now() >= this.cluster.sessionExpiresAt;
+  }
+
+  private watchSession(): void {
+    if (this.coordinator.kind !== 'redis') return;
+    if (this.sessionTimer) clearTimeout(this.sessionTimer);
+    this.sessionTimer = setTimeout(() => this.reconcile(), Math.max(0, this.cluster.sessionExpiresAt - Date.now())).unref();
   }
 
   /** The continuous jobs this replica runs, once its jobs are known (the explorer ran at module init). */
@@ -117,6 +137,7 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    if (this.sessionTimer) clearTimeout(this.sessionTimer);
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
     const slots = [...this.slots.values()];
     slots.forEach((slot) => slot.reconcile());
@@ -124,6 +145,7 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
   }
 
   onApplicationShutdown(): void {
+    if (this.sessionTimer) clearTimeout(this.sessionTimer);
     this.subscriptions.splice(0).forEach((subscription) => subscription.unsubscribe());
   }
 }

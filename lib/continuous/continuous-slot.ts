@@ -8,7 +8,7 @@ import { RESTART_BACKOFF, SLOT_ERROR_RETRY_MS, SLOT_RETRY_MS } from './continuou
 import type { ContinuousPlacement } from './continuous.options';
 
 /** Why this replica must not run a continuous job now (an abort cause), `waiting` before it knows the membership, or null: it must. */
-export type SlotVerdict = Extract<AbortCause, 'unchosen' | 'paused' | 'shutdown'> | 'waiting' | null;
+export type SlotVerdict = Extract<AbortCause, 'unchosen' | 'paused' | 'shutdown' | 'lease-lost'> | 'waiting' | null;
 
 /** What a slot needs of the replica: its runs, the coordinator, and whether it should run the job. */
 export interface SlotHost {
@@ -27,6 +27,7 @@ const ABORT_DETAIL: Record<Exclude<SlotVerdict, 'waiting' | null>, string> = {
   unchosen: 'this replica is no longer among those chosen to run the continuous job',
   paused: 'the continuous job was paused',
   shutdown: 'the application is shutting down',
+  'lease-lost': "this replica's cluster session lapsed (no heartbeat reached the coordinator for its session TTL), so another replica may be given its slot",
 };
 
 /**
@@ -113,6 +114,11 @@ export class ContinuousSlot {
     switch (outcome.status) {
       case 'paused':
         this.host.pausedSeen(this.name);
+        return null;
+      case 'no-session':
+        // The coordinator has not seen this replica's heartbeat (Redis lost its state, or the
+        // session lapsed there first): asked again after the next one, which wakes this wait.
+        await this.sleep(SLOT_RETRY_MS);
         return null;
       case 'unknown':
         // Redis lost the job: the resync registers it again.

@@ -364,6 +364,12 @@ export type SlotOutcome =
   | { status: 'held'; fencingToken: number; startedAt: number; expiresAt: number }
   /** `max` live leases of the job exist: nothing written. Ask again once one is released or expires. */
   | { status: 'full'; holders: SlotHolder[] }
+  /**
+   * The caller has no live cluster session (its heartbeats have not reached the coordinator for
+   * its session TTL): no slot is given until its next heartbeat, since a lease of a replica
+   * without a session does not count and would be revoked by the next slot request.
+   */
+  | { status: 'no-session' }
   /** The job is paused: no slot is given. */
   | { status: 'paused' }
   | { status: 'unknown' };
@@ -623,7 +629,11 @@ export abstract class Coordinator {
    * token (from the job's counter), refused (`full`) while `max` live leases of the job exist,
    * atomically with that count, so the job never has more than `max` live leases whatever the
    * callers believe. One per instance: an instance that holds a live one gets it back (`held`).
-   * Renewed by `extend` and released by `finish` as any run lease; a paused job gives none.
+   * A lease counts only while its holder's session (`heartbeat`) lives: a holder whose session
+   * lapsed has its lease revoked (a `cancel` event) and its slot given to the caller, so a dead
+   * holder is replaced within its session TTL, not its lockTtl; a caller without a live session
+   * gets none (`no-session`). Renewed by `extend` and released by `finish` as any run lease; a
+   * paused job gives none.
    */
   abstract acquireSlot(name: string, instanceId: string, lockTtl: number, max: number): Promise<SlotOutcome>;
   /** Revokes a run's lease and tells its replica to abort it; false if no live lease has that token. */

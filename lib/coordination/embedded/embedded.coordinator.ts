@@ -625,7 +625,15 @@ export class EmbeddedCoordinator extends Coordinator {
     if (!job) return { status: 'unknown' };
     if (job.paused) return { status: 'paused' };
     const now = Date.now();
-    const live = liveLeases(job, now);
+    const sessionLives = (who: string) => (this.sessions.get(who)?.expiresAt ?? 0) > now;
+    if (!sessionLives(instanceId)) return { status: 'no-session' };
+    // As slot.lua: a holder whose session lapsed holds its slot no longer.
+    const live = liveLeases(job, now).filter((lease) => {
+      if (sessionLives(lease.instanceId)) return true;
+      job.leases.delete(lease.fencingToken);
+      this.emit({ type: 'cancel', name, fencingToken: lease.fencingToken, reason: 'replaced' });
+      return false;
+    });
     const own = live.find((lease) => lease.instanceId === instanceId);
     if (own) return { status: 'held', fencingToken: own.fencingToken, startedAt: own.startedAt, expiresAt: own.expiresAt };
     if (live.length >= max) {

@@ -484,8 +484,8 @@ export class RedisCoordinator extends Coordinator {
     const sentAt = Date.now();
     const [status, ...rest] = await this.single(name, this.scripts.slot).run<[string, ...(string | number)[]]>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name)],
-      [instanceId, lockTtl, max],
+      [this.keys.job(name), this.keys.runs(name), this.keys.sessions],
+      [name, instanceId, lockTtl, max, this.keys.channel],
     );
     if (status === 'acquired' || status === 'held') {
       const [fencingToken, startedAt, expiresAt] = rest.map(Number);
@@ -497,7 +497,7 @@ export class RedisCoordinator extends Coordinator {
       for (let i = 0; i + 2 < rest.length; i += 3) holders.push({ fencingToken: Number(rest[i]), expiresAt: Number(rest[i + 1]), instanceId: String(rest[i + 2]) });
       return { status, holders };
     }
-    return { status: status === 'paused' ? 'paused' : 'unknown' };
+    return { status: status === 'paused' || status === 'no-session' ? status : 'unknown' };
   }
 
   async stop(name: string, fencingToken: number, requestId?: string): Promise<boolean> {

@@ -3,16 +3,40 @@
 -- one atomic step, so however the replicas' views of who is chosen differ, the job never has
 -- more than `max` live leases. One per instance: an instance holding a live lease gets it back
 -- (its earlier reply was lost), never a second one. Renewed by extend.lua, released by finish.lua.
--- KEYS: job hash, runs hash.  ARGV: instanceId, lockTtl (ms), max.
+--
+-- A lease counts only while its holder's cluster session lives (heartbeat.lua's sessions zset):
+-- a holder that stopped heartbeating for its session TTL (killed, paused, cut off) has its lease
+-- revoked here, announced as a cancel, so its slot goes to a live replica within the session TTL
+-- rather than after lockTtl. The holder, if it comes back, has its renewals refused; it stops
+-- its run by itself before then (its session lapses on its own clock no later than here). For
+-- the same reason only a caller whose own session lives is given a slot.
+-- KEYS: job hash, runs hash, sessions zset.  ARGV: name, instanceId, lockTtl (ms), max, channel.
 -- Returns { 'acquired' | 'held', token, startedAt, expiresAt }, { 'full', token, expiresAt,
--- instance, ... } (per live lease), { 'paused' } or { 'unknown' }.
-local job_key, runs_key = KEYS[1], KEYS[2]
-local instance, ttl, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- instance, ... } (per live lease), { 'no-session' }, { 'paused' } or { 'unknown' }.
+local job_key, runs_key, sessions_key = KEYS[1], KEYS[2], KEYS[3]
+local name, instance, ttl, max, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local now = now_ms()
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
 check_job(job_key)
+local _, wrong = read_key('zset', 'ZCARD', sessions_key)
+if wrong then raise_corrupt(sessions_key, wrong) end
 if redis.call('HGET', job_key, 'paused') == '1' then return { 'paused' } end
-local live = live_leases(runs_key, now)
+
+local function session_lives(who)
+  local expiry = tonumber(redis.call('ZSCORE', sessions_key, who))
+  return expiry ~= nil and expiry > now
+end
+
+if not session_lives(instance) then return { 'no-session' } end
+local live = {}
+for _, lease in ipairs(live_leases(runs_key, now)) do
+  if session_lives(lease[2].i) then
+    live[#live + 1] = lease
+  else
+    redis.call('HDEL', runs_key, lease[1])
+    redis.call('PUBLISH', channel, cjson.encode({ t = 'cancel', name = name, token = tonumber(lease[1]) }))
+  end
+end
 for _, lease in ipairs(live) do
   if lease[2].i == instance then return { 'held', tonumber(lease[1]), lease[2].t, lease[2].e } end
 end
