@@ -45,6 +45,7 @@ export type { Snapshot } from './snapshot/snapshot-format';
 export { SNAPSHOT_JOB_NAME } from './snapshot/snapshot.constants';
 export type { MissedFires, SchedulerErrorEvent, SchedulerErrorPhase } from './scheduling/scheduler-error-event.interface';
 export {
+  ContinuousJobError,
   CoordinatorUnavailableError,
   DuplicateJobError,
   EmbeddedInProductionError,

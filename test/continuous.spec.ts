@@ -1,6 +1,6 @@
 import { INestApplicationContext, Injectable } from '@nestjs/common';
 import { filter, firstValueFrom } from 'rxjs';
-import { DistributedJob, JobAbortedError, JobContext, JobScheduler } from '../lib';
+import { ContinuousJobError, DistributedJob, JobAbortedError, JobContext, JobScheduler } from '../lib';
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import { bootApp, CapturingLogger } from './support/app';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
@@ -84,6 +84,14 @@ describe('continuous jobs in one app', () => {
     await scheduler.resume('consumer');
     const again = await events.until('the consumer to start again', () => starts('consumer')[1]);
     expect(again.token).toBeGreaterThan(running.token);
+  });
+
+  it('refuses to trigger a continuous job, naming it: a run beside its slots would break max', async () => {
+    const before = starts('consumer').length;
+    await expect(scheduler.trigger('consumer')).rejects.toThrow(new ContinuousJobError('consumer', 'trigger()'));
+    await expect(scheduler.trigger('consumer')).rejects.toThrow(/^Job "consumer" is a continuous job: .* so trigger\(\) cannot run it once\./);
+    expect((await scheduler.describe('consumer')).continuous!.holders).toHaveLength(1);
+    expect(starts('consumer')).toHaveLength(before);
   });
 
   it('aborts its runs at shutdown at once and releases their slots', async () => {

@@ -18,3 +18,4 @@ export * from './snapshot-format.error';
 export * from './missed-fires.error';
 export * from './duplicate-placement-strategy.error';
 export * from './invalid-placement-strategy.error';
+export * from './continuous-job.error';

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { Coordinator } from '../coordination/coordinator.interface';
-import { InvalidQueryError, RecordNotFoundError, UnknownJobError } from '../errors';
+import { ContinuousJobError, InvalidQueryError, RecordNotFoundError, UnknownJobError } from '../errors';
 import { JobRegistry } from '../scheduling/job.registry';
 import { isFinalStatus, TaskStatus } from './execution.constants';
 import type { JsonObject } from './execution.entity';
@@ -89,6 +89,7 @@ export class TaskManager {
     if (job.parameters !== undefined) checkJsonObject('TaskManager.create', 'parameters', job.parameters);
     checkJsonObject('TaskManager.create', 'extraAttrs', extraAttrs);
     if (!this.registry.has(job.name)) throw new UnknownJobError(job.name);
+    if (this.registry.get(job.name)!.definition.continuous) throw new ContinuousJobError(job.name, 'TaskManager.create');
     const id = await this.dialect.transaction(async (tx) => {
       const execution = await this.statusChanges.lockExecution(tx, executionId);
       const now = new Date();

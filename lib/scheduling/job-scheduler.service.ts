@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Observable } from 'rxjs';
 import { Coordinator, JobRecord, MAX_PENDING_TRIGGERS, RescheduleRequest } from '../coordination/coordinator.interface';
-import { CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, TooManyTriggersError, UnknownJobError } from '../errors';
+import { ContinuousJobError, CoordinatorUnavailableError, InvalidJobOptionError, JobLockedError, TooManyTriggersError, UnknownJobError } from '../errors';
 import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
 import { auditTime, ControlAudit } from './control-audit';
@@ -14,6 +14,7 @@ import { defineSchedule } from './job-definition';
 import { NextFire, Schedule } from './schedule';
 import { mergeSchedule } from './schedule-update';
 import type { SchedulerErrorEvent } from './scheduler-error-event.interface';
+import { JobRegistry } from './job.registry';
 import { SchedulerOrchestrator } from './scheduler.orchestrator';
 import type { TriggerReceipt } from './trigger-receipt.interface';
 
@@ -42,6 +43,7 @@ export class JobScheduler {
     @Inject(RESOLVED_SCHEDULER_OPTIONS) private readonly options: ResolvedSchedulerOptions,
     coordinator: Coordinator,
     private readonly orchestrator: SchedulerOrchestrator,
+    private readonly registry: JobRegistry,
   ) {
     this.coordinator = explainUnavailability(coordinator);
     this.audit = new ControlAudit(options.instanceId);
@@ -74,9 +76,11 @@ export class JobScheduler {
    * Answers with a receipt: `accepted` (one replica will claim it), or `skipped` with the reason
    * when the job is locked or (overlap `'skip'`) running. Give `id` to make a retried request
    * safe: the same id within 10 minutes gets the same answer and runs at most once.
-   * Throws `TooManyTriggersError` when the job already has `MAX_PENDING_TRIGGERS` pending.
+   * Throws `TooManyTriggersError` when the job already has `MAX_PENDING_TRIGGERS` pending, and
+   * `ContinuousJobError` for a continuous job (it runs for as long as its replicas are chosen).
    */
   async trigger(name: string, options: { id?: string } = {}): Promise<TriggerReceipt> {
+    if (this.registry.get(name)?.definition.continuous) throw new ContinuousJobError(name, 'trigger()');
     const id = options.id ?? randomUUID();
     if (typeof id !== 'string' || id === '' || id.length > MAX_TRIGGER_ID_LENGTH || /[\r\n]/.test(id)) {
       throw new InvalidJobOptionError(name, 'id', id, `expected a non-empty string of at most ${MAX_TRIGGER_ID_LENGTH} characters on one line`);
