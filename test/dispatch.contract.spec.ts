@@ -67,6 +67,17 @@ describe.each(factories)('task dispatch on $name', ({ create }) => {
     expect(events.filter((event) => event.type === 'trigger')).toHaveLength(150);
   });
 
+  it('says which tasks still wait to be claimed: dispatched yes; claimed, stopped, never dispatched or of an unknown job no', async () => {
+    await coordinator.register([onDemand('backlog')], 'boot', A);
+    await coordinator.dispatchTasks([1, 2, 3].map((taskId) => ({ name: 'backlog', taskId })));
+    expect(await coordinator.tasksPending('backlog', [1, 2, 3, 4])).toEqual([true, true, true, false]);
+    expect((await claimTask('backlog', 1)).status).toBe('claimed');
+    await coordinator.stopTask('backlog', 2);
+    expect(await coordinator.tasksPending('backlog', [1, 2, 3])).toEqual([false, false, true]);
+    expect(await coordinator.tasksPending('nope', [3])).toEqual([false]);
+    expect(await coordinator.tasksPending('backlog', [])).toEqual([]);
+  });
+
   it('lets one replica take a task, under a lease naming it, with no last run of the job', async () => {
     await coordinator.register([onDemand('work')], 'boot', A);
     await coordinator.dispatchTasks([{ name: 'work', taskId: 7 }]);

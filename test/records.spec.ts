@@ -293,6 +293,30 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     await coordinator.stop('until-stopped', lease!.fencingToken);
   });
 
+  it('leaves a Pending task alone, however old, while its dispatch waits to be claimed (a backlog behind concurrency)', async () => {
+    const coordinator = app.get(Coordinator);
+    // A job only other replicas run: its tasks wait in the coordinator until one of them claims them.
+    const definition = { spec: null, overlap: 'skip' as const, paused: false };
+    await coordinator.register([{ name: 'elsewhere', definition, definitionHash: JSON.stringify(definition), first: null }], 'boot', 'other-replica');
+    const dayAgo = new Date(Date.now() - 24 * 3_600_000);
+    const repository = dataSource.getRepository(Task);
+    const insertTask = async (executionId: number) =>
+      (await repository.insert({ ...pendingTask(executionId), jobName: 'elsewhere', creationTime: dayAgo, updateTime: dayAgo })).identifiers[0].id as number;
+    const queued = await executions.create('abandoned', null, 'MANUAL');
+    const queuedTask = await insertTask(queued);
+    const { status: queuedStatus } = await executions.get(queued);
+    expect(await coordinator.dispatchTasks([{ name: 'elsewhere', taskId: queuedTask }])).toEqual([true]);
+    // Its dispatch lost (never written): nobody will ever run it.
+    const lost = await executions.create('abandoned', null, 'MANUAL');
+    const lostTask = await insertTask(lost);
+
+    await sweep.fixAbandonedTasks(3_600_000);
+    expect(await tasks.get(queuedTask)).toMatchObject({ status: 'Pending' });
+    expect(await executions.get(queued)).toMatchObject({ status: queuedStatus });
+    expect(await tasks.get(lostTask)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_PENDING_MESSAGE });
+    await coordinator.stopTask('elsewhere', queuedTask);
+  });
+
   it('records every run of a job with its trigger, due time, fencing token and log', async () => {
     const scheduler = app.get(JobScheduler);
     const from = executionChanges.events.length;

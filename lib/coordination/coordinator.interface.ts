@@ -669,6 +669,11 @@ export abstract class Coordinator {
    * told to abort them). A claim that took it before finds its lease revoked; one after, nothing.
    */
   abstract stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome>;
+  /**
+   * Which of these tasks of the job still wait to be claimed for their first attempt (their
+   * `task:<id>` trigger is pending): a backlog behind `concurrency`, however old, is not abandoned.
+   */
+  abstract tasksPending(name: string, taskIds: number[]): Promise<boolean[]>;
 
   /**
    * Reads every job's whole state (for a snapshot), in batches: never a single long call however

@@ -49,6 +49,8 @@ interface Holders {
   unknown: Set<string>;
   /** Leases that expired after this (coordinator's clock) may still be recovered. */
   recoverableAfter: number;
+  /** Pending tasks whose dispatch waits to be claimed. */
+  queued: Set<number>;
 }
 
 /** Removes old executions and repairs ones left in a state their tasks contradict. */
@@ -224,7 +226,7 @@ export class SweepManager {
         .getMany();
       if (batch.length === 0) break;
       after = batch[batch.length - 1].id;
-      const holders = await this.holders([...new Set(batch.map((task) => task.jobName))]);
+      const holders = await this.holders(batch);
       if (!holders) break;
       for (const task of batch) {
         const end = abandonedEnd(task, holders);
@@ -240,19 +242,23 @@ export class SweepManager {
     return ended;
   }
 
-  /** The coordinator's records of these jobs (one `describe`), or null if it did not answer. */
-  private async holders(names: string[]): Promise<Holders | null> {
+  /**
+   * What the coordinator says of these tasks' jobs (one `describe`) and which Pending ones still
+   * wait to be claimed (one round trip per job), or null if it did not answer.
+   */
+  private async holders(tasks: OpenTask[]): Promise<Holders | null> {
     const unknown = new Set<string>();
-    for (let asked = names; ; ) {
+    for (let asked = [...new Set(tasks.map((task) => task.jobName))]; ; ) {
       try {
         const records = await this.coordinator.describe(asked);
-        return { records: new Map(records.map((record) => [record.name, record])), unknown, recoverableAfter: this.coordinator.clock.now() - RECOVERY_WAIT_MS };
+        const recoverableAfter = this.coordinator.clock.now() - RECOVERY_WAIT_MS;
+        return { records: new Map(records.map((record) => [record.name, record])), unknown, recoverableAfter, queued: await this.queued(tasks, asked, unknown) };
       } catch (error) {
         if (error instanceof CorruptJobError && asked.includes(error.job)) {
           // Whether its runs are held cannot be told: its tasks are left as they are.
           unknown.add(error.job);
           asked = asked.filter((name) => name !== error.job);
-          if (asked.length === 0) return { records: new Map(), unknown, recoverableAfter: 0 };
+          if (asked.length === 0) return { records: new Map(), unknown, recoverableAfter: 0, queued: new Set() };
           continue;
         }
         const reason = this.coordinator.isUnreachableError(error) ? `the coordinator (${this.coordinator.describeTarget()}) is unreachable` : `the coordinator failed`;
@@ -260,6 +266,27 @@ export class SweepManager {
         return null;
       }
     }
+  }
+
+  /**
+   * The Pending tasks among these whose dispatch waits in the coordinator to be claimed (a
+   * backlog, not abandoned). A job whose pending triggers cannot be read (a corrupt key) joins
+   * `unknown`: its tasks are left as they are.
+   */
+  private async queued(tasks: OpenTask[], jobs: string[], unknown: Set<string>): Promise<Set<number>> {
+    const queued = new Set<number>();
+    for (const name of jobs) {
+      const ids = tasks.filter((task) => task.jobName === name && task.status === 'Pending').map((task) => task.id);
+      if (ids.length === 0) continue;
+      try {
+        const pending = await this.coordinator.tasksPending(name, ids);
+        ids.forEach((id, index) => pending[index] && queued.add(id));
+      } catch (error) {
+        if (!/WRONGTYPE/.test((error as Error).message)) throw error;
+        unknown.add(name);
+      }
+    }
+    return queued;
   }
 
   private skipAbandoned(reason: string): void {
@@ -273,8 +300,9 @@ export class SweepManager {
 }
 
 /** How an open task ends if no live lease runs it; null if one does, or if that cannot be told. */
-function abandonedEnd(task: OpenTask, { records, unknown, recoverableAfter }: Holders): { status: TaskStatus; message: string | null; at?: Date } | null {
-  if (unknown.has(task.jobName)) return null;
+function abandonedEnd(task: OpenTask, { records, unknown, recoverableAfter, queued }: Holders): { status: TaskStatus; message: string | null; at?: Date } | null {
+  // Waiting behind the job's or the workers' concurrency: it starts when a slot frees.
+  if (unknown.has(task.jobName) || queued.has(task.id)) return null;
   // A job the coordinator does not have (gone from the code, or lost with Redis's data) holds no lease.
   const record = records.get(task.jobName);
   const names = (lease: { taskId?: number; fencingToken: number }) => lease.taskId === task.id || (task.fencingToken > 0 && lease.fencingToken === task.fencingToken);

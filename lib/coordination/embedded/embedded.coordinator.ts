@@ -854,6 +854,11 @@ export class EmbeddedCoordinator extends Coordinator {
     });
   }
 
+  async tasksPending(name: string, taskIds: number[]): Promise<boolean[]> {
+    const pending = this.pendingOf(name);
+    return taskIds.map((taskId) => pending.has(`${name}\nEVENT\n${taskTriggerId(taskId)}`));
+  }
+
   async stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome> {
     return this.once(requestId, () => {
       // As stop-task.lua: the pending dispatch and retries of the task go, its live leases are revoked.

@@ -46,6 +46,7 @@ import {
 import { ClaimInterruptedError } from '../claim-interrupted.error';
 import { describeRedisTarget, openRedis, OutageLog, RedisHandle } from './redis-connection';
 import { parseTriggerMember, RedisKeys, triggerMember } from './redis-keys';
+import { taskTriggerId } from '../../dispatch/task-trigger-id';
 import { loadScripts, RedisScript } from './redis-script';
 import type { RedisConnection } from '../../scheduler-options.interface';
 import { CorruptJobError } from '../../errors/corrupt-job.error';
@@ -574,6 +575,18 @@ export class RedisCoordinator extends Coordinator {
       [name, taskId, this.keys.channel, requestId ?? '', REQUEST_ID_TTL_MS],
     );
     return { withdrawn, revoked };
+  }
+
+  async tasksPending(name: string, taskIds: number[]): Promise<boolean[]> {
+    if (taskIds.length === 0) return [];
+    // ZMSCORE would be one command, but needs Redis 6.2; a pipeline of ZSCORE is one round trip too.
+    const pipeline = this.client.pipeline();
+    for (const taskId of taskIds) pipeline.zscore(this.keys.triggers(name), triggerMember(name, 'EVENT', taskTriggerId(taskId)));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, score]) => {
+      if (error) throw error;
+      return score !== null;
+    });
   }
 
   async saveCheckpoint(name: string, fencingToken: number, state: string, savedAt: number): Promise<CheckpointSaveOutcome> {
