@@ -1,5 +1,5 @@
 import { filter, firstValueFrom, Subscription } from 'rxjs';
-import { ClaimResult, CoordinationEvent, Coordinator, JobRegistration } from '../lib/coordination/coordinator.interface';
+import { ClaimResult, CoordinationEvent, Coordinator, JobRegistration, MAX_PENDING_TRIGGERS } from '../lib/coordination/coordinator.interface';
 import { EmbeddedCoordinator } from '../lib/coordination/embedded/embedded.coordinator';
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import type { OverlapPolicy } from '../lib/scheduling/distributed-job-options.interface';
@@ -65,6 +65,16 @@ describe.each(factories)('task dispatch on $name', ({ create }) => {
     expect(triggers[0]).toMatchObject({ name: 'fan-out', trigger: 'EVENT', id: expect.stringMatching(/^task:\d+$/) });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events.filter((event) => event.type === 'trigger')).toHaveLength(150);
+  });
+
+  it('does not count dispatched tasks against the cap on pending triggers: a backlog of tasks never refuses a trigger', async () => {
+    await coordinator.register([onDemand('busy-queue', 'allow')], 'boot', A);
+    await coordinator.dispatchTasks(Array.from({ length: MAX_PENDING_TRIGGERS + 50 }, (_, i) => ({ name: 'busy-queue', taskId: i + 1 })));
+    for (let i = 0; i < MAX_PENDING_TRIGGERS; i++) {
+      expect((await coordinator.requestTrigger('busy-queue', 'MANUAL', `r${i}`, 60_000)).status).toBe('accepted');
+    }
+    // The callers' own requests still are capped.
+    expect(await coordinator.requestTrigger('busy-queue', 'MANUAL', 'one-too-many', 60_000)).toEqual({ status: 'full', pending: MAX_PENDING_TRIGGERS });
   });
 
   it('says which tasks still wait to be claimed: dispatched yes; claimed, stopped, never dispatched or of an unknown job no', async () => {

@@ -66,6 +66,8 @@ describe('runtime controls', () => {
         `Job "guarded": triggered, trigger retry-safe-1 skipped: a run is still going on instance "ops-console" (overlap: 'skip') (control by instance "ops-console").`,
       );
       await expect(scheduler.trigger('guarded', { id: 'two\nlines' })).rejects.toThrow(InvalidJobOptionError);
+      // The library's own ids: a dispatched task, a pending retry.
+      await expect(scheduler.trigger('guarded', { id: 'task:42' })).rejects.toThrow(/Job "guarded": option "id" .*task:42.*a dispatched task/s);
     });
 
     it('logs a trigger accepted but skipped when claimed as a trigger, with its id, not as a scheduled fire', async () => {

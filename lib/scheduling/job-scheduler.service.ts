@@ -1,3 +1,4 @@
+import { parseTaskTriggerId } from '../dispatch/task-trigger-id';
 import { parseRetryId } from '../retry/retry-id';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -87,6 +88,7 @@ export class JobScheduler {
     }
     // The coordinator reads a trigger id of this form as a pending retry (retry-id.ts).
     if (parseRetryId(id)) throw new InvalidJobOptionError(name, 'id', id, "an id of the form 'retry:<n>:<time>:<token>:' is the library's own (a pending retry)");
+    if (parseTaskTriggerId(id) !== null) throw new InvalidJobOptionError(name, 'id', id, "an id of the form 'task:<n>' is the library's own (a dispatched task)");
     // The trigger id is the caller's (10 minutes); the request id guards this call against a resend.
     const outcome = await this.coordinator.requestTrigger(name, 'MANUAL', id, TRIGGER_ID_TTL_MS, randomUUID());
     switch (outcome.status) {

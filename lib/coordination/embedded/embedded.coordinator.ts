@@ -512,7 +512,9 @@ export class EmbeddedCoordinator extends Coordinator {
       if (existing) {
         outcome = { status: 'accepted', requestedAt: existing.requestedAt };
       } else {
-        if (pending.size >= MAX_PENDING_TRIGGERS) return { status: 'full', pending: pending.size };
+        // As trigger.lua: dispatched tasks and pending retries are not callers' requests.
+        const requests = [...pending.values()].filter((queued) => parseTaskTriggerId(queued.id) === null && !parseRetryId(queued.id)).length;
+        if (requests >= MAX_PENDING_TRIGGERS) return { status: 'full', pending: requests };
         pending.set(member, { name, id, trigger, requestedAt: now });
         this.triggersKeptUntil.set(name, now + this.pendingTriggersTtl);
         this.changeCount++;

@@ -7,7 +7,8 @@
 -- long, and then loses them rather than piling them up forever.
 -- What the request can already see decides it at once, and nothing is queued: the manual lock
 -- ('skipped', 'locked'), or for overlap 'skip' a live run ('skipped', 'running'). A job with
--- max pending triggers refuses more ('full'), so one caller cannot fill Redis.
+-- max pending triggers (its dispatched tasks and retries not counted) refuses more ('full'), so
+-- one caller cannot fill Redis.
 -- A request with an id ttl leaves its id and answer behind for that long, so that the same
 -- request sent twice (a client resending it after a reconnection) runs once, even if the first
 -- was already claimed and removed, and gets the same answer.
@@ -44,7 +45,15 @@ if not answer then
     answer = { 'accepted', tonumber(pending_since) }
   else
     local pending = redis.call('ZCARD', triggers_key)
-    if pending >= max_pending then return { 'full', pending } end
+    if pending >= max_pending then
+      -- Dispatched tasks and pending retries share the set but are not callers' requests: a
+      -- backlog of tasks must not refuse a trigger. Counted one by one only when the set is full.
+      pending = 0
+      for _, queued in ipairs(redis.call('ZRANGE', triggers_key, 0, -1)) do
+        if not (string.find(queued, '\nEVENT\ntask:', 1, true) or string.find(queued, '\nretry:', 1, true)) then pending = pending + 1 end
+      end
+      if pending >= max_pending then return { 'full', pending } end
+    end
     redis.call('ZADD', triggers_key, now, member)
     redis.call('PEXPIRE', triggers_key, pending_ttl)
     local v = redis.call('INCR', version_key)
