@@ -293,6 +293,35 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     await coordinator.stop('until-stopped', lease!.fencingToken);
   });
 
+  it("applies many concurrent status changes of one execution's tasks (committed together), each judged on its own, with a hook per change and the execution's status from all", async () => {
+    const repository = dataSource.getRepository(Task);
+    const statusChanges = app.get(StatusChangeHandler);
+    const id = await executions.create('batch', null, 'MANUAL');
+    const ids: number[] = [];
+    for (let n = 0; n < 30; n++) ids.push((await repository.insert({ ...pendingTask(id), vendorType: 'batch' })).identifiers[0].id as number);
+    const from = taskChanges.events.length;
+    const executionsFrom = executionChanges.events.length;
+    const revision = nextRevision();
+    // All at once, without waiting: starts, ends, a stale report of each start, and a task that is gone.
+    const results = await Promise.allSettled([
+      ...ids.map((taskId) => statusChanges.handle({ taskId, executionId: id, status: 'Running', revision, fencingToken: 7 })),
+      ...ids.map((taskId, n) => statusChanges.handle({ taskId, executionId: id, status: n === 0 ? 'Error' : 'Success', revision: revision + 1, fencingToken: 7, message: n === 0 ? 'bad row' : null })),
+      ...ids.map((taskId) => statusChanges.handle({ taskId, executionId: id, status: 'Running', revision: revision - 1, fencingToken: 7 })),
+      statusChanges.handle({ taskId: 999_999_999, executionId: id, status: 'Success', revision, fencingToken: 7 }),
+    ]);
+    expect(results.slice(0, 60).map((result) => result.status === 'fulfilled' && result.value)).toEqual(ids.flatMap(() => ['applied']).concat(ids.map(() => 'applied')));
+    expect(results.slice(60, 90).map((result) => result.status === 'fulfilled' && result.value)).toEqual(ids.map(() => 'outdated'));
+    expect(results[90]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringContaining('999999999') }) });
+    expect(await tasks.get(ids[0])).toMatchObject({ status: 'Error', statusMessage: 'bad row', runCount: 1, fencingToken: 7 });
+    expect(await tasks.get(ids[1])).toMatchObject({ status: 'Success', runCount: 1, fencingToken: 7 });
+    expect(await executions.get(id)).toMatchObject({ status: 'Error', metrics: expect.objectContaining({ taskCount: 30, successTaskCount: 29, errorTaskCount: 1, runningTaskCount: 0 }) });
+    // One task hook per applied change, in each task's order; the execution's hooks end at its final status.
+    const ours = taskChanges.events.slice(from).filter((task) => task.executionId === id);
+    expect(ours).toHaveLength(60);
+    for (const taskId of ids) expect(ours.filter((task) => task.id === taskId).map((task) => task.status)).toEqual(['Running', taskId === ids[0] ? 'Error' : 'Success']);
+    expect(executionChanges.events.slice(executionsFrom).filter((execution) => execution.id === id).at(-1)).toMatchObject({ status: 'Error' });
+  });
+
   it('leaves a Pending task alone, however old, while its dispatch waits to be claimed (a backlog behind concurrency)', async () => {
     const coordinator = app.get(Coordinator);
     // A job only other replicas run: its tasks wait in the coordinator until one of them claims them.

@@ -195,7 +195,7 @@ export class RecordsRunRecorder extends RunRecorder {
         this.logger.warn(`Task ${taskId} of job "${recorded.name}" is not in the records (deleted?); it does not run.`);
         return null;
       }
-      const applied = await this.statusChanges.handle({ taskId, status: 'Running', revision: nextRevision(), fencingToken: run.fencingToken, at: run.startedAt });
+      const applied = await this.statusChanges.handle({ taskId, executionId: task.executionId, status: 'Running', revision: nextRevision(), fencingToken: run.fencingToken, at: run.startedAt });
       if (applied !== 'applied') {
         this.logger.warn(`Task ${taskId} of job "${recorded.name}" does not run: it was stopped, or a newer attempt owns it.`);
         return null;

@@ -38,15 +38,41 @@ export function nextRevision(): number {
   return lastRevision;
 }
 
+/** A change waiting for its execution's transaction (see `StatusChangeHandler.handle`). */
+interface QueuedChange {
+  change: TaskStatusChange;
+  resolve(result: StatusChangeResult): void;
+  reject(error: unknown): void;
+}
+
+/** What one change did within its transaction. */
+interface Applied {
+  result: StatusChangeResult;
+  task: Committed['task'];
+  message: string | null;
+  at: Date;
+}
+
+/** The most changes one transaction takes: a backlog commits in several, each short. */
+const MAX_CHANGES_PER_TRANSACTION = 100;
+
 /**
  * The one path by which a task's status changes. Each change runs in a transaction that first
  * locks the task's execution row, so the changes of one execution's tasks are serialized and
  * the execution's status, derived from all of them, never loses an update. Post functions run
  * after the commit; one that throws is logged and undoes nothing.
+ *
+ * Changes of one execution are committed together (group commit): while a transaction of the
+ * execution is in flight, the changes that arrive wait, and the next transaction takes them all,
+ * locking the row and counting the execution's tasks once for all of them. A change alone is
+ * written at once, as before; under a fan-out (many tasks of one execution starting and ending
+ * at the same time) the row lock is taken once per batch instead of once per change.
  */
 @Injectable()
 export class StatusChangeHandler {
   private readonly logger = new Logger('ExecutionRecords');
+  /** Per execution with a transaction in flight: the changes waiting for the next one. */
+  private readonly waiting = new Map<number, QueuedChange[]>();
 
   constructor(
     @Inject(RecordsDialect) private readonly dialect: RecordsDialect,
@@ -54,34 +80,88 @@ export class StatusChangeHandler {
   ) {}
 
   async handle(change: TaskStatusChange, outer?: EntityManager): Promise<StatusChangeResult> {
+    // Within the caller's transaction, or with the execution to look up first: on its own.
+    if (outer || change.executionId === undefined) return this.handleAlone(change, outer);
+    const executionId = change.executionId;
+    return new Promise((resolve, reject) => {
+      const queue = this.waiting.get(executionId);
+      if (queue) return void queue.push({ change, resolve, reject });
+      this.waiting.set(executionId, [{ change, resolve, reject }]);
+      void this.commitWaiting(executionId);
+    });
+  }
+
+  /** Commits the execution's waiting changes, batch after batch, until none is left. */
+  private async commitWaiting(executionId: number): Promise<void> {
+    const queue = this.waiting.get(executionId)!;
+    while (queue.length > 0) {
+      const batch = queue.splice(0, MAX_CHANGES_PER_TRANSACTION);
+      try {
+        await this.commitBatch(executionId, batch);
+      } catch (error) {
+        if (batch.length === 1) {
+          batch[0].reject(error);
+          continue;
+        }
+        // One change the database refuses (its task deleted meanwhile) must not fail the others.
+        for (const { change, resolve, reject } of batch) await this.handleAlone(change).then(resolve, reject);
+      }
+    }
+    this.waiting.delete(executionId);
+  }
+
+  private async commitBatch(executionId: number, batch: QueuedChange[]): Promise<void> {
+    const committed = await this.dialect.transaction(async (manager) => {
+      const execution = await this.lockExecution(manager, executionId);
+      const applied: Applied[] = [];
+      for (const { change } of batch) applied.push(await this.apply(manager, change));
+      const last = applied.filter((one) => one.result === 'applied').at(-1);
+      const executionChange = last ? await this.refreshExecution(manager, execution, last.message, last.at) : null;
+      return { applied, executionChange };
+    });
+    for (const { task } of committed.applied) await this.runHooks({ task, execution: null });
+    await this.runHooks({ task: null, execution: committed.executionChange });
+    batch.forEach((queued, index) => queued.resolve(committed.applied[index].result));
+  }
+
+  private async handleAlone(change: TaskStatusChange, outer?: EntityManager): Promise<StatusChangeResult> {
     let result: StatusChangeResult = 'outdated';
     const committed = await this.dialect.transaction(async (manager) => {
       const executionId = change.executionId ?? (await this.executionOf(manager, change.taskId));
       const execution = await this.lockExecution(manager, executionId);
-      const task = (await manager.findOneBy(Task, { id: change.taskId }))!;
-      const fencingToken = change.fencingToken ?? task.fencingToken;
-      // Newer than the task's last change even if that came from a replica whose clock is ahead.
-      const revision = change.revision ?? Math.max(nextRevision(), task.statusRevision + 1);
-      result = verdict(task, { ...change, fencingToken, revision });
+      const applied = await this.apply(manager, change);
+      result = applied.result;
       if (result !== 'applied') return { task: null, execution: null };
-      const at = change.at ?? new Date();
-      const newAttempt = fencingToken > task.fencingToken;
-      const patch: QueryDeepPartialEntity<Task> = {
-        status: change.status,
-        statusRevision: revision,
-        fencingToken,
-        updateTime: at,
-        endTime: isFinalStatus(change.status) ? at : null,
-      };
-      if (change.message !== undefined) patch.statusMessage = change.message;
-      if (newAttempt && change.status !== 'Pending') patch.runCount = task.runCount + 1;
-      if (change.status === 'Running' && (newAttempt || !task.startTime)) patch.startTime = at;
-      await manager.update(Task, { id: task.id }, patch);
-      const executionChange = await this.refreshExecution(manager, execution, change.message ?? null, at);
-      return { task: { after: Object.assign(task, patch), previous: task.status }, execution: executionChange } satisfies Committed;
+      return { task: applied.task, execution: await this.refreshExecution(manager, execution, applied.message, applied.at) } satisfies Committed;
     }, outer);
     await this.runHooks(committed);
     return result;
+  }
+
+  /** Writes one change to its task (its execution's row locked by the caller), if it may overwrite what the task has. */
+  private async apply(manager: EntityManager, change: TaskStatusChange): Promise<Applied> {
+    const task = await manager.findOneBy(Task, { id: change.taskId });
+    if (!task) throw new RecordNotFoundError('task', change.taskId);
+    const fencingToken = change.fencingToken ?? task.fencingToken;
+    // Newer than the task's last change even if that came from a replica whose clock is ahead.
+    const revision = change.revision ?? Math.max(nextRevision(), task.statusRevision + 1);
+    const result = verdict(task, { ...change, fencingToken, revision });
+    const at = change.at ?? new Date();
+    if (result !== 'applied') return { result, task: null, message: null, at };
+    const newAttempt = fencingToken > task.fencingToken;
+    const patch: QueryDeepPartialEntity<Task> = {
+      status: change.status,
+      statusRevision: revision,
+      fencingToken,
+      updateTime: at,
+      endTime: isFinalStatus(change.status) ? at : null,
+    };
+    if (change.message !== undefined) patch.statusMessage = change.message;
+    if (newAttempt && change.status !== 'Pending') patch.runCount = task.runCount + 1;
+    if (change.status === 'Running' && (newAttempt || !task.startTime)) patch.startTime = at;
+    await manager.update(Task, { id: task.id }, patch);
+    const previous = task.status;
+    return { result, task: { after: Object.assign(task, patch), previous }, message: change.message ?? null, at };
   }
 
   /**
