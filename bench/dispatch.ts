@@ -369,7 +369,7 @@ function printResults(results: SystemResult[]): void {
   console.log('\nNotes:');
   console.log('  tasks/s = tasks / (last handler end − first create); "create ms" = first create (add) until the last one returned.');
   console.log('  ours without records: not measurable; tasks are dispatched across the cluster only through TaskManager.create, which needs the records');
-  console.log('    (JobScheduler.trigger dispatches a fire of a job, without parameters, at most 100 pending per job; SchedulerOrchestrator.runTask runs on the calling replica).');
+  console.log('    (JobScheduler.trigger dispatches a fire of a job, without parameters, at most 100 pending per job).');
   for (const r of results) {
     console.log(`  ${r.label}: throughput: ${r.settings.throughput}`);
     console.log(`  ${r.label}: kill -9 (task holding ${FAILOVER_HOLD_MS / 1000} s, killed once started): ${r.settings.failover}`);

@@ -4,6 +4,7 @@ import { EmbeddedCoordinator } from '../lib/coordination/embedded/embedded.coord
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import type { OverlapPolicy } from '../lib/scheduling/distributed-job-options.interface';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { leaseTask } from './support/task-lease';
 
 /**
  * One contract, two coordinators: whatever holds on Redis across replicas holds the same in
@@ -213,13 +214,14 @@ describe.each(factories)('$name', ({ create, shared }) => {
 
     it('does not report a run as stopped whose lease had expired: its replica is gone', async () => {
       await coordinator.register([registration('orphan')], 'boot', INSTANCE);
-      const lease = await coordinator.lease('orphan', 'dead', 1_000, 7);
-      expect(lease).toEqual({ fencingToken: expect.any(Number), startedAt: expect.any(Number) });
+      const lease = await leaseTask(coordinator, 'orphan', 'dead', 1_000, 7);
+      expect(lease).toMatchObject({ fencingToken: expect.any(Number), startedAt: expect.any(Number), taskId: 7 });
       const { ownLeases } = await coordinator.snapshot(['orphan'], 'dead');
-      expect(ownLeases).toEqual([expect.objectContaining({ name: 'orphan', fencingToken: lease!.fencingToken, taskId: 7, trigger: 'EVENT' })]);
-      await clockPast(lease!.startedAt + 1_000); // the dead replica's lease runs out
-      expect(await coordinator.stop('orphan', lease!.fencingToken)).toBe(false);
-      expect(await coordinator.lease('unknown', 'dead', 50, 8)).toBeNull();
+      expect(ownLeases).toEqual([expect.objectContaining({ name: 'orphan', fencingToken: lease.fencingToken, taskId: 7, trigger: 'EVENT' })]);
+      await clockPast(lease.startedAt + 1_000); // the dead replica's lease runs out
+      expect(await coordinator.stop('orphan', lease.fencingToken)).toBe(false);
+      // No task of a job the coordinator does not know is dispatched, so none is leased.
+      expect(await coordinator.dispatchTasks([{ name: 'unknown', taskId: 8 }])).toEqual([false]);
     });
 
     it("'allow' runs fires side by side", async () => {
@@ -295,8 +297,12 @@ describe.each(factories)('$name', ({ create, shared }) => {
         requestedAt: expect.any(Number),
       });
       expect((await coordinator.snapshot(['guarded'], INSTANCE)).triggers).toEqual([]);
-      // Other overlap policies decide when the trigger is claimed: it is accepted.
-      await coordinator.lease('parallel', 'replica-b', TTL, 1);
+      // Other overlap policies decide when the trigger is claimed: it is accepted. (A run of the
+      // job: a task's lease would not count, tasks are outside the overlap policy.)
+      await coordinator.requestTrigger('parallel', 'MANUAL', 'first');
+      const [first] = (await coordinator.snapshot(['parallel'], INSTANCE)).triggers;
+      const [beside] = await coordinator.claim([{ name: 'parallel', rev: 1, member: first.member, next: null }], 'replica-b', TTL);
+      expect(beside.status).toBe('claimed');
       expect(await coordinator.requestTrigger('parallel', 'MANUAL', 'beside', 60_000)).toMatchObject({ status: 'accepted' });
     });
 
@@ -484,19 +490,10 @@ describe.each(factories)('$name', ({ create, shared }) => {
       // Not a finish of this run: its lease is gone and nothing recorded it.
       expect(await coordinator.finish([{ ...report, fencingToken: lease.fencingToken + 1 }])).toEqual([false]);
 
-      const running = await coordinator.lease('stopped', INSTANCE, TTL, 2, 'lease-stopped');
-      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-1')).toBe(true);
-      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-1')).toBe(true);
-      expect(await coordinator.stop('stopped', running!.fencingToken, 'stop-2')).toBe(false);
-    });
-
-    it('takes one lease per request id', async () => {
-      await coordinator.register([registration('leased', { paused: true })], 'boot', INSTANCE);
-      const first = await coordinator.lease('leased', INSTANCE, TTL, 42, 'lease-req-1');
-      expect(await coordinator.lease('leased', INSTANCE, TTL, 42, 'lease-req-1')).toEqual(first);
-      expect((await coordinator.describe(['leased']))[0].running.map((run) => run.fencingToken)).toEqual([first!.fencingToken]);
-      const second = await coordinator.lease('leased', INSTANCE, TTL, 43, 'lease-req-2');
-      expect(second!.fencingToken).toBeGreaterThan(first!.fencingToken);
+      const running = await leaseTask(coordinator, 'stopped', INSTANCE, TTL, 2);
+      expect(await coordinator.stop('stopped', running.fencingToken, 'stop-1')).toBe(true);
+      expect(await coordinator.stop('stopped', running.fencingToken, 'stop-1')).toBe(true);
+      expect(await coordinator.stop('stopped', running.fencingToken, 'stop-2')).toBe(false);
     });
 
     it('applies a pause, resume, lock, unlock or trigger once per request id', async () => {
@@ -950,9 +947,9 @@ describe.each(factories)('$name', ({ create, shared }) => {
       expect(await fresh.restoreState([{ job: final, first: { base: 1, due: 2_000 }, fenceFloor: 0, exact: true }], INSTANCE)).toEqual([{ name: 'final', outcome: 'restored' }]);
       expect((await fresh.describe(['final']))[0]).toMatchObject({ served: 1_000, due: 2_000, lastRun: { catchUp: true } });
       // The next run's token is above every token issued before.
-      const lease = await fresh.lease('tick', INSTANCE, TTL, 1);
-      expect(lease!.fencingToken).toBeGreaterThan(run.fencingToken);
-      expect(lease!.fencingToken).toBeGreaterThanOrEqual(before);
+      const lease = await leaseTask(fresh, 'tick', INSTANCE, TTL, 1);
+      expect(lease.fencingToken).toBeGreaterThan(run.fencingToken);
+      expect(lease.fencingToken).toBeGreaterThanOrEqual(before);
     } finally {
       if (fresh !== coordinator) await fresh.close().catch(() => undefined);
     }

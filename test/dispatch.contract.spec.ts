@@ -107,6 +107,8 @@ describe.each(factories)('task dispatch on $name', ({ create }) => {
     await coordinator.register([onDemand('limited', 'allow')], 'boot', A);
     await coordinator.dispatchTasks([1, 2, 3].map((taskId) => ({ name: 'limited', taskId })));
     const first = (await claimTask('limited', 1, A, 2)) as Claimed;
+    // B's lease taken a millisecond later at least, so A's is the one to expire first (the holder named).
+    while (Date.now() <= first.startedAt) await new Promise((resolve) => setTimeout(resolve, 1));
     const second = (await claimTask('limited', 2, B, 2)) as Claimed;
     expect([first.status, second.status]).toEqual(['claimed', 'claimed']);
     const busy = await claimTask('limited', 3, B, 2);

@@ -5,6 +5,7 @@ import { EmbeddedCoordinator } from '../lib/coordination/embedded/embedded.coord
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import { RedisKeys } from '../lib/coordination/redis/redis-keys';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { leaseTask } from './support/task-lease';
 
 /**
  * The guarantees the scripts give whatever the timing: fencing tokens that only grow, also for
@@ -42,8 +43,8 @@ describe.each(factories)('$name', ({ name, create }) => {
     const [claim] = await coordinator.claim([{ name: 'task-job', rev: 1, due: now - 5, next: { base: now + 60_000, due: now + 60_000 } }], INSTANCE, TTL);
     expect(claim.status).toBe('claimed');
     const claimed = (claim as Extract<ClaimResult, { status: 'claimed' }>).fencingToken;
-    const leases = await Promise.all(Array.from({ length: 20 }, (_, i) => coordinator.lease('task-job', INSTANCE, TTL, i + 1)));
-    const tokens = leases.map((lease) => lease!.fencingToken);
+    const leases = await Promise.all(Array.from({ length: 20 }, (_, i) => leaseTask(coordinator, 'task-job', INSTANCE, TTL, i + 1)));
+    const tokens = leases.map((lease) => lease.fencingToken);
     expect(new Set(tokens).size).toBe(tokens.length);
     expect(Math.min(...tokens)).toBeGreaterThan(claimed);
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]);
@@ -69,10 +70,10 @@ describe.each(factories)('$name', ({ name, create }) => {
       } finally {
         redis.disconnect();
       }
-      const first = await coordinator.lease('lagging', INSTANCE, TTL, 1);
-      const second = await coordinator.lease('lagging', INSTANCE, TTL, 2);
-      expect(first!.fencingToken).toBeGreaterThan(issued);
-      expect(second!.fencingToken).toBeGreaterThan(first!.fencingToken);
+      const first = await leaseTask(coordinator, 'lagging', INSTANCE, TTL, 1);
+      const second = await leaseTask(coordinator, 'lagging', INSTANCE, TTL, 2);
+      expect(first.fencingToken).toBeGreaterThan(issued);
+      expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
     });
   }
 });

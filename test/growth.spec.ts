@@ -8,6 +8,7 @@ import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import { RECOVERY_GRACE_MS } from '../lib/retry/retry.constants';
 import { bootApp } from './support/app';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { leaseTask } from './support/task-lease';
 import { EventLog } from './support/wait';
 
 /** Nothing the coordinator keeps grows forever, and an idle replica's cost does not grow with the changes made. */
@@ -64,8 +65,7 @@ describe('growth', () => {
     await firstValueFrom(coordinator.available$.pipe(filter(Boolean)));
     try {
       await coordinator.register([onDemand('tasks')], 'boot', 'crashed');
-      const lease = await coordinator.lease('tasks', 'crashed', 300, 42);
-      expect(lease).not.toBeNull();
+      await leaseTask(coordinator, 'tasks', 'crashed', 300, 42);
       expect(await redis.exists(`{${prefix}}:runs:tasks`)).toBe(1);
       // The replica holding it crashed: nothing extends, finishes or reads the lease again. It is
       // kept for its recovery (a new attempt, by a replica with the job) for RECOVERY_GRACE_MS

@@ -9,6 +9,7 @@ import { Execution, ExecutionManager, OnCheckIn, OnExecutionStatusChange, OnTask
 import { CapturingLogger } from './support/app';
 import { TestDatabase } from './support/databases';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { leaseTask, registerElsewhere } from './support/task-lease';
 import { EventLog } from './support/wait';
 
 /**
@@ -131,18 +132,21 @@ describe.each(COORDINATORS)('execution records on $name', ({ options }) => {
   });
 
   it('stopAndWait throws StopTimeoutError when a task does not stop in time', async () => {
-    // A task whose run is held by a replica that does not answer (alive, its lease live).
+    // A task whose run is held by a replica that does not answer (alive, its lease live), of a
+    // job this app does not declare, so it is not the one that takes the task.
+    const coordinator = app.get(Coordinator);
+    await registerElsewhere(coordinator, 'ghostly', 'ghost');
     const id = await executions.create('ghostly', null, 'MANUAL');
     const repository = app.get(DataSource).getRepository(Task);
     const now = new Date();
     const taskId = (
       await repository.insert({
-        vendorType: 'ghostly', executionId: id, jobName: 'held', parameters: {}, status: 'Running', statusMessage: null, runCount: 1,
+        vendorType: 'ghostly', executionId: id, jobName: 'ghostly', parameters: {}, status: 'Running', statusMessage: null, runCount: 1,
         jobId: `ghost-${Math.random()}`, extraAttrs: {}, creationTime: now, startTime: now, updateTime: now, endTime: null, statusRevision: 1, fencingToken: 0,
       })
     ).identifiers[0].id as number;
-    const lease = await app.get(Coordinator).lease('held', 'ghost', 60_000, taskId);
-    await repository.update({ id: taskId }, { fencingToken: lease!.fencingToken });
+    const lease = await leaseTask(coordinator, 'ghostly', 'ghost', 60_000, taskId);
+    await repository.update({ id: taskId }, { fencingToken: lease.fencingToken });
     const error = await executions.stopAndWait(id, 300).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StopTimeoutError);
     expect(error).toMatchObject({ executionId: id, timeoutMs: 300, message: `Execution ${id} did not stop within 300 ms.` });

@@ -13,6 +13,7 @@ import { JobRegistry } from '../lib/scheduling/job.registry';
 import { CapturingLogger } from './support/app';
 import { DATABASE_KINDS, TestDatabase } from './support/databases';
 import { pendingTask, waitUntil } from './support/records';
+import { leaseTask, registerElsewhere } from './support/task-lease';
 import { EventLog } from './support/wait';
 
 /** Lets the test hold handlers until it releases them all at once. A test gets a new one (beforeEach). */
@@ -253,14 +254,16 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     const neverTask = await insertTask(never, { creationTime: dayAgo, updateTime: dayAgo });
     const fresh = await executions.create('abandoned', null, 'MANUAL');
     const freshTask = await insertTask(fresh, {});
-    // Running, its lease live (a replica that holds it); and Pending, its lease taken (about to start).
+    // Running, its lease live (a replica that holds it); and Pending, its lease taken (about to
+    // start). Of a job this app does not declare, so the other replica holds them, not this app.
+    await registerElsewhere(coordinator, 'ghost-held', 'ghost');
     const held = await executions.create('abandoned', null, 'MANUAL');
-    const heldTask = await insertTask(held, { ...running, jobName: 'until-stopped' });
-    const lease = await coordinator.lease('until-stopped', 'ghost', 60_000, heldTask);
-    await repository.update({ id: heldTask }, { fencingToken: lease!.fencingToken });
+    const heldTask = await insertTask(held, { ...running, jobName: 'ghost-held' });
+    const lease = await leaseTask(coordinator, 'ghost-held', 'ghost', 60_000, heldTask);
+    await repository.update({ id: heldTask }, { fencingToken: lease.fencingToken });
     const starting = await executions.create('abandoned', null, 'MANUAL');
-    const startingTask = await insertTask(starting, { jobName: 'until-stopped', creationTime: dayAgo, updateTime: dayAgo });
-    await coordinator.lease('until-stopped', 'ghost', 60_000, startingTask);
+    const startingTask = await insertTask(starting, { jobName: 'ghost-held', creationTime: dayAgo, updateTime: dayAgo });
+    await leaseTask(coordinator, 'ghost-held', 'ghost', 60_000, startingTask);
     // A run that ended, and told the coordinator so, but whose end its records do not have yet.
     const from = executionChanges.events.length;
     await app.get(JobScheduler).trigger('broken');
@@ -290,7 +293,7 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     expect(await tasks.get(lostTask)).toMatchObject({ status: 'Error', statusMessage: ABANDONED_RUN_MESSAGE });
     expect(await statusChanges.handle({ taskId: lostTask, status: 'Running', revision: nextRevision(), fencingToken: 2 })).toBe('applied');
     expect(await executions.get(lost)).toMatchObject({ status: 'Running' });
-    await coordinator.stop('until-stopped', lease!.fencingToken);
+    await coordinator.stop('ghost-held', lease.fencingToken);
   });
 
   it("applies many concurrent status changes of one execution's tasks (committed together), each judged on its own, with a hook per change and the execution's status from all", async () => {

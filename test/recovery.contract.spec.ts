@@ -3,6 +3,7 @@ import { ClaimResult, Coordinator, JobRegistration, RecoveryOutcome } from '../l
 import { EmbeddedCoordinator } from '../lib/coordination/embedded/embedded.coordinator';
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { leaseTask } from './support/task-lease';
 
 /**
  * The coordinator's part of recovering runs whose replica died (Redis: the leases zset and
@@ -129,16 +130,16 @@ describe('recovery of runs whose replica died, on RedisCoordinator', () => {
 
   it('leaves an expired lease awaiting recovery visible, not running, and recovers a task lease as the task\'s next attempt', async () => {
     await coordinator.register([onDemand('task-job')], 'boot', INSTANCE);
-    const lease = await coordinator.lease('task-job', INSTANCE, SHORT_TTL, 42);
+    const lease = await leaseTask(coordinator, 'task-job', INSTANCE, SHORT_TTL, 42);
     await pause(SHORT_TTL + 20);
     const [waiting] = await coordinator.describe(['task-job']);
     expect(waiting.running).toEqual([]);
-    expect(waiting.awaitingRecovery).toEqual([expect.objectContaining({ fencingToken: lease!.fencingToken, taskId: 42 })]);
-    const [recovered] = await coordinator.recoverLeases([{ name: 'task-job', fencingToken: lease!.fencingToken, attempts: 2 }]);
+    expect(waiting.awaitingRecovery).toEqual([expect.objectContaining({ fencingToken: lease.fencingToken, taskId: 42 })]);
+    const [recovered] = await coordinator.recoverLeases([{ name: 'task-job', fencingToken: lease.fencingToken, attempts: 2 }]);
     expect(recovered).toMatchObject({ status: 'recovered', attempt: 2, taskId: 42, trigger: 'EVENT' });
     const { triggers } = await coordinator.snapshot(['task-job'], INSTANCE);
     const [next] = (await coordinator.claim([{ name: 'task-job', rev: 1, next: null, member: triggers[0].member }], 'replica-b', 30_000)) as Claimed[];
-    expect(next).toMatchObject({ status: 'claimed', attempt: 2, taskId: 42, firstFencingToken: lease!.fencingToken });
+    expect(next).toMatchObject({ status: 'claimed', attempt: 2, taskId: 42, firstFencingToken: lease.fencingToken });
   });
 });
 
@@ -156,17 +157,17 @@ describe.each([
 
   it("removes a task's pending retry, or a run's by its first token, and no other", async () => {
     await coordinator.register([onDemand('job')], 'boot', INSTANCE);
-    const task = await coordinator.lease('job', INSTANCE, 30_000, 7);
-    const other = await coordinator.lease('job', INSTANCE, 30_000, 8);
+    const task = await leaseTask(coordinator, 'job', INSTANCE, 30_000, 7);
+    const other = await leaseTask(coordinator, 'job', INSTANCE, 30_000, 8);
     await coordinator.finish([
-      { name: 'job', fencingToken: task!.fencingToken, status: 'error', error: 'boom', retryDelay: 60_000 },
-      { name: 'job', fencingToken: other!.fencingToken, status: 'error', error: 'boom', retryDelay: 60_000 },
+      { name: 'job', fencingToken: task.fencingToken, status: 'error', error: 'boom', retryDelay: 60_000 },
+      { name: 'job', fencingToken: other.fencingToken, status: 'error', error: 'boom', retryDelay: 60_000 },
     ]);
     expect((await coordinator.describe(['job']))[0].pendingRetries).toHaveLength(2);
     expect(await coordinator.cancelRetries('job', { taskId: 7 })).toBe(1);
     expect(await coordinator.cancelRetries('job', { taskId: 7 })).toBe(0);
     expect((await coordinator.describe(['job']))[0].pendingRetries).toEqual([expect.objectContaining({ taskId: 8 })]);
-    expect(await coordinator.cancelRetries('job', { firstFencingToken: other!.fencingToken })).toBe(1);
+    expect(await coordinator.cancelRetries('job', { firstFencingToken: other.fencingToken })).toBe(1);
     expect((await coordinator.describe(['job']))[0].pendingTriggers).toBe(0);
   });
 });

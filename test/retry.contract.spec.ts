@@ -4,6 +4,7 @@ import { EmbeddedCoordinator } from '../lib/coordination/embedded/embedded.coord
 import { RedisCoordinator } from '../lib/coordination/redis/redis.coordinator';
 import type { OverlapPolicy } from '../lib/scheduling/distributed-job-options.interface';
 import { SHARED_REDIS_URL, uniquePrefix } from './support/redis-server';
+import { leaseTask } from './support/task-lease';
 
 /**
  * The coordinator's part of retries, on both coordinators: a run's release with a retry delay
@@ -86,8 +87,8 @@ describe.each(factories)('retries on $name', ({ create }) => {
 
   it("claims a job run's retry under the overlap policy, and a task's retry outside it", async () => {
     await coordinator.register([onDemand('fanout')], 'boot', INSTANCE);
-    const task = (await coordinator.lease('fanout', INSTANCE, TTL, 42))!;
-    const other = (await coordinator.lease('fanout', INSTANCE, TTL, 43))!;
+    const task = await leaseTask(coordinator, 'fanout', INSTANCE, TTL, 42);
+    const other = await leaseTask(coordinator, 'fanout', INSTANCE, TTL, 43);
     await coordinator.finish([{ name: 'fanout', fencingToken: task.fencingToken, status: 'error', error: 'boom', retryDelay: 1 }]);
     const [record] = await coordinator.describe(['fanout']);
     expect(record.pendingRetries).toEqual([expect.objectContaining({ attempt: 2, taskId: 42, trigger: 'EVENT', firstFencingToken: task.fencingToken })]);
@@ -115,7 +116,7 @@ describe.each(factories)('retries on $name', ({ create }) => {
 
   it('writes no retry for a run whose lease is gone', async () => {
     await coordinator.register([onDemand('stopped')], 'boot', INSTANCE);
-    const lease = (await coordinator.lease('stopped', INSTANCE, TTL, 9))!;
+    const lease = await leaseTask(coordinator, 'stopped', INSTANCE, TTL, 9);
     expect(await coordinator.stop('stopped', lease.fencingToken)).toBe(true);
     expect(await coordinator.finish([{ name: 'stopped', fencingToken: lease.fencingToken, status: 'error', error: 'boom', retryDelay: 1 }])).toEqual([false]);
     const [record] = await coordinator.describe(['stopped']);

@@ -614,17 +614,6 @@ export abstract class Coordinator {
    */
   abstract describe(names?: string[]): Promise<JobRecord[]>;
   /**
-   * Takes a run lease for a task dispatched to `instanceId`, outside the job's schedule and
-   * overlap policy; its fencing token comes from the job's counter. Null if the job is unknown.
-   */
-  abstract lease(
-    name: string,
-    instanceId: string,
-    lockTtl: number,
-    taskId: number,
-    requestId?: string,
-  ): Promise<{ fencingToken: number; startedAt: number } | null>;
-  /**
    * Takes a slot lease of a continuous job for `instanceId`: a run lease with its own fencing
    * token (from the job's counter), refused (`full`) while `max` live leases of the job exist,
    * atomically with that count, so the job never has more than `max` live leases whatever the

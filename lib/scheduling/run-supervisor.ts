@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { CorruptKey, OwnLease, RunReport } from '../coordination/coordinator.interface';
-import { AbortCause, JobAbortedError, UnknownJobError } from '../errors';
+import { AbortCause, JobAbortedError } from '../errors';
 import { CheckpointClaim, RunCheckpoints } from '../checkpoint/run-checkpoints';
 import type { CoordinatorClock } from './coordinator-clock';
 import type { JobContext } from './job-context.interface';
@@ -107,18 +106,6 @@ export class RunSupervisor {
     // Its deadline is its real expiry, which may be close: renewed at once, given up if it cannot be.
     this.startRun(lease.name, lease, this.clock.now(), lease.expiresAt);
     void this.extendLeases();
-  }
-
-  /** Runs a task under a lease of its own (see `SchedulerOrchestrator.runTask`). */
-  async runTask(name: string, taskId: number): Promise<void> {
-    if (!this.ctx.registry.has(name)) throw new UnknownJobError(name);
-    if (this.ctx.life.stopping) throw new Error('the replica is shutting down');
-    const { options } = this.ctx;
-    // By request id: a lease request resent after a reconnection gets this lease, not a second one.
-    const lease = await this.ctx.coordinator.lease(name, options.instanceId, options.lockTtl, taskId, randomUUID());
-    if (!lease) throw new UnknownJobError(name);
-    const run = { fencingToken: lease.fencingToken, scheduledAt: lease.startedAt, startedAt: lease.startedAt, trigger: 'EVENT' as const, taskId };
-    this.startRun(name, run, lease.startedAt, lease.startedAt + options.lockTtl);
   }
 
   /** `leaseKnownAt` and `leaseExpiresAt` (coordinator's clock): how long the run's lease is valid without renewal. */

@@ -178,14 +178,6 @@ export class SchedulerOrchestrator implements OnApplicationBootstrap, BeforeAppl
     return this.runs.running();
   }
 
-  /**
-   * Runs a task created with `TaskManager.create` on this replica, under a lease of its own (so
-   * it can be stopped from any replica and its fencing token orders its attempts).
-   */
-  runTask(name: string, taskId: number): Promise<void> {
-    return this.runs.runTask(name, taskId);
-  }
-
   private report(phase: SchedulerErrorPhase, error: unknown, job?: string, missed?: MissedFires): void {
     const cause = error instanceof Error ? error : new Error(String(error));
     this.errors.next({ phase, job, error: cause, at: new Date(), ...(missed ? { missed } : {}) });

@@ -599,28 +599,6 @@ export class EmbeddedCoordinator extends Coordinator {
     );
   }
 
-  async lease(
-    name: string,
-    instanceId: string,
-    lockTtl: number,
-    taskId: number,
-    requestId?: string,
-  ): Promise<{ fencingToken: number; startedAt: number } | null> {
-    return this.once(
-      requestId,
-      () => {
-        const job = this.jobs.get(name);
-        if (!job) return null;
-        const now = Date.now();
-        const fencingToken = Math.max(job.fence + 1, now);
-        job.fence = fencingToken;
-        job.leases.set(fencingToken, { fencingToken, instanceId, scheduledAt: now, startedAt: now, expiresAt: now + lockTtl, trigger: 'EVENT', taskId });
-        return { fencingToken, startedAt: now };
-      },
-      (lease) => lease !== null,
-    );
-  }
-
   async acquireSlot(name: string, instanceId: string, lockTtl: number, max: number): Promise<SlotOutcome> {
     // As slot.lua: one step, so at most `max` live leases whatever the callers believe.
     const job = this.jobs.get(name);

@@ -32,7 +32,7 @@ export class RedisScript {
   }
 }
 
-const SCRIPT_NAMES = ['register', 'snapshot', 'claim', 'extend', 'finish', 'trigger', 'pause', 'reschedule', 'lock', 'unlock', 'heartbeat', 'lease', 'stop', 'checkpoint', 'restore', 'recover', 'cancel-retries', 'slot', 'dispatch', 'stop-task'] as const;
+const SCRIPT_NAMES = ['register', 'snapshot', 'claim', 'extend', 'finish', 'trigger', 'pause', 'reschedule', 'lock', 'unlock', 'heartbeat', 'stop', 'checkpoint', 'restore', 'recover', 'cancel-retries', 'slot', 'dispatch', 'stop-task'] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

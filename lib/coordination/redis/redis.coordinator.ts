@@ -466,21 +466,6 @@ export class RedisCoordinator extends Coordinator {
     return reply === 1;
   }
 
-  async lease(
-    name: string,
-    instanceId: string,
-    lockTtl: number,
-    taskId: number,
-    requestId?: string,
-  ): Promise<{ fencingToken: number; startedAt: number } | null> {
-    const reply = await this.single(name, this.scripts.lease).run<number[]>(
-      this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.request(requestId), this.keys.leases],
-      [instanceId, lockTtl, taskId, requestId ?? '', REQUEST_ID_TTL_MS, name],
-    );
-    return reply.length === 0 ? null : { fencingToken: reply[0], startedAt: reply[1] };
-  }
-
   async acquireSlot(name: string, instanceId: string, lockTtl: number, max: number): Promise<SlotOutcome> {
     const sentAt = Date.now();
     const [status, ...rest] = await this.single(name, this.scripts.slot).run<[string, ...(string | number)[]]>(

@@ -16,7 +16,7 @@
 -- written by finish.lua) is claimed like any trigger, except that: it is not claimable before its
 -- score (the not-before time: 'early'), the run serves the due time in its id, its lease carries
 -- the attempt (`a`) and the first attempt's token (`o`), and a task's retry (`x`, the task) is
--- taken outside the manual lock and the overlap policy, as lease.lua takes a task's first attempt,
+-- taken outside the manual lock and the overlap policy, as a dispatched task's first attempt is,
 -- writes no `last` run and raises no checkpoint fence.
 -- A dispatched task (a trigger whose id is "task:<task id>", written by dispatch.lua) is taken
 -- the same way as a task's retry, first attempt: outside the manual lock and the overlap policy
@@ -283,7 +283,7 @@ local function claim(job_key, runs_key, triggers_key, checkpoint_key, name, kind
   redis.call('HSET', runs_key, token_text, '{' .. common .. lease_extra .. ',"e":' .. expires_text .. ',"r":' .. cjson.encode(expected) .. '}')
   keep_runs_until_leases_expire(runs_key, ttl)
   redis.call('ZADD', leases_key, now + ttl, lease_member(name, token_text))
-  -- A task's attempts are no job run (as lease.lua): no `last`, no checkpoint fence.
+  -- A task's attempts are no job run: no `last`, no checkpoint fence.
   if not task then fields[#fields + 1], fields[#fields + 2] = 'last', '{' .. common .. lease_extra .. ',"k":' .. token_text .. ',"st":"running"}' end
   advance(fields, true)
   if not task and (checkpoint[1] or checkpoint[4]) then redis.call('HSET', checkpoint_key, 'f', token_text) end

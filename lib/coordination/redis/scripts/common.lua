@@ -107,7 +107,7 @@ local function drop_expired(runs_key, leases, now)
 end
 
 -- Every lease of every job is also a member "name \n token" of one sorted set (RedisKeys.leases),
--- scored with its expiry: written by claim.lua and lease.lua, moved by extend.lua, removed by
+-- scored with its expiry: written by claim.lua, moved by extend.lua, removed by
 -- whatever ends the run (finish, stop, a cancel-previous claim, recover). A member whose score
 -- has passed is a run whose replica stopped renewing it without finishing it (killed, paused,
 -- cut off): recover.lua turns it into the run's next attempt, or counts it as abandoned.
@@ -116,7 +116,7 @@ local function lease_member(name, token)
 end
 
 -- The job's own runs among its live leases: a task's lease (`x`, taken by claim.lua for a
--- dispatched task or its retry, or by lease.lua) is governed by the job's `concurrency`, not by
+-- dispatched task or its retry) is governed by the job's `concurrency`, not by
 -- its overlap policy or manual lock, so every overlap decision looks at these only.
 local function scheduled_runs(live)
   local runs = {}
