@@ -18,11 +18,12 @@ const JOB = 'bench.task';
 const instanceId = process.env.INSTANCE_ID ?? `ours-${process.pid}`;
 const database = JSON.parse(process.env.DB_OPTIONS!) as DataSourceOptions;
 /**
- * Tasks per execution. `TaskManager.create` locks its execution's row, so the tasks of one
- * execution are created one after the other; the bench spreads them over executions of this
- * size, created by CREATE_STREAMS loops at once, as an app fanning out many requests would.
+ * Tasks per execution: CREATE_STREAMS loops at once each create an execution of this size, as an
+ * app fanning out many requests would; its tasks by one `TaskManager.createMany`, or
+ * (`CREATE_MODE=one`) by one `TaskManager.create` each, in turn (each locks the execution's row).
  */
 const tasksPerExecution = Number(process.env.TASKS_PER_EXECUTION ?? 100);
+const oneByOne = process.env.CREATE_MODE === 'one';
 const createStreams = Number(process.env.CREATE_STREAMS ?? 10);
 
 interface TaskParameters {
@@ -70,6 +71,13 @@ async function createTasks(executions: ExecutionManager, tasks: TaskManager, cou
       const size = Math.min(tasksPerExecution, count - next);
       next += size;
       const executionId = await executions.create(JOB, 'bench', 'MANUAL');
+      if (!oneByOne) {
+        const createdAt = Date.now();
+        firstAt = Math.min(firstAt, createdAt);
+        await tasks.createMany(executionId, Array.from({ length: size }, () => ({ name: JOB, parameters: { createdAt, holdMs } })));
+        lastAt = Math.max(lastAt, Date.now());
+        continue;
+      }
       for (let i = 0; i < size; i++) {
         const createdAt = Date.now();
         firstAt = Math.min(firstAt, createdAt);

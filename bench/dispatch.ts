@@ -7,7 +7,7 @@
  * durability figures; bench/README.md says how each figure is measured.
  *
  * `DISPATCH_TASKS` sets the task count (default 5,000). `BENCH_ONLY` selects parts by label, as in
- * run.ts: `tasks throughput, ours`, `tasks throughput, BullMQ`, `tasks kill -9, ours`,
+ * run.ts: `tasks throughput, ours`, `tasks throughput, BullMQ`, `tasks throughput one by one, ours`, `tasks kill -9, ours`,
  * `tasks kill -9, BullMQ`, `tasks SIGTERM, ours`, `tasks SIGTERM, BullMQ` (`BENCH_ONLY=tasks`
  * selects them all; it runs nothing when no label matches).
  */
@@ -45,7 +45,7 @@ const SYSTEMS: { id: SystemId; label: string; script: string }[] = [
 ];
 const SETTINGS: Record<SystemId, { throughput: string; failover: string; sigterm: string }> = {
   ours: {
-    throughput: 'records on PostgreSQL, worker.concurrency 10 per process; created by 10 loops, 100 tasks per execution',
+    throughput: 'records on PostgreSQL, worker.concurrency 10 per process; 10 loops at once, each an execution of 100 tasks by one TaskManager.createMany (the one-by-one row: 100 TaskManager.create calls in turn)',
     failover: `lockTtl ${FAILOVER_LOCK_MS / 1000} s, retry: { attempts: 2 }`,
     sigterm: `enableShutdownHooks, shutdownTimeout ${SHUTDOWN_TIMEOUT_MS / 1000} s, lockTtl 30 s (default)`,
   },
@@ -212,8 +212,8 @@ interface Throughput {
   lost: number;
 }
 
-async function runThroughput(setup: Setup, system: (typeof SYSTEMS)[number]) {
-  return withGroup(setup, system, 'throughput', {}, async (group, events): Promise<Throughput> => {
+async function runThroughput(setup: Setup, system: (typeof SYSTEMS)[number], env: Record<string, string> = {}) {
+  return withGroup(setup, system, 'throughput', env, async (group, events): Promise<Throughput> => {
     const created = await group[0].call<Created>({ method: 'create', count: TASKS, holdMs: 0 });
     // A task that never runs would hold the bench: wait at most 4 min, then report what ran.
     const ids = new Set<string>();
@@ -318,6 +318,8 @@ interface SystemResult {
   label: string;
   settings: (typeof SETTINGS)[SystemId];
   throughput?: Throughput & { log: string };
+  /** Ours only: the same with one `TaskManager.create` per task. */
+  throughputOneByOne?: Throughput & { log: string };
   failover?: Moved & { log: string };
   sigterm?: Moved & { log: string };
 }
@@ -359,6 +361,10 @@ function printResults(results: SystemResult[]): void {
       moved(r.failover),
       sigtermCell(r.sigterm),
     ]);
+    const one = r.throughputOneByOne;
+    if (one) {
+      rows.push(['ours, create one by one', one.tasks, one.createMs, Math.round(one.tasksPerSecond), one.lagMs.p50, one.lagMs.p99, Object.values(one.runsPerProcess).join('/'), `${one.duplicates}/${one.lost}`, '–', '–']);
+    }
     if (r.system === 'ours') rows.push(['ours without records', 'n/a', '–', '–', '–', '–', '–', '–', '–', '–']);
   }
   printTable(
@@ -397,7 +403,7 @@ async function main(): Promise<void> {
     console.error(`The dispatch bench did not finish in ${DEADLINE_MS / 60_000} minutes; stopping.`);
     process.exit(1);
   }, DEADLINE_MS).unref();
-  const parts = SYSTEMS.flatMap((system) => ['throughput', 'kill -9', 'SIGTERM'].map((part) => `tasks ${part}, ${system.label}`));
+  const parts = [...SYSTEMS.flatMap((system) => ['throughput', 'kill -9', 'SIGTERM'].map((part) => `tasks ${part}, ${system.label}`)), 'tasks throughput one by one, ours'];
   if (!parts.some(selected)) {
     console.log(`\nTask dispatch: no part selected by BENCH_ONLY (${parts.join(' / ')})`);
     return;
@@ -424,6 +430,9 @@ async function main(): Promise<void> {
       const label = `tasks throughput, ${system.label}`;
       if (selected(label)) results.find((r) => r.system === system.id)!.throughput = await timed(label, () => runThroughput(setup, system));
     }
+    // Ours again, each task by its own TaskManager.create: what an app that creates them in a loop gets.
+    const oneByOne = 'tasks throughput one by one, ours';
+    if (selected(oneByOne)) results.find((r) => r.system === 'ours')!.throughputOneByOne = await timed(oneByOne, () => runThroughput(setup, SYSTEMS[0], { CREATE_MODE: 'one' }));
     for (const system of SYSTEMS) {
       const label = `tasks kill -9, ${system.label}`;
       if (selected(label)) results.find((r) => r.system === system.id)!.failover = await timed(label, () => runFailover(setup, system));

@@ -11,7 +11,7 @@ export type { ExecutionStatus, ExecutionTrigger, TaskStatus } from './execution/
 export { ExecutionManager } from './execution/execution.manager';
 export type { RecordingStatus } from './execution/execution.manager';
 export { TaskManager } from './execution/task.manager';
-export type { TaskJob, TaskStatusReport, TaskUpdatableField } from './execution/task.manager';
+export type { TaskJob, TaskSpec, TaskStatusReport, TaskUpdatableField } from './execution/task.manager';
 export type { StatusChangeResult } from './execution/status-change.handler';
 export { SweepManager } from './execution/sweep.manager';
 export { VendorHookRegistry } from './execution/vendor-hooks.registry';

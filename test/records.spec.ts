@@ -2,7 +2,7 @@ import { Injectable, INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { DistributedJob, ExecutionNotFinalError, DuplicateVendorHookError, JobContext, JobScheduler, SchedulerModule } from '../lib';
+import { DistributedJob, ExecutionNotFinalError, UnknownJobError, DuplicateVendorHookError, JobContext, JobScheduler, SchedulerModule } from '../lib';
 import { Execution, ExecutionManager, SweepManager, Task, TaskManager, VendorHookRegistry } from '../lib/records';
 import { nextRevision, StatusChangeHandler } from '../lib/execution/status-change.handler';
 import { ABANDONED_PENDING_MESSAGE, ABANDONED_RUN_MESSAGE } from '../lib/execution/sweep.manager';
@@ -151,6 +151,28 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
     const failed = await tasks.list({ executionId: id, status: 'Error', pageSize: 1 });
     expect(failed[0].statusMessage).toMatch(/^unit \d+ failed$/);
     expect(await tasks.getLog(failed[0].id)).toMatch(/LOG unit \{"n":\d+,"fail":true\}/);
+  });
+
+  it('creates many tasks in one call: ids in order, each with its parameters and attributes, all run once; a bad spec writes none', async () => {
+    const id = await executions.create('batch', 'many', 'MANUAL');
+    const specs = Array.from({ length: 450 }, (_, n) => ({ name: 'unit', parameters: { n, many: true }, extraAttrs: { shard: n % 3 } }));
+    await expect(tasks.createMany(id, [...specs.slice(0, 3), { name: 'unit', parameters: [1] as never }])).rejects.toThrow(/tasks\[3\]\.parameters/);
+    await expect(tasks.createMany(id, [{ name: 'no-such-job' }])).rejects.toThrow(UnknownJobError);
+    expect(await tasks.count({ executionId: id })).toBe(0);
+
+    // Worker concurrency is 50 here: the tasks run as they come, not held at the gate.
+    gate.release();
+    const created = await tasks.createMany(id, specs);
+    expect(created).toHaveLength(450);
+    expect(new Set(created).size).toBe(450);
+    const rows = await dataSource.getRepository(Task).find({ where: { executionId: id } });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    created.forEach((taskId, n) => expect(byId.get(taskId)).toMatchObject({ parameters: { n, many: true }, extraAttrs: { shard: n % 3 }, jobName: 'unit' }));
+    expect(await tasks.createMany(id, [])).toEqual([]);
+    await gate.arrived.until('450 tasks run', (ids) => created.every((taskId) => ids.includes(taskId)));
+    await finalExecution(id);
+    expect((await executions.get(id)).metrics).toMatchObject({ taskCount: 450, successTaskCount: 450 });
+    expect(gate.units.events.filter((parameters) => parameters.many)).toHaveLength(450);
   });
 
   it('applies status changes by revision, whatever order they arrive in, and rejects those of a replaced attempt', async () => {
