@@ -30,10 +30,8 @@ export class ReportsController {
     const regions = body.regions?.length ? body.regions : ['eu', 'us', 'apac'];
     return this.dataSource.transaction(async (manager) => {
       const executionId = await this.executions.create(REPORT, null, 'MANUAL', { requestedBy }, manager);
-      const taskIds: number[] = [];
-      for (const region of regions) {
-        taskIds.push(await this.tasks.create(executionId, { name: 'reports.build', parameters: { region } }, { region }, manager));
-      }
+      // One task per region, in one statement, dispatched once the transaction commits.
+      const taskIds = await this.tasks.createMany(executionId, regions.map((region) => ({ name: 'reports.build', parameters: { region }, extraAttrs: { region } })), manager);
       return { executionId, taskIds };
     });
   }
