@@ -302,7 +302,7 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
       : '') +
     (continuous ? `; continuous: ${continuousSummary(continuous)}` : '') +
     (tasks
-      ? `; tasks: ${tasks.tasks} attempts=${tasks.attempts} retries=${tasks.retries} recovered=${tasks.recovered} crash-overlaps=${tasks.crashOverlaps} crash-duplicates=${tasks.crashDuplicates} ` +
+      ? `; tasks: ${tasks.tasks} attempts=${tasks.attempts} retries=${tasks.retries} recovered=${tasks.recovered} handed-back=${tasks.handedBack} crash-overlaps=${tasks.crashOverlaps} crash-duplicates=${tasks.crashDuplicates} ` +
         `max-attempt=${tasks.maxAttempt} last success ${tasks.drainMs} ms after the faults`
       : '');
   return { ok: violations.length === 0, summary, violations, runs: runs.length, allowedLost, lag, checkpoints, continuous, tasks };

@@ -46,7 +46,11 @@ export interface TaskSpec {
 }
 
 /** What the replicas report of tasks over IPC (the history file is the record). */
-export type TaskMessage = { type: 'task-created'; task: number } | { type: 'task-end'; task: number; outcome: string } | { type: 'tasks-created'; count: number };
+export type TaskMessage =
+  | { type: 'task-created'; task: number }
+  | { type: 'task-start'; task: number; instance: string }
+  | { type: 'task-end'; task: number; instance: string; outcome: string }
+  | { type: 'tasks-created'; count: number };
 
 /** The library's checkpoint defaults, for the history's job lines (lib/checkpoint/checkpoint.constants.ts). */
 const CHECKPOINT_DEFAULTS = { maxUpdates: 100, interval: 5_000 };

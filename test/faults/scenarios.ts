@@ -1,5 +1,5 @@
 import type { Allowance, CheckOptions } from './checker';
-import type { FaultJob, ReplicaSpec, TaskSpec } from './fault-cluster';
+import type { FaultJob, FaultReplica, ReplicaSpec, TaskSpec } from './fault-cluster';
 import {
   claimOf,
   clientPause,
@@ -164,8 +164,23 @@ const FOUR: ReplicaSpec[] = ['r1', 'r2', 'r3', 'r4'].map((instanceId) => ({ inst
  * first attempt (a planted error, retried after the backoff).
  */
 const WORK: FaultJob = { name: 'work', onDemand: true, retry: { attempts: 5, backoff: { delay: 100 } }, concurrency: 8 };
-/** Every replica of the tasks scenario hands back its runs 300 ms after a SIGTERM. */
-const TASK_REPLICA = (instanceId: string): ReplicaSpec => ({ instanceId, shutdownTimeout: 300 });
+/** Every replica of the tasks scenario hands back its runs 100 ms after a SIGTERM (tasks hold 100–500 ms). */
+const TASK_REPLICA = (instanceId: string): ReplicaSpec => ({ instanceId, shutdownTimeout: 100 });
+
+/** Of `replicas`, one running two tasks or more (by their start and end messages), waiting for one. */
+function replicaRunningTasks(ctx: NemesisContext, replicas: FaultReplica[]): Promise<FaultReplica> {
+  const ids = new Set(replicas.map((replica) => replica.instanceId));
+  return ctx.cluster.taskEvents
+    .until('a replica running two tasks', (events) => {
+      const running = new Map<string, number>();
+      for (const event of events) {
+        if ((event.type === 'task-start' || event.type === 'task-end') && ids.has(event.instance)) running.set(event.instance, (running.get(event.instance) ?? 0) + (event.type === 'task-start' ? 1 : -1));
+      }
+      const busy = [...running].find(([, count]) => count >= 2);
+      return busy && ctx.cluster.replica(busy[0]);
+    }, 10_000)
+    .catch(() => replicas[0]);
+}
 /** The replica that creates the tasks: never struck, so every task created is in the history. */
 const CREATOR = 'r1';
 /**
@@ -196,7 +211,7 @@ function taskSpecs(random: Random, count: number): TaskSpec[] {
  */
 const tasksKill = (name: string, lockTtl: number): Scenario => ({
   name,
-  what: `400 tasks with retries (lockTtl ${lockTtl / 1000} s) created on one replica; kill -9 of workers at random (one SIGTERM, handed back): every task succeeds once, attempts never overlap but after a crash, attempts and tokens increase`,
+  what: `400 tasks with retries (lockTtl ${lockTtl / 1000} s) created on one replica; kill -9 of workers at random (one SIGTERM of a replica running tasks, handed back): every task succeeds once, attempts never overlap but after a crash, attempts and tokens increase`,
   jobs: [WORK],
   replicas: ['r1', 'r2', 'r3', 'r4'].map(TASK_REPLICA),
   lockTtl,
@@ -204,7 +219,7 @@ const tasksKill = (name: string, lockTtl: number): Scenario => ({
   seconds: { short: 10, long: 30 },
   longOnly: true,
   allow: [],
-  check: { tasks: { drainBoundMs: taskDrainBound(lockTtl), minRecovered: 3, finishWindowMs: TASK_FINISH_WINDOW_MS } },
+  check: { tasks: { drainBoundMs: taskDrainBound(lockTtl), minRecovered: 3, minHandedBack: 1, finishWindowMs: TASK_FINISH_WINDOW_MS } },
   async nemesis(ctx) {
     const count = (ctx.deadline - Date.now()) / 1000 >= 20 ? 400 : 100;
     ctx.cluster.replica(CREATOR).createTasks(WORK.name, taskSpecs(ctx.random, count));
@@ -216,10 +231,10 @@ const tasksKill = (name: string, lockTtl: number): Scenario => ({
       await sleep(ctx.random.int(1_000, 2_500));
       const victims = ctx.cluster.live().filter((replica) => replica.instanceId !== CREATOR);
       if (victims.length === 0) continue;
-      const victim = ctx.random.pick(victims);
-      // One SIGTERM (the second round): its runs are handed back after its shutdownTimeout.
-      if (round === 1) await terminate(ctx, victim);
-      else await kill(ctx, victim);
+      // One SIGTERM (the second round), of a replica running tasks: those still going after its
+      // shutdownTimeout are handed back.
+      if (round === 1) await terminate(ctx, await replicaRunningTasks(ctx, victims));
+      else await kill(ctx, ctx.random.pick(victims));
       joining.push(ctx.cluster.startReplica(TASK_REPLICA(replicaIds(ctx))));
     }
     await Promise.all(joining);

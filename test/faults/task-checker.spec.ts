@@ -80,15 +80,19 @@ describe('task checker', () => {
     expect(kinds(late)).toEqual(['task-late']);
   });
 
-  it('fails a scenario in which no attempt was cut and recovered, when it requires some', () => {
+  it('fails a scenario in which no attempt was cut and recovered, or none handed back, when it requires some', () => {
     expect(kinds(healthy(), { minRecovered: 2 })).toEqual(['task-untested']);
+    expect(kinds(healthy(), { minHandedBack: 1 })).toEqual(['task-untested']);
+    const handedBack = [created(8), ...attempt(8, 1, 'r2', T0 + 1_000, 320, 'aborted:shutdown'), nemesis('term', T0 + 1_010, 'r2'), ...attempt(8, 2, 'r3', T0 + 1_330, 100)];
+    expect(check([...healthy(), ...handedBack], { minHandedBack: 1 }).stats.handedBack).toBe(1);
+    expect(kinds([...healthy(), ...handedBack], { minHandedBack: 1 })).toEqual([]);
   });
 
   it('is part of checkHistory, which expects no scheduled run of a history of only on-demand jobs', () => {
     const job: HistoryLine = { type: 'job', at: T0 - 1_000, job: 'work', every: 0, onDemand: true };
     const report = checkHistory([begin, job, ...healthy(), end], { allow: [], tasks: { drainBoundMs: 10_000 } });
     expect(report.violations).toEqual([]);
-    expect(report.summary).toMatch(/PASS .*; tasks: 5 attempts=7 retries=2 recovered=1 crash-overlaps=1 crash-duplicates=0 max-attempt=2/);
+    expect(report.summary).toMatch(/PASS .*; tasks: 5 attempts=7 retries=2 recovered=1 handed-back=0 crash-overlaps=1 crash-duplicates=0 max-attempt=2/);
     expect(checkHistory([begin, job, ...healthy(), created(9), end], { allow: [], tasks: { drainBoundMs: 10_000 } }).ok).toBe(false);
   });
 });

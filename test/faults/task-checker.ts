@@ -28,6 +28,8 @@ export interface TaskCheckOptions {
   finishWindowMs?: number;
   /** Fail unless at least this many attempts were cut (no end, or aborted) and their task then succeeded. */
   minRecovered?: number;
+  /** Fail unless at least this many attempts were handed back at shutdown (ended `aborted:shutdown`). */
+  minHandedBack?: number;
 }
 
 export type TaskViolationKind = 'task-lost' | 'task-duplicate' | 'task-overlap' | 'task-attempts' | 'task-fencing' | 'task-late' | 'task-untested';
@@ -45,6 +47,8 @@ export interface TaskStats {
   retries: number;
   /** Attempts cut by a fault (no end line, or aborted) whose task later succeeded. */
   recovered: number;
+  /** Attempts aborted by their replica's shutdown (SIGTERM) and handed back. */
+  handedBack: number;
   /** Second successes allowed because the first one's replica was killed before its end reached Redis. */
   crashDuplicates: number;
   /** Overlaps allowed because the earlier attempt's replica was killed or stopped. */
@@ -70,7 +74,7 @@ export function checkTasks(history: HistoryLine[], options: TaskCheckOptions): {
     .map((start) => ({ ...start, end: ends.get(attemptKey(start)) ?? null }));
   const byTask = groupBy(attempts, (attempt) => attempt.task);
   const violations: TaskViolation[] = [];
-  const stats: TaskStats = { tasks: created.size, attempts: attempts.length, retries: 0, recovered: 0, crashDuplicates: 0, crashOverlaps: 0, maxAttempt: 0, drainMs: -Infinity };
+  const stats: TaskStats = { tasks: created.size, attempts: attempts.length, retries: 0, recovered: 0, handedBack: 0, crashDuplicates: 0, crashOverlaps: 0, maxAttempt: 0, drainMs: -Infinity };
   const job = attempts[0]?.job ?? '?';
 
   for (const task of new Set([...created, ...byTask.keys()])) {
@@ -97,6 +101,7 @@ export function checkTasks(history: HistoryLine[], options: TaskCheckOptions): {
       if (attempt.attempt > 1) stats.retries++;
       const cut = attempt.end === null || attempt.end.outcome.startsWith('aborted');
       if (cut && successes.some((success) => success.at > attempt.at)) stats.recovered++;
+      if (attempt.end?.outcome === 'aborted:shutdown') stats.handedBack++;
       if (i === 0) continue;
       const before = own[i - 1];
       if (attempt.attempt <= before.attempt) {
@@ -121,6 +126,9 @@ export function checkTasks(history: HistoryLine[], options: TaskCheckOptions): {
         });
       }
     }
+  }
+  if (options.minHandedBack !== undefined && stats.handedBack < options.minHandedBack) {
+    violations.push({ kind: 'task-untested', job, detail: `${stats.handedBack} attempt(s) handed back at shutdown, fewer than ${options.minHandedBack}` });
   }
   if (options.minRecovered !== undefined && stats.recovered < options.minRecovered) {
     violations.push({ kind: 'task-untested', job, detail: `${stats.recovered} attempt(s) cut by a fault and then recovered, fewer than ${options.minRecovered}` });
