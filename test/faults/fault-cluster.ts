@@ -103,9 +103,12 @@ export class FaultReplica {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Asks the replica to create these tasks of `job` (records on): it reports each over IPC and in the history. */
-  createTasks(job: string, tasks: TaskSpec[]): void {
-    this.child.send({ type: 'create-tasks', job, tasks });
+  /**
+   * Asks the replica to create these tasks of `job` (records on), `streams` calls at a time: it
+   * reports each over IPC and in the history.
+   */
+  createTasks(job: string, tasks: TaskSpec[], streams: number): void {
+    this.child.send({ type: 'create-tasks', job, tasks, streams });
   }
 
   signal(signal: NodeJS.Signals): void {
