@@ -1,4 +1,6 @@
 import { checkCheckpoints, CheckpointCheckOptions, CheckpointStats, CheckpointViolationKind } from './checkpoint-checker';
+import { checkContinuous, ContinuousCheckOptions, ContinuousStats, ContinuousViolationKind } from './continuous-checker';
+import { checkTasks, TaskCheckOptions, TaskStats, TaskViolationKind } from './task-checker';
 import type { EndLine, HistoryLine, JobLine, NemesisLine, ObserveLine, ScenarioLine, StartLine } from './history';
 
 /**
@@ -43,6 +45,10 @@ export interface CheckOptions {
   drain?: boolean;
   /** Check the checkpointing jobs' lastCheckpoint against their calls (checkpoint-checker.ts). */
   checkpoints?: CheckpointCheckOptions;
+  /** Check the continuous jobs' ticks (continuous-checker.ts). */
+  continuous?: ContinuousCheckOptions;
+  /** Check the tasks' attempts (task-checker.ts). */
+  tasks?: TaskCheckOptions;
 }
 
 export type ViolationKind =
@@ -57,7 +63,9 @@ export type ViolationKind =
   | 'lag'
   | 'redis-load'
   | 'no-runs'
-  | CheckpointViolationKind;
+  | CheckpointViolationKind
+  | ContinuousViolationKind
+  | TaskViolationKind;
 
 export interface Violation {
   kind: ViolationKind;
@@ -83,6 +91,8 @@ export interface CheckReport {
   lag: Record<string, LagStats>;
   /** With `checkpoints`: what the checkpoint checks saw. */
   checkpoints?: CheckpointStats;
+  continuous?: ContinuousStats;
+  tasks?: TaskStats;
 }
 
 interface Run extends StartLine {
@@ -118,7 +128,9 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
 
   const runs = joinRuns(history, nemeses, lockTtl, end);
   const scheduled = runs.filter((run) => run.trigger === 'SCHEDULE');
-  if (scheduled.length === 0) violations.push({ kind: 'no-runs', detail: 'no scheduled run at all: the harness or the app is broken' });
+  const periodic = (line: HistoryLine): line is JobLine => line.type === 'job' && !line.continuous && !line.onDemand;
+  // A scenario of only continuous or on-demand jobs has no scheduled run to expect.
+  if (scheduled.length === 0 && history.some(periodic)) violations.push({ kind: 'no-runs', detail: 'no scheduled run at all: the harness or the app is broken' });
   const byJob = groupBy(runs, (run) => run.job);
 
   for (const [job, jobRuns] of byJob) {
@@ -167,7 +179,7 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
 
   // Lost due times, per periodic job.
   const jobLines = groupBy(
-    history.filter((line): line is JobLine => line.type === 'job').sort((a, b) => a.at - b.at),
+    history.filter(periodic).sort((a, b) => a.at - b.at),
     (line) => line.job,
   );
   for (const [job, schedule] of jobLines) {
@@ -262,6 +274,19 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
     checkpoints = checked.stats;
   }
 
+  let continuous: ContinuousStats | undefined;
+  if (options.continuous) {
+    const checked = checkContinuous(history, options.continuous);
+    violations.push(...checked.violations);
+    continuous = checked.stats;
+  }
+  let tasks: TaskStats | undefined;
+  if (options.tasks) {
+    const checked = checkTasks(history, options.tasks);
+    violations.push(...checked.violations);
+    tasks = checked.stats;
+  }
+
   const count = (kind: ViolationKind) => violations.filter((violation) => violation.kind === kind).length;
   const all = lag['*'];
   const others = violations.filter((violation) => !['duplicate', 'lost', 'early', 'fencing', 'clock', 'irregular'].includes(violation.kind));
@@ -274,8 +299,20 @@ export function checkHistory(history: HistoryLine[], options: CheckOptions): Che
     (checkpoints
       ? `; checkpoints: resumes=${checkpoints.resumes} after-cut=${checkpoints.afterCut} (max lag ${checkpoints.maxLagAfterCut} items) ` +
         `zombies=${checkpoints.zombies} refusals=${checkpoints.refusals}`
+      : '') +
+    (continuous ? `; continuous: ${continuousSummary(continuous)}` : '') +
+    (tasks
+      ? `; tasks: ${tasks.tasks} attempts=${tasks.attempts} retries=${tasks.retries} recovered=${tasks.recovered} handed-back=${tasks.handedBack} crash-overlaps=${tasks.crashOverlaps} crash-duplicates=${tasks.crashDuplicates} ` +
+        `max-attempt=${tasks.maxAttempt} last success ${tasks.drainMs} ms after the faults`
       : '');
-  return { ok: violations.length === 0, summary, violations, runs: runs.length, allowedLost, lag, checkpoints };
+  return { ok: violations.length === 0, summary, violations, runs: runs.length, allowedLost, lag, checkpoints, continuous, tasks };
+}
+
+function continuousSummary(stats: ContinuousStats): string {
+  const jobs = Object.entries(stats.jobs).map(([job, s]) => `${job} (max ${s.max}) tokens=${s.tokens} longest short ${s.longestShortMs} ms`);
+  const delays = [...stats.zombieDelaysAfterCont].sort((a, b) => a - b);
+  const zombies = `zombie ticks=${stats.zombieTicks} (allowed ${stats.allowedZombieTicks}${delays.length ? `, ${delays[0]}–${delays[delays.length - 1]} ms after SIGCONT` : ''})`;
+  return `${jobs.join(', ')}; ${zombies}; holder faults=${stats.holderFaults}`;
 }
 
 function joinRuns(history: HistoryLine[], nemeses: NemesisLine[], lockTtl: number, end: number): Run[] {

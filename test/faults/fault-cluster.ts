@@ -12,8 +12,8 @@ const FIXTURE = join(__dirname, '..', 'fixtures', 'fault-replica.main.js');
 /** A job of the replicas' app: the library's options, plus how long its handler runs. */
 export interface FaultJob {
   name: string;
-  /** The period, in ms; for a cron job, the period the checker expects of it. */
-  every: number;
+  /** The period, in ms; for a cron job, the period the checker expects of it. None for a continuous or on-demand job. */
+  every?: number;
   /** A cron expression (the library then gets no `every`). */
   cron?: string;
   busyMs?: number;
@@ -27,7 +27,30 @@ export interface FaultJob {
   itemMs?: number;
   /** The job's `checkpoint` option (interval in ms). */
   checkpoint?: { maxUpdates?: number; interval?: number };
+  /** A continuous job: its handler loops, one tick line every `tickMs`, until ctx.signal aborts. */
+  continuous?: { max: number; strategy?: string };
+  /** @default 50 */
+  tickMs?: number;
+  /** An on-demand job, run by tasks the harness has a replica create (`createTasks`). */
+  onDemand?: boolean;
+  /** The job's `retry` option. */
+  retry?: { attempts: number; backoff?: { delay?: number; factor?: number } };
+  /** The job's `concurrency` (its tasks at once, cluster-wide). */
+  concurrency?: number;
 }
+
+/** One task to create: its handler holds `ms`; with `failFirst`, its attempt 1 throws. */
+export interface TaskSpec {
+  ms: number;
+  failFirst?: boolean;
+}
+
+/** What the replicas report of tasks over IPC (the history file is the record). */
+export type TaskMessage =
+  | { type: 'task-created'; task: number }
+  | { type: 'task-start'; task: number; instance: string }
+  | { type: 'task-end'; task: number; instance: string; outcome: string }
+  | { type: 'tasks-created'; count: number };
 
 /** The library's checkpoint defaults, for the history's job lines (lib/checkpoint/checkpoint.constants.ts). */
 const CHECKPOINT_DEFAULTS = { maxUpdates: 100, interval: 5_000 };
@@ -80,6 +103,14 @@ export class FaultReplica {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * Asks the replica to create these tasks of `job` (records on), `streams` calls at a time: it
+   * reports each over IPC and in the history.
+   */
+  createTasks(job: string, tasks: TaskSpec[], streams: number): void {
+    this.child.send({ type: 'create-tasks', job, tasks, streams });
+  }
+
   signal(signal: NodeJS.Signals): void {
     if (this.alive) this.child.kill(signal);
   }
@@ -91,6 +122,10 @@ export interface FaultClusterOptions {
   dir: string;
   jobs: FaultJob[];
   lockTtl: number;
+  /** The replicas' `sessionTtl` (ms), if not the library's default. */
+  sessionTtl?: number;
+  /** TypeORM DataSource options of the records' database (tables made): the replicas run with records. */
+  database?: Record<string, unknown>;
 }
 
 /**
@@ -99,6 +134,7 @@ export interface FaultClusterOptions {
  */
 export class FaultCluster {
   readonly events = new EventLog<RunMessage>();
+  readonly taskEvents = new EventLog<TaskMessage>();
   readonly replicas = new Map<string, FaultReplica>();
   readonly proxies = new Map<string, RedisProxy>();
   readonly history: HistoryWriter;
@@ -121,7 +157,8 @@ export class FaultCluster {
     const cluster = new FaultCluster(options, redis);
     for (const job of options.jobs) {
       const checkpoint = job.items ? { ...CHECKPOINT_DEFAULTS, ...job.checkpoint } : undefined;
-      cluster.history.append({ type: 'job', at: Date.now(), job: job.name, every: job.every, ...(checkpoint && { checkpoint }) });
+      const kind = job.continuous ? { continuous: { max: job.continuous.max } } : job.onDemand ? { onDemand: true } : undefined;
+      cluster.history.append({ type: 'job', at: Date.now(), job: job.name, every: job.every ?? 0, ...(checkpoint && { checkpoint }), ...kind });
     }
     return cluster;
   }
@@ -145,6 +182,8 @@ export class FaultCluster {
       JOBS: JSON.stringify(spec.jobs ?? this.options.jobs),
       HISTORY_FILE: this.history.file,
       CLOCK_OFFSET_MS: String(spec.clockOffsetMs ?? 0),
+      ...(this.options.sessionTtl && { SESSION_TTL: String(this.options.sessionTtl) }),
+      ...(this.options.database && { DB_OPTIONS: JSON.stringify(this.options.database) }),
     };
     let target = { host: '127.0.0.1', port: this.redis.port };
     if (spec.viaProxy) {
@@ -164,9 +203,10 @@ export class FaultCluster {
     this.replicas.set(spec.instanceId, replica);
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code, signal) => reject(new Error(`replica ${spec.instanceId} exited (${code ?? signal}) before it was ready: ${replica.stderr.join('')}`)));
-      child.on('message', (message: RunMessage | { type: 'ready' }) => {
+      child.on('message', (message: RunMessage | TaskMessage | { type: 'ready' }) => {
         if (message.type === 'ready') resolve();
-        else this.events.push(message);
+        else if (message.type === 'start' || message.type === 'end') this.events.push(message as RunMessage);
+        else this.taskEvents.push(message as TaskMessage);
       });
     });
     this.history.nemesis('replica-start', { instance: spec.instanceId, detail: spec.clockOffsetMs ? `clock ${spec.clockOffsetMs} ms` : undefined });
@@ -186,7 +226,8 @@ export class FaultCluster {
 
   /** The history's begin line: the scenario's timeline starts once every replica is up. */
   begin(): void {
-    this.history.append({ type: 'scenario', phase: 'begin', at: Date.now(), name: this.options.name, seed: this.options.seed, lockTtl: this.options.lockTtl });
+    const { name, seed, lockTtl, sessionTtl } = this.options;
+    this.history.append({ type: 'scenario', phase: 'begin', at: Date.now(), name, seed, lockTtl, ...(sessionTtl && { sessionTtl }) });
   }
 
   end(): void {

@@ -16,7 +16,12 @@ export type HistoryLine =
   | ObserveLine
   | ResumeLine
   | CheckpointLine
-  | LogLine;
+  | LogLine
+  | TickLine
+  | TickEndLine
+  | TaskCreatedLine
+  | TaskStartLine
+  | TaskEndLine;
 
 export interface ScenarioLine {
   type: 'scenario';
@@ -25,14 +30,24 @@ export interface ScenarioLine {
   name: string;
   seed: number;
   lockTtl: number;
+  /** The replicas' `sessionTtl`, when the scenario sets it (continuous jobs' failover bound). */
+  sessionTtl?: number;
 }
 
-/** A job's schedule from `at` on: declared when the replicas start, again when a deploy changes it. */
+/**
+ * A job's schedule from `at` on: declared when the replicas start, again when a deploy changes it.
+ * A continuous job (`continuous`) or an on-demand one (`onDemand`, run by tasks) has no due times:
+ * the lost-fire checks skip it.
+ */
 export interface JobLine {
   type: 'job';
   at: number;
   job: string;
   every: number;
+  /** A continuous job: at most `max` runs at once. */
+  continuous?: { max: number };
+  /** An on-demand job, run only by tasks (`TaskManager.create`). */
+  onDemand?: boolean;
   /** A checkpointing job's flush options, as the library resolves them (its checks' bounds). */
   checkpoint?: { maxUpdates: number; interval: number };
 }
@@ -80,7 +95,9 @@ export type NemesisKind =
   | 'reply-dropped'
   | 'reply-delayed'
   | 'blackhole'
-  | 'heal';
+  | 'heal'
+  /** The nemesis has stopped striking: what is still undone must finish within the scenario's bound. */
+  | 'faults-end';
 
 export interface NemesisLine {
   type: 'nemesis';
@@ -142,6 +159,64 @@ export interface LogLine {
   instance: string;
   context: string | null;
   message: string;
+}
+
+/**
+ * One iteration of a continuous job's loop, written after the handler checked `ctx.signal.aborted`
+ * (so a run that knows it lost its slot writes no more ticks).
+ */
+export interface TickLine {
+  type: 'tick';
+  job: string;
+  token: number;
+  instance: string;
+  /** True time of the tick. */
+  at: number;
+  /** ctx.startedAt: when the coordinator issued the slot lease (its clock, at the token's issue). */
+  acquiredAt: number;
+  /** 0 for the run's first tick. */
+  seq: number;
+}
+
+/** A continuous run's handler returned (its signal aborted): no more ticks of this token. */
+export interface TickEndLine {
+  type: 'tick-end';
+  job: string;
+  token: number;
+  instance: string;
+  at: number;
+  aborted: string | null;
+}
+
+/** A task `TaskManager.create` recorded (written by the creating replica once the call returned). */
+export interface TaskCreatedLine {
+  type: 'task-created';
+  task: number;
+  instance: string;
+  at: number;
+}
+
+/** An attempt of a task started its handler. */
+export interface TaskStartLine {
+  type: 'task-start';
+  job: string;
+  task: number;
+  attempt: number;
+  token: number;
+  instance: string;
+  at: number;
+}
+
+/** An attempt of a task ended: `success`, `error` (the handler threw: a planted failure), or `aborted:<kind>`. */
+export interface TaskEndLine {
+  type: 'task-end';
+  job: string;
+  task: number;
+  attempt: number;
+  token: number;
+  instance: string;
+  at: number;
+  outcome: string;
 }
 
 /** Appends lines for the harness's own events (the replicas write theirs directly). */

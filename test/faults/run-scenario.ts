@@ -1,5 +1,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { schedulerMigrations } from '../../lib/records';
+import { TestDatabase } from '../support/databases';
 import { checkHistory, CheckReport } from './checker';
 import { FaultCluster } from './fault-cluster';
 import { readHistory } from './history';
@@ -29,12 +32,15 @@ export async function runScenario(scenario: Scenario, form: ScenarioForm, runSee
   const seed = scenarioSeed(runSeed, scenario.name);
   const dir = join(tmpdir(), 'dsched-faults', String(runSeed), scenario.name);
   const lockTtl = scenario.lockTtl ?? 2_000;
-  const cluster = await FaultCluster.open({ name: scenario.name, seed: runSeed, dir, jobs: scenario.jobs, lockTtl });
+  const db = scenario.records ? await recordsDatabase() : null;
+  const cluster = await FaultCluster.open({ name: scenario.name, seed: runSeed, dir, jobs: scenario.jobs, lockTtl, sessionTtl: scenario.sessionTtl, database: db?.options as Record<string, unknown> | undefined });
   try {
     const replicas = scenario.replicas ?? [{ instanceId: 'r1' }, { instanceId: 'r2' }, { instanceId: 'r3' }];
     await Promise.all(replicas.map((spec) => cluster.startReplica(spec)));
     // Every job has run once: the cluster is up and its cadence known before the faults begin.
-    await cluster.events.until('a first run of every job', (events) => scenario.jobs.every((job) => events.some((event) => event.job === job.name)), 30_000);
+    // (On-demand jobs run only once the nemesis has a replica create their tasks.)
+    const expected = scenario.jobs.filter((job) => !job.onDemand);
+    await cluster.events.until('a first run of every job', (events) => expected.every((job) => events.some((event) => event.job === job.name)), 30_000);
     cluster.begin();
     const ctx: NemesisContext = { cluster, random: new Random(seed), deadline: Date.now() + scenario.seconds[form] * 1000 };
     await scenario.nemesis(ctx);
@@ -42,9 +48,22 @@ export async function runScenario(scenario: Scenario, form: ScenarioForm, runSee
     cluster.end();
   } finally {
     await cluster.close();
+    // FAULTS_KEEP_DB=1 keeps the records' database, to read a failure's task rows afterwards.
+    if (db && !process.env.FAULTS_KEEP_DB) await db.drop();
+    else if (db) console.log(`records kept in ${JSON.stringify(db.options)}`);
   }
   const report = checkHistory(readHistory(cluster.history.file), { allow: scenario.allow, ...scenario.check });
   return { scenario, report, dir, logs: cluster.logs() };
+}
+
+/** A PostgreSQL database of the scenario's own, shared by its replicas, with the records' tables made. */
+async function recordsDatabase(): Promise<TestDatabase> {
+  const db = await TestDatabase.create('postgres');
+  const tables = new DataSource({ ...(db.options as DataSourceOptions), migrations: schedulerMigrations('postgres') } as DataSourceOptions);
+  await tables.initialize();
+  await tables.runMigrations();
+  await tables.destroy();
+  return db;
 }
 
 /** A failure's explanation: the summary, the first violations, where the history is, what the replicas logged. */
