@@ -38,10 +38,30 @@ class Progress {
   }
 }
 
+/** Attempts of `fanned` tasks that ran their handler; `blocker` holds the replica's one worker slot until released. */
+const fannedRuns = new EventLog<{ taskId: number; attempt: number }>();
+const blockerRuns = new EventLog<number>();
+let releaseBlocker!: () => void;
+
+@Injectable()
+class Fanned {
+  @DistributedJob({ name: 'blocker' })
+  async block(ctx: JobContext) {
+    const released = new Promise<void>((resolve) => (releaseBlocker = resolve));
+    blockerRuns.push(ctx.taskId!);
+    await released;
+  }
+
+  @DistributedJob({ name: 'fanned', retry: { attempts: 3, backoff: { delay: 300 } } })
+  fanned(ctx: JobContext) {
+    fannedRuns.push({ taskId: ctx.taskId!, attempt: ctx.attempt });
+  }
+}
+
 async function bootRecordedHeartbeat(typeorm: TypeOrmModuleOptions, scheduler: SchedulerModuleOptions, logger: CapturingLogger): Promise<INestApplicationContext> {
   const moduleRef = await Test.createTestingModule({
     imports: [TypeOrmModule.forRoot(typeorm), SchedulerModule.forRoot({ ...scheduler, minPeriod: 100, records: { sweepEvery: false } })],
-    providers: [Heartbeat, Progress],
+    providers: [Heartbeat, Progress, Fanned],
   })
     .setLogger(logger)
     .compile();
@@ -74,6 +94,8 @@ describe('execution records on a database that fails', () => {
     await admin.initialize();
     logger = new CapturingLogger();
     fires.events.length = 0;
+    fannedRuns.events.length = 0;
+    blockerRuns.events.length = 0;
     recordedEnds.events.length = 0;
   });
 
@@ -152,6 +174,32 @@ describe('execution records on a database that fails', () => {
       await admin.query(`REASSIGN OWNED BY ${role} TO postgres`);
       await admin.query(`DROP ROLE ${role}`);
     }
+  });
+
+  it('fails the attempt of a task whose records are late at its start (a row lock held), and retries it: it runs once, Success', async () => {
+    // One worker slot, so the task waits behind the blocker until the test holds its execution's row.
+    app = await bootRecordedHeartbeat({ ...db.options, autoLoadEntities: true, synchronize: true } as TypeOrmModuleOptions, { lockTtl: 1_500, worker: { concurrency: 1 } }, logger);
+    await app.get(JobScheduler).pause('heartbeat');
+    const executions = app.get(ExecutionManager);
+    const tasks = app.get(TaskManager);
+    await tasks.create(await executions.create('blocker', null, 'MANUAL'), { name: 'blocker' });
+    await blockerRuns.until('the blocker running', (ids) => ids.length === 1);
+    const executionId = await executions.create('fanned', null, 'MANUAL');
+    const taskId = await tasks.create(executionId, { name: 'fanned' });
+
+    const locker = admin.createQueryRunner();
+    await locker.startTransaction();
+    await locker.query('SELECT id FROM dsched_execution WHERE id = $1 FOR UPDATE', [executionId]);
+    releaseBlocker();
+    // Its start waits for the row past min(5 s, lockTtl / 3): the attempt fails, its retry is due in 300 ms.
+    await logger.until('error', /Job "fanned": its records did not answer in time; it does not run\./);
+    await locker.commitTransaction();
+    await locker.release();
+
+    await waitFor(async () => (await tasks.get(taskId)).status === 'Success');
+    expect(fannedRuns.events).toEqual([{ taskId, attempt: 2 }]);
+    expect(await tasks.get(taskId)).toMatchObject({ status: 'Success', runCount: 2 });
+    expect((await executions.get(executionId)).status).toBe('Success');
   });
 
   /** A lock the test holds makes every insert wait: the database hangs instead of failing. */

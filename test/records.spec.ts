@@ -191,12 +191,20 @@ describe.each(DATABASE_KINDS)('execution records on %s', (kind) => {
       const task = await tasks.get(taskId);
       expect([task.status, task.statusRevision]).toEqual(['Success', 30]);
     }
-    // A newer attempt (token 9) owns the task: the older attempt's late report is rejected.
+    // Attempt 7 failed after all; a newer attempt (token 9) owns the task: the older attempt's late report is rejected.
+    await dataSource.getRepository(Task).update({ id: taskId }, { status: 'Error' });
     expect(await handler.handle({ taskId, fencingToken: 9, status: 'Running', revision: 40 })).toBe('applied');
     expect(await handler.handle({ taskId, fencingToken: 7, status: 'Error', revision: 50, message: 'late' })).toBe('superseded');
     const task = await tasks.get(taskId);
     expect([task.status, task.fencingToken, task.runCount]).toEqual(['Running', 9, 1]);
     expect((await executions.get(id)).status).toBe('Running');
+    // Its end recorded, the replica killed before releasing the lease: the recovered attempt 3 is refused, the task stays Success.
+    expect(await handler.handle({ taskId, fencingToken: 9, status: 'Success', revision: 60 })).toBe('applied');
+    expect(await handler.handle({ taskId, fencingToken: 11, status: 'Running', revision: 70 })).toBe('outdated');
+    expect(await tasks.get(taskId)).toMatchObject({ status: 'Success', fencingToken: 9, runCount: 1 });
+    // A failed attempt is followed by the next one, as retries are.
+    await dataSource.getRepository(Task).update({ id: taskId }, { status: 'Error', statusRevision: 80 });
+    expect(await handler.handle({ taskId, fencingToken: 12, status: 'Running', revision: 90 })).toBe('applied');
   });
 
   it('filters executions and tasks by extraAttrs in the database', async () => {

@@ -81,9 +81,11 @@ export class ContinuousSlot {
         const startedAt = Date.now();
         const outcome = await run.ended;
         if (this.host.verdict(this.name) !== null) break;
-        const abortedHere = outcome?.error instanceof JobAbortedError && ['unchosen', 'paused', 'shutdown'].includes(outcome.error.kind);
-        // Aborted by this loop's own verdict, which has changed back since: start again at once.
-        if (abortedHere) continue;
+        // Aborted by this loop's own verdict, which has changed back since, or for a lease lost
+        // (the replica was frozen or cut off; not the handler's doing): start again at once. A
+        // backoff here would leave the slot empty while this replica, still chosen, holds its place.
+        const notTheHandlers = outcome?.error instanceof JobAbortedError && ['unchosen', 'paused', 'shutdown', 'lease-lost'].includes(outcome.error.kind);
+        if (notTheHandlers) continue;
         // A run that lasted longer than the longest wait was healthy: the count starts over.
         if (Date.now() - startedAt > RESTART_BACKOFF.maxDelay) this.restarts = 0;
         this.restarts++;

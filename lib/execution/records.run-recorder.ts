@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { RunOutcome } from '../scheduling/job.runner';
-import { RunRecord, RunRecorder, RunStart } from '../scheduling/run-recorder';
+import { RecordsLateError, RunRecord, RunRecorder, RunStart } from '../scheduling/run-recorder';
 import { unrecorded } from '../scheduling/no-run-records';
 import { RESOLVED_SCHEDULER_OPTIONS } from '../scheduler.constants';
 import type { ResolvedSchedulerOptions } from '../scheduler-options.resolver';
@@ -109,7 +109,8 @@ export class RecordsRunRecorder extends RunRecorder {
 
   /**
    * A fire whose records are late runs unrecorded; a task, whose parameters are in its records,
-   * does not run. Records that arrive later are ended with the run.
+   * does not run: its attempt fails (`RecordsLateError`), to be retried. Records that arrive later
+   * are ended with the run.
    */
   private goOnWithout(run: RunStart, starting: Promise<RunRecord | null>): RunRecord | null {
     const isTask = run.taskId !== undefined;
@@ -126,8 +127,9 @@ export class RecordsRunRecorder extends RunRecorder {
       })
       .catch(() => undefined);
     if (isTask) {
-      end({ status: 'error', error: new Error('its records did not answer in time, so it did not run') });
-      return null;
+      const error = new RecordsLateError('its records did not answer in time, so it did not run');
+      end({ status: 'error', error });
+      throw error;
     }
     return { ...unrecorded(run), checkpointSaved: (state, savedAt) => (checkpoint = [state, savedAt]), finish: async (outcome) => end(outcome) };
   }
@@ -197,7 +199,7 @@ export class RecordsRunRecorder extends RunRecorder {
       }
       const applied = await this.statusChanges.handle({ taskId, executionId: task.executionId, status: 'Running', revision: nextRevision(), fencingToken: run.fencingToken, at: run.startedAt });
       if (applied !== 'applied') {
-        this.logger.warn(`Task ${taskId} of job "${recorded.name}" does not run: it was stopped, or a newer attempt owns it.`);
+        this.logger.warn(`Task ${taskId} of job "${recorded.name}" does not run: it was stopped or has succeeded already, or a newer attempt owns it.`);
         return null;
       }
       recorded.executionId = task.executionId;

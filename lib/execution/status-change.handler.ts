@@ -244,8 +244,10 @@ export class StatusChangeHandler {
 /** Whether a change may overwrite what the task has now. */
 function verdict(task: Task, change: Required<Pick<TaskStatusChange, 'status' | 'revision' | 'fencingToken'>>): StatusChangeResult {
   if (change.fencingToken < task.fencingToken) return 'superseded';
-  // A task a caller stopped stays stopped: no later attempt revives it.
-  if (task.status === 'Stopped') return 'outdated';
+  // A task a caller stopped stays stopped: no later attempt revives it. One that succeeded stays
+  // succeeded: a later attempt is a recovery of a run whose replica died between writing this end
+  // and releasing its lease (attempts follow failures only), so it must not run the task again.
+  if (task.status === 'Stopped' || task.status === 'Success') return 'outdated';
   if (change.fencingToken > task.fencingToken) return 'applied';
   // An attempt's end is its last word: a late stop or a replayed report never rewrites it.
   if (isFinalStatus(task.status)) return 'outdated';

@@ -42,9 +42,17 @@ export interface RunRecord {
 }
 
 /**
+ * `RunRecorder.start` of a task whose records did not answer in time: the task's parameters are in
+ * them, so it cannot run. Its attempt fails (and is retried as its job's `retry` says), rather
+ * than being dropped as a run its records refused.
+ */
+export class RecordsLateError extends Error {}
+
+/**
  * The seam between scheduling and the execution records. Without records (`NoRunRecords`) every
  * run starts; with them, a run whose due time is already recorded, or whose task belongs to a
- * newer attempt or was stopped, does not (`start` resolves null).
+ * newer attempt or was stopped, does not (`start` resolves null); a task whose records are late
+ * fails its attempt (`start` rejects with `RecordsLateError`).
  */
 export abstract class RunRecorder {
   abstract start(run: RunStart): Promise<RunRecord | null>;

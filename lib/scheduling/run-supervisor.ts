@@ -10,7 +10,7 @@ import { LeaseTimer } from './lease-timer';
 import { unrecorded } from './no-run-records';
 import { iso, OrchestratorContext, SHUTDOWN_RELEASE_MS, withDeadline } from './orchestrator-context';
 import { CancelReason, PendingCancels } from './pending-cancels';
-import type { RunRecorder, RunStart } from './run-recorder';
+import { RecordsLateError, type RunRecorder, type RunStart } from './run-recorder';
 import { TickBatcher } from './tick-batcher';
 import { RunRetries } from '../retry/run-retries';
 
@@ -171,10 +171,13 @@ export class RunSupervisor {
     const retry = run.attempt > 1 ? { attempt: run.attempt, firstFencingToken: claim.firstFencingToken } : {};
     const start: RunStart = { job, trigger: claim.trigger, scheduledAt, startedAt, fencingToken: claim.fencingToken, instanceId, taskId: claim.taskId, catchUp, ...retry };
     const record = await this.recorder.start(start).catch((error) => {
+      // A task whose records are late fails this attempt (retried as its job says).
+      if (error instanceof RecordsLateError) return error;
       // The recorder handles the database's failures itself; this is a bug in it, and must not stop the job.
       this.ctx.report('record', error, run.name);
       return unrecorded(start);
     });
+    if (record instanceof RecordsLateError) return this.endRun(run, { status: 'error', error: record });
     if (!record) {
       // The records say this run must not happen (already recorded, stopped, or superseded).
       return this.endRun(run, { status: 'stopped', error: new JobAbortedError(run.name, 'stopped', 'its records refused it') }, false);
