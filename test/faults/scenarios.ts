@@ -204,7 +204,7 @@ function taskSpecs(random: Random, count: number): TaskSpec[] {
  */
 const tasksKill = (name: string, lockTtl: number, streams: number): Scenario => ({
   name,
-  what: `400 tasks with retries (lockTtl ${lockTtl / 1000} s) created on one replica (${streams} at a time); kill -9 of workers at random (one SIGTERM of a replica running tasks, handed back): every task succeeds once, attempts never overlap but after a crash, attempts and tokens increase`,
+  what: `400 tasks with retries (lockTtl ${lockTtl / 1000} s) created on one replica (${streams} at a time); kill -9 of workers at random (SIGTERM of a replica running tasks every other round until one hands a task back): every task succeeds once, attempts never overlap but after a crash, attempts and tokens increase`,
   jobs: [WORK],
   replicas: ['r1', 'r2', 'r3', 'r4'].map(TASK_REPLICA),
   lockTtl,
@@ -217,6 +217,7 @@ const tasksKill = (name: string, lockTtl: number, streams: number): Scenario => 
     const count = (ctx.deadline - Date.now()) / 1000 >= 20 ? 400 : 100;
     ctx.cluster.replica(CREATOR).createTasks(WORK.name, taskSpecs(ctx.random, count), streams);
     const created = () => ctx.cluster.taskEvents.events.some((event) => event.type === 'tasks-created');
+    const handedBack = () => ctx.cluster.taskEvents.events.some((event) => event.type === 'task-end' && event.outcome === 'aborted:shutdown');
     const succeeded = () => new Set(ctx.cluster.taskEvents.events.filter((event) => event.type === 'task-end' && event.outcome === 'success').map((event) => (event as { task: number }).task)).size;
     // A new replica boots (with its records) in the background while the next strikes come; only
     // replicas that have booted are struck (a kill before its app is up would test nothing).
@@ -226,9 +227,9 @@ const tasksKill = (name: string, lockTtl: number, streams: number): Scenario => 
       await sleep(ctx.random.int(1_000, 2_500));
       const victims = ctx.cluster.live().filter((replica) => replica.instanceId !== CREATOR && ready.has(replica.instanceId));
       if (victims.length === 0) continue;
-      // One SIGTERM (the second round), of a replica running tasks: those still going after its
-      // shutdownTimeout are handed back.
-      if (round === 1) await terminate(ctx, await replicaRunningTasks(ctx, victims));
+      // A SIGTERM every other round, of a replica running tasks, until one hands a task back (those
+      // still going after its shutdownTimeout are; the tasks it runs may all end just before).
+      if (round % 2 === 1 && !handedBack()) await terminate(ctx, await replicaRunningTasks(ctx, victims));
       else await kill(ctx, ctx.random.pick(victims));
       joining.push(ctx.cluster.startReplica(TASK_REPLICA(replicaIds(ctx))).then((replica) => ready.add(replica.instanceId)));
     }
