@@ -116,6 +116,18 @@ describe.each(factories)('slot leases on $name', ({ create }) => {
     expect((await coordinator.acquireSlot('consumer', 'short', TTL, 2)).status).toBe('acquired');
   });
 
+  it('leaves no dead run to recover behind a lease it revoked', async () => {
+    await coordinator.heartbeat('short', 200);
+    const held = (await coordinator.acquireSlot('consumer', 'short', 600, 1)) as Taken;
+    // Renewed once: its expiry is known to the recovery now.
+    expect(await coordinator.extend([{ name: 'consumer', fencingToken: held.fencingToken }], 600)).toEqual([true]);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await coordinator.acquireSlot('consumer', 'b', TTL, 1)).status).toBe('acquired');
+    // Past the revoked lease's expiry: nothing expired to recover (it ended when it was revoked).
+    await new Promise((resolve) => setTimeout(resolve, 650));
+    expect((await coordinator.expiredLeases(10)).expired).toEqual([]);
+  });
+
   it('never gives more than max slot leases to concurrent requests', async () => {
     const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => coordinator.acquireSlot('consumer', `r${i}`, TTL, 3)));
     expect(outcomes.filter((outcome) => outcome.status === 'acquired')).toHaveLength(3);

@@ -15,6 +15,8 @@ import type { SupersededDefinitions } from './superseded-definitions';
  * if it has not arrived this long after.
  */
 const ANNOUNCEMENT_GRACE_MS = 1_000;
+/** The most announced versions kept while they cannot be followed yet. */
+const MAX_ANNOUNCED = 1_000;
 
 /** Restores jobs the coordinator lost from the newest snapshot (SnapshotPersister), when snapshots are on. */
 export interface LostStateRestorer {
@@ -35,6 +37,12 @@ export class MirrorSync {
    * A heartbeat that reads another version or epoch means a message was missed, or Redis lost its state.
    */
   private seen: { epoch: string; version: number } | null = null;
+  /**
+   * Versions announced since the latest full sync began: those that arrived while it read the
+   * state (after its heartbeat read the version) are followed once it sets `seen`, rather than
+   * read as a gap that costs the next heartbeat another full sync.
+   */
+  private readonly announced = new Set<number>();
   /** Full syncs queued or running: a heartbeat before the first one ends has nothing to add. */
   private fullSyncsPending = 0;
   private syncChain: Promise<void> = Promise.resolve();
@@ -135,7 +143,9 @@ export class MirrorSync {
     this.inDoubt.answered(wanted, asked);
     if (full) {
       const version = Number(heartbeat!.version);
+      if (this.seen && this.seen.epoch !== heartbeat!.epoch) this.announced.clear();
       if (!this.seen || this.seen.epoch !== heartbeat!.epoch || this.seen.version < version) this.seen = { epoch: heartbeat!.epoch, version };
+      this.followAnnounced();
       this.firstSync();
       if (!this.boot.wereSent) await this.boot.send();
     }
@@ -171,10 +181,24 @@ export class MirrorSync {
     this.loop.arm();
   }
 
+  /** Moves `seen` over the announcements received without a gap after it; forgets the older ones. */
+  private followAnnounced(): void {
+    if (!this.seen) {
+      // Before the first full sync: keep the latest only (a burst must not grow without bound).
+      if (this.announced.size > MAX_ANNOUNCED) this.announced.clear();
+      return;
+    }
+    while (this.announced.has(this.seen.version + 1)) this.seen.version++;
+    for (const version of this.announced) if (version <= this.seen.version) this.announced.delete(version);
+    // Versions beyond a gap wait for it to fill (or for the next full sync): bounded all the same.
+    if (this.announced.size > MAX_ANNOUNCED) this.announced.clear();
+  }
+
   onEvent(event: CoordinationEvent): void {
     if (this.ctx.life.stopping) return;
-    if ((event.type === 'changed' || event.type === 'trigger') && this.seen && event.version === this.seen.version + 1) {
-      this.seen.version = event.version;
+    if ((event.type === 'changed' || event.type === 'trigger') && event.version !== undefined) {
+      this.announced.add(event.version);
+      this.followAnnounced();
     }
     if (event.type === 'trigger') {
       this.mirror.addTrigger(event);

@@ -275,7 +275,7 @@ const skewed = (offsetMs: number): Scenario => ({
   what: `one replica's clock ${offsetMs > 0 ? 'ahead' : 'behind'} by ${Math.abs(offsetMs) / 1000} s (libfaketime): nothing early, nothing lost, no replica left out`,
   jobs: [...JOBS, { name: 'a', every: 1_000, busyMs: 10 }, { name: 'b', every: 1_000, busyMs: 10 }, { name: 'c', every: 1_000, busyMs: 10 }],
   replicas: [{ instanceId: 'r1' }, { instanceId: 'r2' }, { instanceId: 'r3', clockOffsetMs: offsetMs }],
-  seconds: { short: 12, long: 40 },
+  seconds: { short: 8, long: 40 },
   allow: [],
   // The preferred replica claims at the due time and the others 100 ms later: a replica that
   // never wins shows as a median lag near 100 ms on the jobs it is preferred for.

@@ -470,7 +470,7 @@ export class RedisCoordinator extends Coordinator {
     const sentAt = Date.now();
     const [status, ...rest] = await this.single(name, this.scripts.slot).run<[string, ...(string | number)[]]>(
       this.client,
-      [this.keys.job(name), this.keys.runs(name), this.keys.sessions],
+      [this.keys.job(name), this.keys.runs(name), this.keys.sessions, this.keys.leases],
       [name, instanceId, lockTtl, max, this.keys.channel],
     );
     if (status === 'acquired' || status === 'held') {

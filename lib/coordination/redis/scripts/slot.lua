@@ -10,10 +10,12 @@
 -- rather than after lockTtl. The holder, if it comes back, has its renewals refused; it stops
 -- its run by itself before then (its session lapses on its own clock no later than here). For
 -- the same reason only a caller whose own session lives is given a slot.
--- KEYS: job hash, runs hash, sessions zset.  ARGV: name, instanceId, lockTtl (ms), max, channel.
+-- A revoked lease leaves the leases zset too (extend.lua put it there), as any ended run's: it
+-- is no dead run to recover.
+-- KEYS: job hash, runs hash, sessions zset, leases zset.  ARGV: name, instanceId, lockTtl (ms), max, channel.
 -- Returns { 'acquired' | 'held', token, startedAt, expiresAt }, { 'full', token, expiresAt,
 -- instance, ... } (per live lease), { 'no-session' }, { 'paused' } or { 'unknown' }.
-local job_key, runs_key, sessions_key = KEYS[1], KEYS[2], KEYS[3]
+local job_key, runs_key, sessions_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local name, instance, ttl, max, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local now = now_ms()
 if redis.call('EXISTS', job_key) == 0 then return { 'unknown' } end
@@ -34,6 +36,7 @@ for _, lease in ipairs(live_leases(runs_key, now)) do
     live[#live + 1] = lease
   else
     redis.call('HDEL', runs_key, lease[1])
+    redis.call('ZREM', leases_key, lease_member(name, lease[1]))
     redis.call('PUBLISH', channel, cjson.encode({ t = 'cancel', name = name, token = tonumber(lease[1]) }))
   end
 end
