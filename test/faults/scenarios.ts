@@ -533,7 +533,9 @@ export const SCENARIOS: Scenario[] = [
     jobs: [CK_LONG],
     seconds: { short: 4, long: 60 },
     allow: [{ kind: 'crash' }],
-    check: { checkpoints: { minZombies: 2 } },
+    // At least one zombie seen calling ctx.checkpoint after SIGCONT: on a loaded machine the
+    // 4 s short form's second zombie may be aborted by its lease timer before its next call.
+    check: { checkpoints: { minZombies: 1 } },
     async nemesis(ctx) {
       let zombie = await currentRun(ctx, CK_LONG.name);
       for (let round = 0; running(ctx) || round < 2; round++) {
