@@ -83,8 +83,8 @@ export class ClusterMembership implements OnApplicationShutdown {
    * When this replica's session lapses, on its own clock (`Date.now()`), as of its latest
    * answered heartbeat: the time it was sent plus the session TTL. The coordinator set its expiry
    * from the time it received that heartbeat, so it cannot lapse there sooner: a replica that
-   * stops what only a live member may do (a continuous job's run) by this time has stopped before
-   * another member can be given it.
+   * stops what only a live member may do (a continuous job's run) before this time has stopped
+   * before another member can be given it.
    */
   get sessionExpiresAt(): number {
     return this.sessionUntil;

@@ -91,13 +91,22 @@ export class ContinuousJobs implements BeforeApplicationShutdown, OnApplicationS
    * has no one to hand over to: a stalled event loop must not abort its runs.
    */
   private sessionLapsed(): boolean {
-    return this.coordinator.kind === 'redis' && Date.now() >= this.cluster.sessionExpiresAt;
+    return this.coordinator.kind === 'redis' && Date.now() >= this.stopRunsAt();
+  }
+
+  /**
+   * A fifth of the TTL before the session could lapse in Redis: the runs' abort is not delayed
+   * past it by a late timer or a slow handler's signal. A live replica renews its session every
+   * third of the TTL, so this costs it nothing.
+   */
+  private stopRunsAt(): number {
+    return this.cluster.sessionExpiresAt - this.options.cluster.sessionTtl / 5;
   }
 
   private watchSession(): void {
     if (this.coordinator.kind !== 'redis') return;
     if (this.sessionTimer) clearTimeout(this.sessionTimer);
-    this.sessionTimer = setTimeout(() => this.reconcile(), Math.max(0, this.cluster.sessionExpiresAt - Date.now())).unref();
+    this.sessionTimer = setTimeout(() => this.reconcile(), Math.max(0, this.stopRunsAt() - Date.now())).unref();
   }
 
   /** The continuous jobs this replica runs, once its jobs are known (the explorer ran at module init). */
