@@ -2,6 +2,7 @@ import { checkCheckpoints, CheckpointCheckOptions, CheckpointStats, CheckpointVi
 import { checkContinuous, ContinuousCheckOptions, ContinuousStats, ContinuousViolationKind } from './continuous-checker';
 import { checkTasks, TaskCheckOptions, TaskStats, TaskViolationKind } from './task-checker';
 import type { EndLine, HistoryLine, JobLine, NemesisLine, ObserveLine, ScenarioLine, StartLine } from './history';
+import { groupBy, iso } from './check-helpers';
 
 /**
  * What a scenario's documented failure policy lets go missing. Nothing else may: every other
@@ -383,21 +384,7 @@ function lagStats(runs: Run[]): LagStats {
   return { runs: lags.length, p50: at(0.5), p99: at(0.99), max: lags[lags.length - 1] };
 }
 
-function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
-}
 
 function timeOf(line: HistoryLine): number {
   return line.type === 'start' ? line.start : line.type === 'end' ? line.end : line.at;
-}
-
-function iso(time: number): string {
-  return new Date(time).toISOString().slice(11, 23);
 }

@@ -1,4 +1,5 @@
 import type { HistoryLine, JobLine, NemesisLine, ScenarioLine, TickLine } from './history';
+import { groupBy, iso } from './check-helpers';
 
 /**
  * The checks of continuous jobs (README, "Continuous jobs"), from the tick lines alone: each run
@@ -235,19 +236,4 @@ function liveCounts(segments: Segment[]): Span[] {
     spans.push({ from: edges[edges.length - 1], to: Infinity, count: 0, tokens: [] });
   }
   return spans;
-}
-
-function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
-}
-
-function iso(time: number): string {
-  return new Date(time).toISOString().slice(11, 23);
 }

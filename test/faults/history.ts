@@ -196,9 +196,8 @@ export interface TaskCreatedLine {
   at: number;
 }
 
-/** An attempt of a task started its handler. */
-export interface TaskStartLine {
-  type: 'task-start';
+/** One attempt of a task, as its handler saw it. */
+interface TaskAttemptLine {
   job: string;
   task: number;
   attempt: number;
@@ -207,15 +206,14 @@ export interface TaskStartLine {
   at: number;
 }
 
+/** An attempt of a task started its handler. */
+export interface TaskStartLine extends TaskAttemptLine {
+  type: 'task-start';
+}
+
 /** An attempt of a task ended: `success`, `error` (the handler threw: a planted failure), or `aborted:<kind>`. */
-export interface TaskEndLine {
+export interface TaskEndLine extends TaskAttemptLine {
   type: 'task-end';
-  job: string;
-  task: number;
-  attempt: number;
-  token: number;
-  instance: string;
-  at: number;
   outcome: string;
 }
 

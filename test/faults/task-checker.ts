@@ -1,4 +1,5 @@
 import type { HistoryLine, NemesisLine, ScenarioLine, TaskCreatedLine, TaskEndLine, TaskStartLine } from './history';
+import { groupBy, iso } from './check-helpers';
 
 /**
  * The checks of dispatched tasks with retries (README, "Tasks across the cluster", "Retries",
@@ -137,18 +138,3 @@ export function checkTasks(history: HistoryLine[], options: TaskCheckOptions): {
 }
 
 const attemptKey = (line: { task: number; token: number; instance: string }) => `${line.task}|${line.token}|${line.instance}`;
-
-function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
-}
-
-function iso(time: number): string {
-  return new Date(time).toISOString().slice(11, 23);
-}
