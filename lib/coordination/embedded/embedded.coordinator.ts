@@ -823,7 +823,7 @@ export class EmbeddedCoordinator extends Coordinator {
       if (!this.jobs.has(name)) return false;
       // As dispatch.lua: not capped, not refused by the lock or a live run; pending once.
       const id = taskTriggerId(taskId);
-      const member = `${name}\nEVENT\n${id}`;
+      const member = taskMember(name, taskId);
       const pending = this.pendingOf(name, true);
       if (pending.has(member)) return true;
       pending.set(member, { name, id, trigger: 'EVENT', requestedAt: now });
@@ -836,7 +836,7 @@ export class EmbeddedCoordinator extends Coordinator {
 
   async tasksPending(name: string, taskIds: number[]): Promise<boolean[]> {
     const pending = this.pendingOf(name);
-    return taskIds.map((taskId) => pending.has(`${name}\nEVENT\n${taskTriggerId(taskId)}`));
+    return taskIds.map((taskId) => pending.has(taskMember(name, taskId)));
   }
 
   async stopTask(name: string, taskId: number, requestId?: string): Promise<TaskStopOutcome> {
@@ -906,6 +906,11 @@ function servedDue(job: StoredJob): number | null {
 /** As scheduled_runs in common.lua: the job's own runs, without its tasks' leases. */
 function scheduledRuns<T extends RunLease>(leases: T[]): T[] {
   return leases.filter((lease) => lease.taskId === undefined);
+}
+
+/** A dispatched task's pending trigger, as dispatch.lua writes it. */
+function taskMember(name: string, taskId: number): string {
+  return `${name}\nEVENT\n${taskTriggerId(taskId)}`;
 }
 
 function liveLeases(job: StoredJob, now: number): RunLease[] {
